@@ -1,0 +1,24 @@
+# Each target installs what it needs (idempotently) into .venv, then runs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test lint clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) examples/demo.py
+
+test: setup
+	$(PY) -m pytest tests --durations=25 $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check --select E,F,B,T20 adapt
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,85 @@
+"""adapt: fine-tune and serve Hugging Face transformers with fastai.
+
+`import adapt` is cheap: torch, transformers, fastai, flair and pandas load only when a name that needs
+them is first used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # enums and errors (light)
+    "Strategy": "adapt.enums",
+    "DetailLevel": "adapt.enums",
+    "LongText": "adapt.enums",
+    "AdaptError": "adapt.errors",
+    "InvalidChoiceError": "adapt.errors",
+    "InvalidInputError": "adapt.errors",
+    "UnknownLabelError": "adapt.errors",
+    "NumClassesError": "adapt.errors",
+    "EmptyDatasetError": "adapt.errors",
+    "MissingColumnError": "adapt.errors",
+    "ModelNotFoundError": "adapt.errors",
+    "CorruptModelError": "adapt.errors",
+    "WrongTaskError": "adapt.errors",
+    "DecodeError": "adapt.errors",
+    # utilities
+    "set_seed": "adapt.utils",
+    "random_split": "adapt.data",
+    # data and training
+    "TaskDatasets": "adapt.data",
+    "AdaptiveDataLoaders": "adapt.engine",
+    "Tuner": "adapt.tuner",
+    "SequenceClassificationDatasets": "adapt.tasks.sequence_classification",
+    "SequenceClassificationTuner": "adapt.tasks.sequence_classification",
+    "parent_label": "adapt.tasks.sequence_classification",
+    # inference
+    "EasySequenceClassifier": "adapt.tasks.sequence_classification",
+    "ClassificationResults": "adapt.results",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adapt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for IDEs and type checkers only
+    from .data import TaskDatasets, random_split
+    from .engine import AdaptiveDataLoaders
+    from .enums import DetailLevel, LongText, Strategy
+    from .errors import (
+        AdaptError,
+        CorruptModelError,
+        DecodeError,
+        EmptyDatasetError,
+        InvalidChoiceError,
+        InvalidInputError,
+        MissingColumnError,
+        ModelNotFoundError,
+        NumClassesError,
+        UnknownLabelError,
+        WrongTaskError,
+    )
+    from .results import ClassificationResults
+    from .tasks.sequence_classification import (
+        EasySequenceClassifier,
+        SequenceClassificationDatasets,
+        SequenceClassificationTuner,
+        parent_label,
+    )
+    from .tuner import Tuner
+    from .utils import set_seed

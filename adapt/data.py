@@ -1,0 +1,148 @@
+"""`TaskDatasets`: Hugging Face train/valid splits plus a tokenizer and a batched tokenize function.
+
+`datasets` and `transformers` are imported when a dataset is built; fastai only when `dataloaders()` is called.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from .errors import EmptyDatasetError, MissingColumnError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TaskDatasets", "random_split", "check_columns", "tokenize_text_columns"]
+
+DEFAULT_MAX_LENGTH = 512
+
+
+def check_columns(available: Sequence[str], wanted: Sequence[str | None], what: str = "dataset") -> None:
+    """Raise `MissingColumnError` naming the missing columns and listing those that exist."""
+    missing = [c for c in wanted if c is not None and c not in available]
+    if missing:
+        raise MissingColumnError(
+            f"Column(s) {missing} not found in the {what}. Available columns: {list(available)}."
+        )
+
+
+def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple[list[int], list[int]]:
+    """Seedable random split of `range(n)` into (train indices, valid indices)."""
+    import numpy as np
+
+    if not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct/split_pct must be between 0 and 1, got {valid_pct}.")
+    perm = np.random.default_rng(seed).permutation(n)
+    cut = int(round(n * valid_pct))
+    cut = min(max(cut, 1), n - 1) if n > 1 else 0
+    return sorted(perm[cut:].tolist()), sorted(perm[:cut].tolist())
+
+
+def tokenize_text_columns(
+    batch: dict[str, list[Any]], tokenizer: Any, tokenize_kwargs: dict[str, Any], text_col: str = "text", text_pair_col: str | None = None
+) -> Any:
+    """Default tokenize function: `tokenizer(batch[text_col] [, batch[text_pair_col]], **tokenize_kwargs)`."""
+    pairs = batch[text_pair_col] if text_pair_col else None
+    return tokenizer(batch[text_col], pairs, **tokenize_kwargs)
+
+
+def _count_rows(dset: Any) -> int:
+    return 0 if dset is None else len(dset)
+
+
+class TaskDatasets:
+    """Train and validation `datasets.Dataset` splits, tokenized with batched `.map`.
+
+    Example:
+        >>> dsets = TaskDatasets(raw["train"], raw["validation"], tokenizer_name=model_path,
+        ...                      tokenize_func=lambda b, tok, kw: tok(b["sentence1"], b["sentence2"], **kw),
+        ...                      tokenize_kwargs={"max_length": 64, "padding": True},
+        ...                      remove_cols=["idx", "sentence1", "sentence2"])
+        >>> dls = dsets.dataloaders(batch_size=8)
+
+    A tokenize function is called as `tokenize_func(batch, tokenizer, tokenize_kwargs)`. Without one,
+    the `text` column is tokenized. By default inputs are truncated to the model maximum and left
+    unpadded: the collate function pads each batch to its own longest item.
+    """
+
+    def __init__(
+        self,
+        train_dset: Any,
+        valid_dset: Any = None,
+        tokenizer_name: str | None = None,
+        tokenize: bool = True,
+        tokenize_func: Callable[..., Any] | None = None,
+        tokenize_kwargs: dict[str, Any] | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+        remove_cols: str | Sequence[str] | None = None,
+        label_keys: Sequence[str] | None = None,
+        vocab: Sequence[str] | None = None,
+        tokenizer: Any = None,
+        multi_label: bool = False,
+    ) -> None:
+        if tokenizer is None:
+            if tokenizer_name is None:
+                raise ValueError("Pass tokenizer_name (a hub name or local model path) or a tokenizer.")
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_name, **dict(auto_kwargs or {}))
+        self.tokenizer = tokenizer
+        self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None)
+        self.label_keys = list(label_keys) if label_keys is not None else ["labels"]
+        self.multi_label = multi_label
+        default_max = min(int(getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)), DEFAULT_MAX_LENGTH)
+        self.tokenize_kwargs: dict[str, Any] = {"truncation": True, "max_length": default_max, **dict(tokenize_kwargs or {})}
+        self.tokenize_func = tokenize_func or tokenize_text_columns
+        self.train = self._prepare(train_dset, "train")
+        self.valid = self._prepare(valid_dset, "valid") if valid_dset is not None else None
+        self.vocab = list(vocab) if vocab is not None else self._vocab_from_features()
+        if tokenize:
+            cols = [remove_cols] if isinstance(remove_cols, str) else list(remove_cols or [])
+            self.train = self._tokenize(self.train, cols)
+            if self.valid is not None:
+                self.valid = self._tokenize(self.valid, cols)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.tokenize_kwargs.get("max_length") or DEFAULT_MAX_LENGTH)
+
+    def _prepare(self, dset: Any, split: str) -> Any:
+        if dset is None or _count_rows(dset) == 0:
+            raise EmptyDatasetError(f"The {split} dataset is empty; pass at least one row.")
+        if "labels" in self.label_keys and "label" in dset.column_names and "labels" not in dset.column_names:
+            dset = dset.rename_column("label", "labels")
+        return dset
+
+    def _vocab_from_features(self) -> list[str] | None:
+        feat = self.train.features.get(self.label_keys[0]) if self.label_keys else None
+        names = getattr(feat, "names", None) or getattr(getattr(feat, "feature", None), "names", None)
+        return list(names) if names else None
+
+    def _tokenize(self, dset: Any, remove_cols: list[str]) -> Any:
+        fn = partial(_call_tokenize, func=self.tokenize_func, tokenizer=self.tokenizer, tokenize_kwargs=self.tokenize_kwargs)
+        check_columns(dset.column_names, remove_cols, "dataset (remove_cols)")
+        return dset.map(fn, batched=True, remove_columns=remove_cols or None, desc="Tokenizing")
+
+    def model_columns(self, dset: Any) -> list[str]:
+        """Columns the model and loss need: the tokenizer's model inputs plus the label keys."""
+        keep = [c for c in self.tokenizer.model_input_names if c in dset.column_names]
+        return keep + [k for k in self.label_keys if k in dset.column_names]
+
+    def dataloaders(
+        self, batch_size: int = 8, shuffle_train: bool = True, collate_fn: Callable[..., Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """Build `AdaptiveDataLoaders` (a fastai `DataLoaders`) that pad each batch dynamically."""
+        from .engine import AdaptiveDataLoaders
+
+        return AdaptiveDataLoaders.from_task_datasets(
+            self, batch_size=batch_size, shuffle_train=shuffle_train, collate_fn=collate_fn, **kwargs
+        )
+
+    def __repr__(self) -> str:
+        n_valid = _count_rows(self.valid)
+        return f"{type(self).__name__}(train={len(self.train)}, valid={n_valid}, labels={self.vocab})"
+
+
+def _call_tokenize(batch: dict[str, list[Any]], func: Callable[..., Any], tokenizer: Any, tokenize_kwargs: dict[str, Any]) -> Any:
+    return func(batch, tokenizer, tokenize_kwargs)

@@ -1,0 +1,238 @@
+"""The fastai side of adapt: dataloaders that hold a tokenizer, the HF model wrapper, layer groups, LR choice.
+
+Imported only by training code; inference never imports this module.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AdaptiveDataLoaders",
+    "HFBatchCollate",
+    "HFModel",
+    "hf_layer_groups",
+    "LRSuggestion",
+    "suggest_fine_tune_lr",
+    "fine_tune_lr",
+]
+
+
+class HFBatchCollate:
+    """Collate rows with a transformers collator, then split into fastai's `(inputs, *targets)` tuple."""
+
+    def __init__(self, collate_fn: Callable[[list[dict[str, Any]]], Any], label_keys: Sequence[str]) -> None:
+        self.collate_fn, self.label_keys = collate_fn, list(label_keys)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+        out = dict(self.collate_fn(rows))
+        # transformers collators rename `label` to `labels`
+        ys = tuple(out.pop(k) for k in self.label_keys if k in out)
+        return (out, *ys)
+
+
+class AdaptiveDataLoaders(DataLoaders):
+    """A fastai `DataLoaders` that keeps the tokenizer and label vocabulary, and shows decoded batches."""
+
+    n_inp = 1
+
+    def __init__(
+        self,
+        *loaders: DataLoader,
+        path: str = ".",
+        device: Any = None,
+        tokenizer: Any = None,
+        vocab: Sequence[str] | None = None,
+        label_keys: Sequence[str] = ("labels",),
+        multi_label: bool = False,
+        task_datasets: Any = None,
+    ) -> None:
+        super().__init__(*loaders, path=path, device=device)
+        self.tokenizer = tokenizer
+        self.vocab = list(vocab) if vocab is not None else None
+        self.label_keys = list(label_keys)
+        self.multi_label = multi_label
+        self.task_datasets = task_datasets
+
+    @classmethod
+    def from_task_datasets(
+        cls,
+        dsets: Any,
+        batch_size: int = 8,
+        shuffle_train: bool = True,
+        collate_fn: Callable[..., Any] | None = None,
+        device: Any = None,
+        num_workers: int = 0,
+        **kwargs: Any,
+    ) -> AdaptiveDataLoaders:
+        """Dataloaders over the model columns of `dsets.train`/`dsets.valid`, padded per batch."""
+        from transformers import DataCollatorWithPadding
+
+        from .utils import default_device
+
+        collate = HFBatchCollate(collate_fn or DataCollatorWithPadding(dsets.tokenizer), dsets.label_keys)
+        splits = [dsets.train] + ([dsets.valid] if dsets.valid is not None else [])
+        loaders = [
+            DataLoader(
+                d.select_columns(dsets.model_columns(d)),
+                bs=batch_size,
+                shuffle=shuffle_train and i == 0,
+                drop_last=False,
+                num_workers=num_workers,
+                create_batch=collate,
+                **kwargs,
+            )
+            for i, d in enumerate(splits)
+        ]
+        return cls(
+            *loaders,
+            device=default_device(device),
+            tokenizer=dsets.tokenizer,
+            vocab=dsets.vocab,
+            label_keys=dsets.label_keys,
+            multi_label=getattr(dsets, "multi_label", False),
+            task_datasets=dsets,
+        )
+
+    def _label_text(self, y: Any) -> str:
+        if isinstance(y, list):  # multi-hot
+            on = [i for i, v in enumerate(y) if v >= 0.5]
+            return ", ".join(self.vocab[i] if self.vocab else str(i) for i in on)
+        if isinstance(y, (int, np.integer)) and self.vocab and 0 <= int(y) < len(self.vocab):
+            return self.vocab[int(y)]
+        return str(y)
+
+    def batch_table(self, ds_idx: int = 0, n: int = 5, raw: bool = False) -> Any:
+        """The first `n` items of split `ds_idx` as a DataFrame: decoded text and label names, or ids if `raw`."""
+        import pandas as pd
+
+        dset = self.loaders[ds_idx].dataset
+        rows = dset.select(range(min(n, len(dset))))
+        records = []
+        for row in rows:
+            ids = row["input_ids"]
+            rec: dict[str, Any] = {}
+            if raw:
+                rec["input_ids"] = str(ids[:12])[:-1] + (", ...]" if len(ids) > 12 else "]")
+                rec["n_tokens"] = len(ids)
+            else:
+                rec["text"] = self.tokenizer.decode(ids, skip_special_tokens=True)
+            for key in self.label_keys:
+                if key in row:
+                    rec[key] = row[key] if raw else self._label_text(row[key])
+            records.append(rec)
+        return pd.DataFrame.from_records(records)
+
+    def show_batch(self, ds_idx: int = 0, n: int = 5, raw: bool = False) -> None:
+        """Show decoded text and label names (`raw=True`: token ids and lengths): HTML in notebooks, a table in a terminal."""
+        df = self.batch_table(ds_idx=ds_idx, n=n, raw=raw)
+        if "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None:
+            from IPython.display import display
+
+            display(df)
+            return
+        width = max(40, shutil.get_terminal_size((120, 20)).columns - 30)
+        shown = df.copy()
+        if "text" in shown:
+            shown["text"] = [textwrap.shorten(t, width=width, placeholder=" ...") for t in shown["text"]]
+        sys.stdout.write(shown.to_string(index=False) + "\n")
+
+
+class HFModel(nn.Module):
+    """Wrap a transformers model so fastai can call it with one dict of inputs and get logits back."""
+
+    def __init__(self, hf_model: nn.Module) -> None:
+        super().__init__()
+        self.hf_model = hf_model
+
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.hf_model(**x).logits
+
+
+def _largest_module_list(module: nn.Module) -> nn.ModuleList | None:
+    best: nn.ModuleList | None = None
+    for m in module.modules():
+        if isinstance(m, nn.ModuleList) and len(m) > 1 and (best is None or len(m) > len(best)):
+            best = m
+    return best
+
+
+def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """Parameter groups for discriminative LRs and freezing: embeddings, lower encoder half, upper half, head.
+
+    `Learner.freeze()` then trains only the head (classifier, pooler and anything outside the encoder).
+    Models whose layers cannot be found fall back to a single group.
+    """
+    hf = model.hf_model if isinstance(model, HFModel) else model
+    base = getattr(hf, getattr(hf, "base_model_prefix", ""), None)
+    layers = _largest_module_list(base) if isinstance(base, nn.Module) else None
+    if layers is None:
+        return [list(model.parameters())]
+    half = len(layers) // 2
+    lower = {id(p) for layer in layers[:half] for p in layer.parameters()}
+    upper = {id(p) for layer in layers[half:] for p in layer.parameters()}
+    embed = {id(p) for n, p in base.named_parameters() if "embed" in n.split(".")[0] or n.startswith(("wte", "wpe"))}
+    groups: list[list[nn.Parameter]] = [[], [], [], []]
+    for p in model.parameters():
+        gid = 0 if id(p) in embed else 1 if id(p) in lower else 2 if id(p) in upper else 3
+        groups[gid].append(p)
+    return [g for g in groups if g]
+
+
+@dataclass
+class LRSuggestion:
+    """The LR finder's outcome: the raw `minimum/10` suggestion and the value actually used."""
+
+    raw: float
+    chosen: float
+    lr_at_min_loss: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raw": self.raw, "chosen": self.chosen, "lr_at_min_loss": self.lr_at_min_loss, "reason": self.reason}
+
+
+def suggest_fine_tune_lr(
+    lrs: Sequence[float], losses: Sequence[float], lo: float = 1e-5, hi: float = 5e-4, default: float = 1e-4
+) -> LRSuggestion:
+    """Pick a fine-tuning learning rate from an LR-finder curve.
+
+    Takes one tenth of the LR at the lowest (smoothed) loss, bounded to `[lo, hi]`, the range in which
+    pretrained transformers fine-tune well. A curve that never falls clearly (< 2%) gives `default`.
+    fastai's `valley` can suggest ~1e-7 on such models, which trains nothing.
+    """
+    x, y = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
+    x, y = x[ok], y[ok]
+    if len(y) < 5:
+        return LRSuggestion(float("nan"), default, float("nan"), "too few finder points; used the default")
+    i = int(np.argmin(y))
+    raw = float(x[i] / 10)
+    drop = (y[0] - y[i]) / max(abs(y[0]), 1e-12)
+    if drop < 0.02:
+        return LRSuggestion(raw, default, float(x[i]), "loss never fell clearly; used the default")
+    chosen = float(min(max(raw, lo), hi))
+    reason = "minimum/10" if chosen == raw else f"minimum/10 bounded to [{lo:g}, {hi:g}]"
+    return LRSuggestion(raw, chosen, float(x[i]), reason)
+
+
+def fine_tune_lr(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, float]]:
+    """`suggest_fine_tune_lr` in the form fastai's `Learner.lr_find(suggest_funcs=...)` expects."""
+    s = suggest_fine_tune_lr(list(map(float, lrs)), list(map(float, losses)))
+    xs = np.asarray(list(map(float, lrs)))
+    j = int(np.argmin(np.abs(np.log(xs) - math.log(s.chosen)))) if len(xs) else 0
+    return s.chosen, (s.chosen, float(losses[j]) if len(xs) else float("nan"))

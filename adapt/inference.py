@@ -1,0 +1,194 @@
+"""Task-agnostic inference: validate -> encode (truncate or window) -> length-sorted batches -> forward.
+
+Shared by `Tuner.predict`, the `Easy*` modules and the server. Imports torch lazily; never fastai or flair.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .enums import LongText
+from .errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+Text = Union[str, tuple[str, str]]
+
+__all__ = ["Text", "normalize_texts", "Encoded", "encode", "forward_logits", "model_max_length", "EasyBase"]
+
+
+def _check_str(x: object, where: str) -> str:
+    if x is None:
+        raise InvalidInputError(f"{where} is None; pass a non-empty string.")
+    if not isinstance(x, str):
+        raise InvalidInputError(f"{where} is a {type(x).__name__}, not a string: {x!r:.80}. Pass text as str.")
+    if not x.strip():
+        raise InvalidInputError(f"{where} is empty or whitespace; pass a non-empty string.")
+    return x
+
+
+def normalize_texts(text: Any, allow_pairs: bool = True) -> tuple[list[Text], bool]:
+    """Validate one text or a list of texts; return (list, was_single). Pairs are `(text, text_pair)` tuples."""
+    single = isinstance(text, str) or (allow_pairs and isinstance(text, tuple))
+    items = [text] if single else text
+    if items is None or isinstance(items, (bytes, dict)) or not isinstance(items, Sequence):
+        raise InvalidInputError(f"Expected a string or a list of strings, got {type(text).__name__}.")
+    if len(items) == 0:
+        raise InvalidInputError("Got an empty list of texts; pass at least one non-empty string.")
+    out: list[Text] = []
+    for i, item in enumerate(items):
+        where = "text" if single else f"texts[{i}]"
+        if isinstance(item, tuple) and allow_pairs:
+            if len(item) != 2:
+                raise InvalidInputError(f"{where} is a tuple of {len(item)}; a sentence pair is (text, text_pair).")
+            out.append((_check_str(item[0], f"{where}[0]"), _check_str(item[1], f"{where}[1]")))
+        else:
+            out.append(_check_str(item, where))
+    if len({isinstance(t, tuple) for t in out}) > 1:
+        raise InvalidInputError("Mix of single texts and (text, text_pair) pairs; pass them in separate calls.")
+    return out, single
+
+
+def model_max_length(model: Any, tokenizer: Any, cap: int = 512) -> int:
+    """The longest input the model accepts: tokenizer and position-embedding limits, capped at `cap`."""
+    limits = [cap]
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+        limits.append(tok_max)
+    pos = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(pos, int) and pos > 0:
+        limits.append(pos - 2 if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else pos)
+    return min(limits)
+
+
+@dataclass
+class Encoded:
+    """Tokenized windows of a list of inputs: `features[k]` belongs to input `sample_ids[k]`."""
+
+    features: dict[str, list[list[int]]]
+    sample_ids: list[int]
+    n_windows: list[int]
+    offsets: list[list[tuple[int, int]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+def encode(
+    tokenizer: Any,
+    texts: Sequence[Text],
+    max_length: int,
+    long_text: LongText | str = LongText.Truncate,
+    stride: int | None = None,
+    return_offsets: bool = False,
+) -> Encoded:
+    """Tokenize all texts at once. Truncate keeps the first window; Window keeps every overlapping window.
+
+    Either way `n_windows` counts the windows each input needs, so truncation is never silent.
+    """
+    long_text = LongText(long_text)
+    pairs = bool(texts) and isinstance(texts[0], tuple)
+    firsts = [t[0] for t in texts] if pairs else list(texts)
+    seconds = [t[1] for t in texts] if pairs else None
+    stride = max_length // 4 if stride is None else stride
+    enc = tokenizer(
+        firsts,
+        seconds,
+        truncation="only_second" if pairs else True,
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=return_offsets,
+        return_attention_mask=True,
+    )
+    mapping = list(enc.pop("overflow_to_sample_mapping"))
+    offsets = enc.pop("offset_mapping", None)
+    n_windows = [0] * len(texts)
+    for s in mapping:
+        n_windows[s] += 1
+    keep = list(range(len(mapping)))
+    if long_text is LongText.Truncate:
+        first_seen: set[int] = set()
+        keep = [k for k, s in enumerate(mapping) if not (s in first_seen or first_seen.add(s))]  # type: ignore[func-returns-value]
+    features = {key: [enc[key][k] for k in keep] for key in enc.keys()}
+    truncated = sum(n > 1 for n in n_windows)
+    if truncated and long_text is LongText.Truncate:
+        logger.info("%d of %d inputs exceed max_length=%d tokens and were truncated (use long_text='window' to keep all text)",
+                    truncated, len(texts), max_length)
+    return Encoded(
+        features=features,
+        sample_ids=[mapping[k] for k in keep],
+        n_windows=n_windows,
+        offsets=[offsets[k] for k in keep] if offsets is not None else None,
+    )
+
+
+def _pad_batch(features: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int, names: Sequence[str]) -> dict[str, Any]:
+    import torch
+
+    width = max(len(features["input_ids"][i]) for i in idx)
+    out = {}
+    for key in names:
+        fill = pad_id if key == "input_ids" else 0
+        arr = torch.full((len(idx), width), fill, dtype=torch.long)
+        for row, i in enumerate(idx):
+            seq = features[key][i]
+            arr[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        out[key] = arr
+    return out
+
+
+def forward_logits(model: Any, tokenizer: Any, encoded: Encoded, batch_size: int = 32) -> list[Any]:
+    """Run the model over `encoded` windows in length-sorted, per-batch padded batches.
+
+    Returns one float32 numpy array of logits per window, in the original window order.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise InvalidInputError(f"batch size must be >= 1, got {batch_size}.")
+    names = [n for n in tokenizer.model_input_names if n in encoded.features]
+    lengths = [len(ids) for ids in encoded.features["input_ids"]]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    results: list[Any] = [None] * len(order)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = {k: v.to(device) for k, v in _pad_batch(encoded.features, idx, pad_id, names).items()}
+                logits = model(**batch).logits.float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    results[i] = logits[row]
+    finally:
+        model.train(was_training)
+    return results
+
+
+class EasyBase:
+    """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device."""
+
+    def __init__(self, device: Any = None) -> None:
+        self.device = device
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def _load(self, model_name_or_path: Any) -> Any:
+        raise NotImplementedError
+
+    def get_model(self, model_name_or_path: Any) -> Any:
+        """Return the cached loaded model for this path, loading it on first use."""
+        from .utils import default_device
+
+        key = (str(model_name_or_path), str(default_device(self.device)))
+        if key not in self._cache:
+            self._cache[key] = self._load(model_name_or_path)
+        return self._cache[key]
+
+    def release(self) -> None:
+        """Drop every cached model."""
+        self._cache.clear()

@@ -1,0 +1,1 @@
+"""One module per task, each on the task-agnostic data, tuner and inference engine."""

@@ -1,0 +1,242 @@
+"""The task-agnostic `Tuner`: a fastai `Learner` over a transformers model with a small surface.
+
+fastai is imported when a Tuner is built, never at `import adapt`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .enums import Strategy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Tuner", "sgdr_cycles"]
+
+
+def sgdr_cycles(epochs: int) -> tuple[int, int]:
+    """(n_cycles, cycle_len) for `fit_sgdr(..., cycle_mult=2)` that add up to exactly `epochs`.
+
+    Uses the most cycles `n` for which `2**n - 1` divides `epochs`: 3 -> (2, 1), 7 -> (3, 1), 6 -> (2, 2), 5 -> (1, 5).
+    """
+    best = 1
+    n = 1
+    while 2**n - 1 <= epochs:
+        if epochs % (2**n - 1) == 0:
+            best = n
+        n += 1
+    return best, epochs // (2**best - 1)
+
+
+def _load_fastai_extensions() -> None:
+    """Import the fastai modules that add fit policies, progress tables and mixed precision to `Learner`."""
+    import importlib
+
+    for mod in ("fastai.callback.schedule", "fastai.callback.progress", "fastai.callback.fp16", "fastai.callback.tracker"):
+        importlib.import_module(mod)
+
+
+class Tuner:
+    """Fine-tune a transformers model with fastai: `tune`, `lr_find`, `predict`, `evaluate`, `save`, `export`.
+
+    `tuner.learn` is the fastai `Learner`; with `expose_fastai_api=True` its attributes are also reachable on
+    the tuner itself (`tuner.fit_one_cycle(...)`, `tuner.recorder`).
+    """
+
+    task: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        dls: Any,
+        model: Any,
+        tokenizer: Any = None,
+        loss_func: Callable[..., Any] | None = None,
+        metrics: Any = None,
+        opt_func: Callable[..., Any] | None = None,
+        additional_cbs: Any = None,
+        expose_fastai_api: bool = False,
+        device: Any = None,
+        mixed_precision: str | None = None,
+        **learner_kwargs: Any,
+    ) -> None:
+        from fastai.learner import Learner
+        from fastai.optimizer import Adam
+
+        _load_fastai_extensions()
+
+        from .engine import HFModel, hf_layer_groups
+        from .utils import default_device
+
+        self.dls = dls
+        self.tokenizer = tokenizer if tokenizer is not None else getattr(dls, "tokenizer", None)
+        if self.tokenizer is None:
+            raise ValueError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
+        self.device = default_device(device if device is not None else getattr(dls, "device", None))
+        dls.to(self.device)
+        self.model = model.to(self.device)
+        self.expose_fastai_api = expose_fastai_api
+        self.lr_suggestion: Any = None
+        self.learn = Learner(
+            dls,
+            HFModel(self.model),
+            loss_func=loss_func,
+            metrics=metrics,
+            opt_func=opt_func or Adam,
+            splitter=hf_layer_groups,
+            cbs=additional_cbs,
+            **learner_kwargs,
+        )
+        self._set_precision(mixed_precision)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails
+        if name != "learn" and self.__dict__.get("expose_fastai_api") and "learn" in self.__dict__:
+            return getattr(self.__dict__["learn"], name)
+        raise AttributeError(
+            f"{type(self).__name__!s} has no attribute {name!r}. The fastai Learner is `tuner.learn`; "
+            "pass expose_fastai_api=True to reach its attributes on the tuner."
+        )
+
+    def _set_precision(self, mixed_precision: str | None) -> None:
+        if mixed_precision is None:
+            return
+        mp = mixed_precision.lower()
+        if mp not in ("fp16", "bf16"):
+            from .errors import InvalidChoiceError
+
+            raise InvalidChoiceError(f"mixed_precision must be None, 'fp16' or 'bf16', got {mixed_precision!r}.")
+        if self.device.type != "cuda":
+            warnings.warn(f"mixed_precision={mp!r} needs a CUDA device; training in fp32 on {self.device}.", stacklevel=3)
+            return
+        self.learn = self.learn.to_fp16() if mp == "fp16" else self.learn.to_bf16()
+
+    # -- layer groups -------------------------------------------------------------------------------
+    def freeze(self) -> None:
+        """Train only the head (last layer group)."""
+        self.learn.freeze()
+
+    def freeze_to(self, n: int) -> None:
+        """Freeze layer groups before `n` (groups: embeddings, lower encoder, upper encoder, head)."""
+        self.learn.freeze_to(n)
+
+    def unfreeze(self) -> None:
+        """Train every layer."""
+        self.learn.unfreeze()
+
+    # -- learning rate -------------------------------------------------------------------------------
+    def lr_find(self, start_lr: float = 1e-6, end_lr: float = 1e-1, num_it: int = 30, show_plot: bool = False) -> Any:
+        """Run fastai's LR finder (cheap: `num_it` batches) and return an `LRSuggestion` fit for fine-tuning.
+
+        Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`.
+        """
+        from .engine import suggest_fine_tune_lr
+
+        self.learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=None)
+        rec = self.learn.recorder
+        lrs, losses = [float(x) for x in rec.lrs], [float(x) for x in rec.losses]
+        skip = num_it // 10
+        s = suggest_fine_tune_lr(lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses)
+        if show_plot:
+            rec.plot_lr_find(suggestions=[(s.chosen, min(losses))], nms=["fine_tune"])
+        self.lr_suggestion = s
+        logger.info("lr_find: raw suggestion %.3g, using %.3g (%s)", s.raw, s.chosen, s.reason)
+        return s
+
+    # -- training -------------------------------------------------------------------------------------
+    def tune(
+        self,
+        epochs: int,
+        lr: float | Sequence[float] | Any = None,
+        strategy: Strategy | str = Strategy.OneCycle,
+        callbacks: Any = None,
+        **fit_kwargs: Any,
+    ) -> dict[str, float]:
+        """Train for `epochs` total epochs with a fastai policy; `lr=None` runs `lr_find` first and uses its choice.
+
+        `lr` may be a `slice(lo, hi)` for discriminative rates across layer groups. Returns the final
+        epoch's metrics.
+        """
+        strategy = Strategy(strategy)
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
+        if lr is None:
+            lr = self.lr_find().chosen
+        cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
+        if strategy is Strategy.OneCycle:
+            self.learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs, **fit_kwargs)
+        elif strategy is Strategy.CosineAnnealing:
+            self.learn.fit_flat_cos(epochs, lr=lr, cbs=cbs, **fit_kwargs)
+        elif strategy is Strategy.SGDR:
+            n_cycles, cycle_len = sgdr_cycles(epochs)
+            self.learn.fit_sgdr(n_cycles, cycle_len, lr_max=lr, cycle_mult=2, cbs=cbs, **fit_kwargs)
+        else:
+            self.learn.fit(epochs, lr=lr, cbs=cbs, **fit_kwargs)
+        self._after_tune()
+        return self.final_metrics()
+
+    def _after_tune(self) -> None:
+        """Hook for tasks (e.g. threshold tuning after training)."""
+
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch losses and metrics recorded by fastai."""
+        rec = self.learn.recorder
+        names = [n for n in rec.metric_names if n not in ("epoch", "time")]
+        return [
+            {"epoch": float(i), **{n: float(v) for n, v in zip(names, vals) if v is not None}}
+            for i, vals in enumerate(rec.values)
+        ]
+
+    def final_metrics(self) -> dict[str, float]:
+        """The last epoch's metrics (empty before training)."""
+        hist = self.history()
+        return {k: v for k, v in hist[-1].items() if not (isinstance(v, float) and math.isnan(v))} if hist else {}
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        """Task-specific manifest entries written to `adapt.json`."""
+        return {"task": self.task}
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Atomically write a self-contained HF folder (safetensors, tokenizer, config) plus `adapt.json`."""
+        return self._write(directory, extra_files=None)
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write the deployable artifact: the saved folder plus a model card (README.md)."""
+        return self._write(path, extra_files={"README.md": self.model_card()})
+
+    def model_card(self) -> str:
+        """A short Markdown model card."""
+        from .utils import library_versions
+
+        m = self.manifest()
+        metrics = self.final_metrics()
+        lines = [
+            f"# adapt {m['task']} model",
+            "",
+            f"- base model: `{m.get('base_model')}`",
+            *(f"- {k}: `{v}`" for k, v in m.items() if k not in ("task", "base_model")),
+            "",
+            "## Final validation metrics",
+            "",
+            *(f"- {k}: {v:.4f}" for k, v in metrics.items() if k != "epoch"),
+            "",
+            "## Versions",
+            "",
+            *(f"- {k}: {v}" for k, v in library_versions().items()),
+            "",
+        ]
+        return "\n".join(lines)
+
+    def _write(self, directory: str | os.PathLike[str], extra_files: dict[str, str] | None) -> Path:
+        from .modelio import save_hf_folder
+
+        self._update_config()
+        return save_hf_folder(self.model, self.tokenizer, directory, self.manifest(), extra_files=extra_files)
+
+    def _update_config(self) -> None:
+        """Hook for tasks to write labels etc. into `model.config` before saving."""

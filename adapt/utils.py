@@ -1,0 +1,84 @@
+"""Small helpers: seeding, devices, atomic folder writes, checksums. Heavy imports stay inside functions."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["set_seed", "default_device", "atomic_directory", "sha256_file", "library_versions"]
+
+
+def set_seed(seed: int = 42, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices) in one call; `deterministic` also asks torch for determinism."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def default_device(device: Any = None) -> Any:
+    """Return `torch.device(device)`, or CUDA when available and CPU otherwise."""
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces `target`, on error `target` is untouched.
+
+    The new folder is written completely beside the old one and then swapped in with renames,
+    so a crash while writing leaves the previous save as it was.
+    """
+    target = Path(target).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+        tmp.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of adapt and the libraries a saved model depends on (only those already importable)."""
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    for name in ("adapt", "torch", "transformers", "tokenizers", "fastai", "flair"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
