@@ -79,6 +79,14 @@ def _ids_to_names(batch: dict[str, list[Any]], label_col: str, names: list[str])
     return {label_col: [names[i] for i in batch[label_col]]}
 
 
+def _with_string(features: Any, col: str) -> Any:
+    from datasets import Value
+
+    out = features.copy()
+    out[col] = Value("string")
+    return out
+
+
 def _encode_labels(
     batch: dict[str, list[Any]], indices: list[int], text_cols: list[str], label_col: str, index: dict[str, int], multi: bool, delim: str, split: str
 ) -> dict[str, list[Any]]:
@@ -287,7 +295,7 @@ class SequenceClassificationDatasets(TaskDatasets):
         vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
         if names and not multi:  # ClassLabel: keep the dataset's own id order, work with names from here on
             to_names = partial(_ids_to_names, label_col=label_col, names=list(names))
-            train, valid = train.map(to_names, batched=True), valid.map(to_names, batched=True)
+            train, valid = (d.map(to_names, batched=True, features=_with_string(d.features, label_col)) for d in (train, valid))
         unknown = {str(v) for v in _label_values(valid, label_col, multi, delim)} - set(vocab)
         if unknown:
             raise UnknownLabelError(

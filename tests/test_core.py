@@ -1,0 +1,168 @@
+"""Fast unit tests: enums, schedules, LR suggestion, thresholds, input validation, model-path checks, imports."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from adapt import DetailLevel, InvalidChoiceError, InvalidInputError, Strategy
+from adapt.errors import CorruptModelError, ModelNotFoundError
+from adapt.inference import normalize_texts
+from adapt.modelio import resolve_model_source
+from adapt.tuner import sgdr_cycles
+
+
+@pytest.mark.parametrize("name", ["one_cycle", "OneCycle", "ONECYCLE", Strategy.OneCycle, " one-cycle "])
+def test_strategy_accepts_names_any_case(name):
+    assert Strategy(name) is Strategy.OneCycle
+
+
+def test_strategy_misspelled_lists_choices():
+    with pytest.raises(InvalidChoiceError) as e:
+        Strategy("one_cylce")
+    msg = str(e.value)
+    for choice in ("one_cycle", "flat_cos", "sgdr", "constant"):
+        assert choice in msg
+    assert isinstance(e.value, ValueError)
+
+
+def test_detail_level_names_and_errors():
+    assert DetailLevel("LOW") is DetailLevel.Low and DetailLevel("Medium") is DetailLevel.Medium
+    with pytest.raises(InvalidChoiceError, match="'low', 'medium', 'high'"):
+        DetailLevel("hihg")
+
+
+@pytest.mark.parametrize("epochs", range(1, 25))
+def test_sgdr_cycles_add_up_to_epochs(epochs):
+    n, cycle_len = sgdr_cycles(epochs)
+    assert cycle_len * (2**n - 1) == epochs  # what fastai's fit_sgdr(n, cycle_len, cycle_mult=2) runs
+
+
+def test_sgdr_cycles_examples():
+    assert sgdr_cycles(3) == (2, 1) and sgdr_cycles(7) == (3, 1) and sgdr_cycles(6) == (2, 2) and sgdr_cycles(5) == (1, 5)
+
+
+def _curve(lrs, lr_min, noise=0.0, seed=0):
+    x = np.log10(lrs)
+    loss = 1.6 - 0.8 * np.exp(-((x - math.log10(lr_min)) ** 2) / 1.5)
+    loss = np.where(x > math.log10(lr_min), loss + 3 * (x - math.log10(lr_min)) ** 2, loss)
+    return loss + noise * np.random.default_rng(seed).standard_normal(len(x))
+
+
+def test_lr_suggestion_u_shaped_curve():
+    from adapt.engine import suggest_fine_tune_lr
+
+    lrs = np.logspace(-6, -1, 40)
+    s = suggest_fine_tune_lr(lrs, _curve(lrs, 1e-3))
+    assert s.lr_at_min_loss == pytest.approx(1e-3, rel=0.4)
+    assert s.raw == pytest.approx(1e-4, rel=0.4) and s.chosen == s.raw
+
+
+def test_lr_suggestion_is_bounded():
+    from adapt.engine import suggest_fine_tune_lr
+
+    lrs = np.logspace(-8, 0, 40)
+    high = suggest_fine_tune_lr(lrs, _curve(lrs, 0.5))
+    assert high.raw > 1e-2 and high.chosen == 5e-4
+    # the failure mode of fastai's `valley` on MiniLM: a minimum at a tiny LR
+    low = suggest_fine_tune_lr(lrs, _curve(lrs, 6e-6))
+    assert low.raw < 1e-6 and low.chosen == 1e-5
+
+
+def test_lr_suggestion_flat_or_short_curve_uses_default():
+    from adapt.engine import suggest_fine_tune_lr
+
+    lrs = np.logspace(-6, -1, 30)
+    flat = suggest_fine_tune_lr(lrs, np.full(30, 1.6) + 1e-4 * np.random.default_rng(0).standard_normal(30))
+    assert flat.chosen == 1e-4 and "default" in flat.reason
+    assert suggest_fine_tune_lr(lrs[:3], np.ones(3)).chosen == 1e-4
+    nan = suggest_fine_tune_lr(lrs, np.where(lrs > 1e-2, np.nan, _curve(lrs, 1e-3)))
+    assert nan.chosen == pytest.approx(1e-4, rel=0.4)
+
+
+def test_best_threshold_matches_brute_force():
+    from sklearn.metrics import f1_score
+
+    from adapt.tasks.sequence_classification import best_threshold
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((400, 6)) < 0.3).astype(int)
+    # positives score ~0.3, negatives ~0.1: the best threshold is far below 0.5
+    p = np.clip(np.where(y == 1, 0.3, 0.1) + 0.08 * rng.standard_normal(y.shape), 0, 1)
+    t = best_threshold(p, y)
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    brute = grid[np.argmax([f1_score(y, (p >= g).astype(int), average="micro") for g in grid])]
+    assert t == pytest.approx(brute) and t < 0.35
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[], "", "   ", None, 5, ["ok", None], ["ok", 3], ["ok", ""], [("a",)], [("a", "")], {"text": "a"}, b"bytes"],
+)
+def test_bad_text_raises_specific_error(bad):
+    with pytest.raises(InvalidInputError):
+        normalize_texts(bad)
+
+
+def test_normalize_texts_single_list_and_pairs():
+    assert normalize_texts("hi") == (["hi"], True)
+    assert normalize_texts(["a", "b"]) == (["a", "b"], False)
+    assert normalize_texts(("q", "a")) == ([("q", "a")], True)
+    with pytest.raises(InvalidInputError, match="Mix"):
+        normalize_texts(["a", ("b", "c")])
+
+
+def test_missing_model_path(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve_model_source(tmp_path / "nope")
+    with pytest.raises(ModelNotFoundError):
+        resolve_model_source("./models/nope")
+
+
+def test_folder_without_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(CorruptModelError, match="holds no model"):
+        resolve_model_source(tmp_path)
+
+
+def test_folder_missing_weights_and_tokenizer(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CorruptModelError, match="lacks weights .* and a tokenizer"):
+        resolve_model_source(tmp_path)
+
+
+def test_corrupt_config(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CorruptModelError, match="not valid JSON"):
+        resolve_model_source(tmp_path)
+
+
+def test_hub_name_offline_gives_clear_error():
+    from adapt import EasySequenceClassifier
+
+    with pytest.raises(ModelNotFoundError, match="hub"):
+        EasySequenceClassifier().tag_text("hello", "someorg/surely-not-cached-model")
+
+
+def test_import_adapt_is_light():
+    code = (
+        "import sys, adapt; heavy = [m for m in ('torch','transformers','fastai','flair','pandas','datasets') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_version_matches_settings():
+    import configparser
+    from pathlib import Path
+
+    import adapt
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).parents[1] / "settings.ini")
+    assert adapt.__version__ == cfg["DEFAULT"]["version"]

@@ -1,0 +1,130 @@
+"""Datasets: constructors, label vocabularies, splits, bad input, dynamic padding, show_batch."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from adapt import (
+    DecodeError,
+    EmptyDatasetError,
+    MissingColumnError,
+    NumClassesError,
+    SequenceClassificationDatasets,
+    UnknownLabelError,
+    random_split,
+)
+
+SMALL = {"max_length": 32}
+
+
+def _df(n=12):
+    labels = ["tech", "sports", "business"]
+    return pd.DataFrame({"text": [f"document number {i} about {labels[i % 3]}" for i in range(n)],
+                         "label": [labels[i % 3] for i in range(n)]})
+
+
+def test_from_dfs_sorted_stable_vocab(model_path):
+    a = SequenceClassificationDatasets.from_dfs(_df(), "text", "label", model_path, tokenize_kwargs=SMALL)
+    b = SequenceClassificationDatasets.from_dfs(_df().iloc[::-1], "text", "label", model_path, tokenize_kwargs=SMALL)
+    assert a.vocab == b.vocab == ["business", "sports", "tech"]
+    assert set(a.train["labels"]) <= {0, 1, 2}
+
+
+def test_unknown_validation_label_is_named(model_path):
+    valid = pd.DataFrame({"text": ["a new doc"], "label": ["weather"]})
+    with pytest.raises(UnknownLabelError, match="weather"):
+        SequenceClassificationDatasets.from_dfs(_df(), "text", "label", model_path, valid_df=valid)
+
+
+def test_missing_column_lists_available(model_path):
+    with pytest.raises(MissingColumnError, match=r"Available columns: \['text', 'label'\]"):
+        SequenceClassificationDatasets.from_dfs(_df(), "body", "label", model_path)
+
+
+def test_empty_dataset(model_path):
+    with pytest.raises(EmptyDatasetError):
+        SequenceClassificationDatasets.from_dfs(_df().iloc[:0], "text", "label", model_path)
+
+
+def test_empty_text_row_is_named(model_path):
+    df = _df()
+    df.loc[3, "text"] = "  "
+    with pytest.raises(Exception, match="empty or non-string 'text'"):
+        SequenceClassificationDatasets.from_dfs(df, "text", "label", model_path, valid_df=_df(3))
+
+
+def test_random_split_is_seedable():
+    assert random_split(50, 0.2, seed=1) == random_split(50, 0.2, seed=1)
+    assert random_split(50, 0.2, seed=1) != random_split(50, 0.2, seed=2)
+    tr, va = random_split(50, 0.2, seed=1)
+    assert len(va) == 10 and not set(tr) & set(va) and len(tr) + len(va) == 50
+
+
+def test_split_func_is_used(model_path):
+    d = SequenceClassificationDatasets.from_dfs(
+        _df(), "text", "label", model_path, split_func=lambda df: (list(range(9)), [9, 10, 11]), tokenize_kwargs=SMALL
+    )
+    assert len(d.train) == 9 and len(d.valid) == 3
+
+
+def test_from_csvs_passes_reader_kwargs_and_is_arrow_backed(tmp_path, model_path):
+    df = _df()
+    df.loc[0, "text"] = "prices in £ rose"
+    train = tmp_path / "train.csv"
+    df.to_csv(train, index=False, encoding="latin-1")
+    d = SequenceClassificationDatasets.from_csvs(train, "text", "label", model_path, encoding="latin-1", tokenize_kwargs=SMALL)
+    assert len(d.train) + len(d.valid) == 12 and d.vocab == ["business", "sports", "tech"]
+    assert d.train.cache_files, "CSV datasets should be memory-mapped Arrow cache files"
+    decoded = [d.tokenizer.decode(ids) for ids in list(d.train["input_ids"]) + list(d.valid["input_ids"])]
+    assert any("£" in t for t in decoded)
+
+
+def test_from_folders_decode_error_names_file(tmp_path, model_path):
+    for lab in ("a", "b"):
+        (tmp_path / lab).mkdir()
+        for i in range(3):
+            (tmp_path / lab / f"{i}.txt").write_text(f"text {i} of {lab}", encoding="utf-8")
+    (tmp_path / "b" / "199.txt").write_bytes("costs \xa3 5".encode("latin-1"))
+    with pytest.raises(DecodeError, match=r"199\.txt.*encoding='latin-1'"):
+        SequenceClassificationDatasets.from_folders(tmp_path, tokenizer_name=model_path)
+    d = SequenceClassificationDatasets.from_folders(tmp_path, tokenizer_name=model_path, encoding="latin-1", tokenize_kwargs=SMALL)
+    assert d.vocab == ["a", "b"] and len(d.train) + len(d.valid) == 7
+
+
+def test_from_hf_dataset_dict_and_classlabel(model_path):
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    feats = Features({"sentence": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    rows = {"sentence": ["good film", "bad film", "great", "awful", "fine", "poor"], "label": [1, 0, 1, 0, 1, 0]}
+    dd = DatasetDict({"train": Dataset.from_dict(rows, features=feats)})
+    d = SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, split_pct=0.34, tokenize_kwargs=SMALL)
+    assert d.vocab == ["neg", "pos"]  # ClassLabel order is kept
+    with pytest.raises(KeyError, match=r"has \['train'\]"):
+        SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, train_split="training")
+
+
+def test_dynamic_padding_and_show_batch(bbc_dsets, capsys):
+    dls = bbc_dsets.dataloaders(batch_size=4, shuffle_train=False)
+    x, y = dls.train.one_batch()
+    assert x["input_ids"].shape[1] <= bbc_dsets.max_length and y.shape == (4,)
+    table = dls.batch_table(n=3)
+    assert list(table.columns) == ["text", "labels"] and set(table["labels"]) <= set(bbc_dsets.vocab)
+    raw = dls.batch_table(n=2, raw=True)
+    assert {"input_ids", "n_tokens"} <= set(raw.columns)
+    dls.show_batch(n=2)
+    out = capsys.readouterr().out
+    assert "text" in out and any(v in out for v in bbc_dsets.vocab)
+
+
+def test_pads_per_batch_not_to_max_length(model_path):
+    d = SequenceClassificationDatasets.from_dfs(_df(), "text", "label", model_path)  # max_length 512
+    x, _ = d.dataloaders(batch_size=4).valid.one_batch()
+    assert x["input_ids"].shape[1] < 20
+
+
+def test_num_classes_mismatch(model_path):
+    from adapt import SequenceClassificationTuner
+
+    d = SequenceClassificationDatasets.from_dfs(_df(), "text", "label", model_path, tokenize_kwargs=SMALL)
+    with pytest.raises(NumClassesError, match="3 classes"):
+        SequenceClassificationTuner(d.dataloaders(), model_path, num_classes=2)
