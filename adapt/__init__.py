@@ -3,6 +3,7 @@
 `import adapt` is cheap: torch, transformers, fastai, flair and pandas load only when a name that needs
 them is first used.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,7 +42,33 @@ _EXPORTS: dict[str, str] = {
     "ClassificationResults": "adapt.results",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "__version__",
+    "AdaptError",
+    "AdaptiveDataLoaders",
+    "ClassificationResults",
+    "CorruptModelError",
+    "DecodeError",
+    "DetailLevel",
+    "EasySequenceClassifier",
+    "EmptyDatasetError",
+    "InvalidChoiceError",
+    "InvalidInputError",
+    "LongText",
+    "MissingColumnError",
+    "ModelNotFoundError",
+    "NumClassesError",
+    "SequenceClassificationDatasets",
+    "SequenceClassificationTuner",
+    "Strategy",
+    "TaskDatasets",
+    "Tuner",
+    "UnknownLabelError",
+    "WrongTaskError",
+    "parent_label",
+    "random_split",
+    "set_seed",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,7 @@
 
 `datasets` and `transformers` are imported when a dataset is built; fastai only when `dataloaders()` is called.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,9 +23,7 @@ def check_columns(available: Sequence[str], wanted: Sequence[str | None], what: 
     """Raise `MissingColumnError` naming the missing columns and listing those that exist."""
     missing = [c for c in wanted if c is not None and c not in available]
     if missing:
-        raise MissingColumnError(
-            f"Column(s) {missing} not found in the {what}. Available columns: {list(available)}."
-        )
+        raise MissingColumnError(f"Column(s) {missing} not found in the {what}. Available columns: {list(available)}.")
 
 
 def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple[list[int], list[int]]:
@@ -40,7 +39,11 @@ def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple
 
 
 def tokenize_text_columns(
-    batch: dict[str, list[Any]], tokenizer: Any, tokenize_kwargs: dict[str, Any], text_col: str = "text", text_pair_col: str | None = None
+    batch: dict[str, list[Any]],
+    tokenizer: Any,
+    tokenize_kwargs: dict[str, Any],
+    text_col: str = "text",
+    text_pair_col: str | None = None,
 ) -> Any:
     """Default tokenize function: `tokenizer(batch[text_col] [, batch[text_pair_col]], **tokenize_kwargs)`."""
     pairs = batch[text_pair_col] if text_pair_col else None

@@ -2,6 +2,7 @@
 
 Imported only by training code; inference never imports this module.
 """
+
 from __future__ import annotations
 
 import logging
@@ -116,12 +117,13 @@ class AdaptiveDataLoaders(DataLoaders):
             return self.vocab[int(y)]
         return str(y)
 
-    def batch_table(self, ds_idx: int = 0, n: int = 5, raw: bool = False) -> Any:
-        """The first `n` items of split `ds_idx` as a DataFrame: decoded text and label names, or ids if `raw`."""
+    def batch_table(self, ds_idx: int = 0, n: int = 5, raw: bool = False, seed: int | None = None) -> Any:
+        """`n` random items of split `ds_idx` as a DataFrame: decoded text and label names, or ids if `raw`."""
         import pandas as pd
 
         dset = self.loaders[ds_idx].dataset
-        rows = dset.select(range(min(n, len(dset))))
+        pick = np.random.default_rng(seed).choice(len(dset), size=min(n, len(dset)), replace=False)
+        rows = dset.select(sorted(pick.tolist()))
         records = []
         for row in rows:
             ids = row["input_ids"]
@@ -137,9 +139,9 @@ class AdaptiveDataLoaders(DataLoaders):
             records.append(rec)
         return pd.DataFrame.from_records(records)
 
-    def show_batch(self, ds_idx: int = 0, n: int = 5, raw: bool = False) -> None:
+    def show_batch(self, ds_idx: int = 0, n: int = 5, raw: bool = False, seed: int | None = None) -> None:
         """Show decoded text and label names (`raw=True`: token ids and lengths): HTML in notebooks, a table in a terminal."""
-        df = self.batch_table(ds_idx=ds_idx, n=n, raw=raw)
+        df = self.batch_table(ds_idx=ds_idx, n=n, raw=raw, seed=seed)
         if "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None:
             from IPython.display import display
 

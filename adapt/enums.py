@@ -1,4 +1,5 @@
 """String enums for the choices users pass by name: `Strategy`, `DetailLevel`, `LongText`."""
+
 from __future__ import annotations
 
 from enum import Enum

@@ -1,4 +1,5 @@
 """Exceptions raised by adapt. Each one says what went wrong and what to do about it."""
+
 from __future__ import annotations
 
 __all__ = [

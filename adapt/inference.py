@@ -2,6 +2,7 @@
 
 Shared by `Tuner.predict`, the `Easy*` modules and the server. Imports torch lazily; never fastai or flair.
 """
+
 from __future__ import annotations
 
 import logging
@@ -115,8 +116,12 @@ def encode(
     features = {key: [enc[key][k] for k in keep] for key in enc.keys()}
     truncated = sum(n > 1 for n in n_windows)
     if truncated and long_text is LongText.Truncate:
-        logger.info("%d of %d inputs exceed max_length=%d tokens and were truncated (use long_text='window' to keep all text)",
-                    truncated, len(texts), max_length)
+        logger.info(
+            "%d of %d inputs exceed max_length=%d tokens and were truncated (use long_text='window' to keep all text)",
+            truncated,
+            len(texts),
+            max_length,
+        )
     return Encoded(
         features=features,
         sample_ids=[mapping[k] for k in keep],

@@ -2,6 +2,7 @@
 
 Nothing here imports fastai or flair; torch and transformers are imported only when a model is loaded.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,14 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "adapt.json"
 SCHEMA_VERSION = 1
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 FLAIR_SUFFIXES = (".pt", ".pth")
 
 __all__ = [
@@ -134,7 +142,11 @@ def _verify_checksums(d: Path) -> None:
 
 
 def save_hf_folder(
-    model: Any, tokenizer: Any, directory: str | os.PathLike[str], manifest: dict[str, Any], extra_files: dict[str, str] | None = None
+    model: Any,
+    tokenizer: Any,
+    directory: str | os.PathLike[str],
+    manifest: dict[str, Any],
+    extra_files: dict[str, str] | None = None,
 ) -> Path:
     """Atomically write model (safetensors), tokenizer, `adapt.json` (with checksums) and any extra text files."""
     directory = Path(directory)
@@ -169,9 +181,7 @@ def load_hf_model(source: ModelSource, auto_class_name: str, task: str, head_suf
     from transformers import AutoConfig, AutoTokenizer
 
     if source.manifest and source.manifest.get("task") != task:
-        raise WrongTaskError(
-            f"{source.location!r} holds a {source.manifest.get('task')!r} model; this needs a {task!r} model."
-        )
+        raise WrongTaskError(f"{source.location!r} holds a {source.manifest.get('task')!r} model; this needs a {task!r} model.")
     try:
         config = AutoConfig.from_pretrained(source.location)
     except OSError as e:

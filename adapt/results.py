@@ -1,4 +1,5 @@
 """Result dataclasses. `to_dict(detail_level)` returns plain JSON-safe data: lists, strings, floats, ints."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class ClassificationResults:
         }
         if level.at_least(DetailLevel.Medium):
             out["classes"] = list(self.classes)
-            out["pairings"] = [dict(zip(self.classes, r.probs)) for r in self.items]
+            out["pairings"] = [dict(zip(self.classes, r.probs, strict=True)) for r in self.items]
         if level.at_least(DetailLevel.High):
             out["logits"] = [r.logits for r in self.items]
             out["truncated"] = [r.truncated for r in self.items]

@@ -2,11 +2,13 @@
 
 fastai is imported when a Tuner is built, never at `import adapt`.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,6 +83,8 @@ class Tuner:
         self.model = model.to(self.device)
         self.expose_fastai_api = expose_fastai_api
         self.lr_suggestion: Any = None
+        # fastai writes checkpoints (e.g. the LR finder's) under `path`; keep them out of the working directory
+        learner_kwargs.setdefault("path", tempfile.mkdtemp(prefix="adapt-"))
         self.learn = Learner(
             dls,
             HFModel(self.model),
@@ -140,7 +144,9 @@ class Tuner:
         rec = self.learn.recorder
         lrs, losses = [float(x) for x in rec.lrs], [float(x) for x in rec.losses]
         skip = num_it // 10
-        s = suggest_fine_tune_lr(lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses)
+        s = suggest_fine_tune_lr(
+            lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses
+        )
         if show_plot:
             rec.plot_lr_find(suggestions=[(s.chosen, min(losses))], nms=["fine_tune"])
         self.lr_suggestion = s
@@ -187,7 +193,7 @@ class Tuner:
         rec = self.learn.recorder
         names = [n for n in rec.metric_names if n not in ("epoch", "time")]
         return [
-            {"epoch": float(i), **{n: float(v) for n, v in zip(names, vals) if v is not None}}
+            {"epoch": float(i), **{n: float(v) for n, v in zip(names, vals, strict=False) if v is not None}}
             for i, vals in enumerate(rec.values)
         ]
 

@@ -1,4 +1,5 @@
 """Small helpers: seeding, devices, atomic folder writes, checksums. Heavy imports stay inside functions."""
+
 from __future__ import annotations
 
 import contextlib

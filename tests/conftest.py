@@ -82,5 +82,5 @@ def multilabel(bbc_df, model_path: str):
         bbc_df, "text", "multi", model_path, is_multicategory=True, tokenize_kwargs={"max_length": MAX_LEN}
     )
     tuner = SequenceClassificationTuner(dsets.dataloaders(batch_size=8), model_path)
-    tuner.tune(2, lr=5e-4)
+    tuner.tune(1, lr=3e-4)
     return tuner

@@ -3,6 +3,7 @@
 Single-label (softmax, cross-entropy) and multi-label (sigmoid, BCE, tuned threshold) models.
 Importing this module is cheap: datasets, transformers, fastai and flair are imported when used.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,10 +89,17 @@ def _with_string(features: Any, col: str) -> Any:
 
 
 def _encode_labels(
-    batch: dict[str, list[Any]], indices: list[int], text_cols: list[str], label_col: str, index: dict[str, int], multi: bool, delim: str, split: str
+    batch: dict[str, list[Any]],
+    indices: list[int],
+    text_cols: list[str],
+    label_col: str,
+    index: dict[str, int],
+    multi: bool,
+    delim: str,
+    split: str,
 ) -> dict[str, list[Any]]:
     for col in text_cols:
-        for i, t in zip(indices, batch[col]):
+        for i, t in zip(indices, batch[col], strict=True):
             if not isinstance(t, str) or not t.strip():
                 raise InvalidInputError(f"Row {i} of the {split} split has an empty or non-string {col!r}: {t!r:.60}.")
     if multi:
@@ -102,7 +110,7 @@ def _encode_labels(
                 hot[index[lab]] = 1.0
             out.append(hot)
         return {"labels": out}
-    for i, v in zip(indices, batch[label_col]):
+    for i, v in zip(indices, batch[label_col], strict=True):
         if v is None:
             raise InvalidInputError(f"Row {i} of the {split} split has no label ({label_col!r} is None).")
     return {"labels": [index[str(v)] for v in batch[label_col]]}
@@ -162,8 +170,17 @@ class SequenceClassificationDatasets(TaskDatasets):
             tr, va = random_split(len(train), split_pct, seed)
             train, valid = train.select(tr), train.select(va)
         return cls._build(
-            train, valid, text_col, label_col, tokenizer_name, text_pair_col, is_multicategory, label_delim, tokenize,
-            tokenize_kwargs, auto_kwargs,
+            train,
+            valid,
+            text_col,
+            label_col,
+            tokenizer_name,
+            text_pair_col,
+            is_multicategory,
+            label_delim,
+            tokenize,
+            tokenize_kwargs,
+            auto_kwargs,
         )
 
     @classmethod
@@ -198,8 +215,17 @@ class SequenceClassificationDatasets(TaskDatasets):
         train = Dataset.from_pandas(train_df[cols].reset_index(drop=True), preserve_index=False)
         valid = Dataset.from_pandas(valid_df[cols].reset_index(drop=True), preserve_index=False)
         return cls._build(
-            train, valid, text_col, label_col, tokenizer_name, text_pair_col, is_multicategory, label_delim, tokenize,
-            tokenize_kwargs, auto_kwargs,
+            train,
+            valid,
+            text_col,
+            label_col,
+            tokenizer_name,
+            text_pair_col,
+            is_multicategory,
+            label_delim,
+            tokenize,
+            tokenize_kwargs,
+            auto_kwargs,
         )
 
     @classmethod
@@ -231,8 +257,17 @@ class SequenceClassificationDatasets(TaskDatasets):
                 raise FileNotFoundError(f"CSV file {f!r} does not exist.")
         dd = load_dataset("csv", data_files=files, **kwargs)
         return cls.from_hf(
-            dd, text_col, label_col, tokenizer_name, text_pair_col=text_pair_col, is_multicategory=is_multicategory,
-            label_delim=label_delim, split_pct=split_pct, seed=seed, tokenize=tokenize, tokenize_kwargs=tokenize_kwargs,
+            dd,
+            text_col,
+            label_col,
+            tokenizer_name,
+            text_pair_col=text_pair_col,
+            is_multicategory=is_multicategory,
+            label_delim=label_delim,
+            split_pct=split_pct,
+            seed=seed,
+            tokenize=tokenize,
+            tokenize_kwargs=tokenize_kwargs,
             auto_kwargs=auto_kwargs,
         )
 
@@ -267,9 +302,17 @@ class SequenceClassificationDatasets(TaskDatasets):
         if valid_path is not None:
             valid = Dataset.from_dict(_read_folder(valid_path, get_label, extensions, encoding, None, seed))
         return cls.from_hf(
-            {"train": train, **({"validation": valid} if valid is not None else {})}, "text", "label", tokenizer_name,
-            is_multicategory=is_multicategory, label_delim=label_delim, split_pct=split_pct, seed=seed,
-            tokenize=tokenize, tokenize_kwargs=tokenize_kwargs, auto_kwargs=auto_kwargs,
+            {"train": train, **({"validation": valid} if valid is not None else {})},
+            "text",
+            "label",
+            tokenizer_name,
+            is_multicategory=is_multicategory,
+            label_delim=label_delim,
+            split_pct=split_pct,
+            seed=seed,
+            tokenize=tokenize,
+            tokenize_kwargs=tokenize_kwargs,
+            auto_kwargs=auto_kwargs,
         )
 
     @classmethod
@@ -306,16 +349,26 @@ class SequenceClassificationDatasets(TaskDatasets):
         text_cols = [c for c in (text_col, text_pair_col) if c]
         encoded = [
             d.map(
-                partial(_encode_labels, text_cols=text_cols, label_col=label_col, index=index, multi=multi, delim=delim, split=split),
-                batched=True, with_indices=True, remove_columns=[c for c in d.column_names if c not in text_cols],
+                partial(
+                    _encode_labels, text_cols=text_cols, label_col=label_col, index=index, multi=multi, delim=delim, split=split
+                ),
+                batched=True,
+                with_indices=True,
+                remove_columns=[c for c in d.column_names if c not in text_cols],
                 desc="Encoding labels",
             )
             for split, d in (("train", train), ("validation", valid))
         ]
         dsets = cls(
-            encoded[0], encoded[1], tokenizer_name=tokenizer_name, tokenize=tokenize,
+            encoded[0],
+            encoded[1],
+            tokenizer_name=tokenizer_name,
+            tokenize=tokenize,
             tokenize_func=partial(tokenize_text_columns, text_col=text_col, text_pair_col=text_pair_col),
-            tokenize_kwargs=tokenize_kwargs, auto_kwargs=auto_kwargs, vocab=vocab, multi_label=multi,
+            tokenize_kwargs=tokenize_kwargs,
+            auto_kwargs=auto_kwargs,
+            vocab=vocab,
+            multi_label=multi,
         )
         dsets.text_col, dsets.text_pair_col, dsets.label_col, dsets.label_delim = text_col, text_pair_col, label_col, delim
         dsets._log_truncation()
@@ -331,7 +384,12 @@ class SequenceClassificationDatasets(TaskDatasets):
 
 
 def _read_folder(
-    path: str | os.PathLike[str], get_label: Callable[[Path], Any], extensions: Sequence[str], encoding: str, max_items: int | None, seed: int | None
+    path: str | os.PathLike[str],
+    get_label: Callable[[Path], Any],
+    extensions: Sequence[str],
+    encoding: str,
+    max_items: int | None,
+    seed: int | None,
 ) -> dict[str, list[Any]]:
     root = Path(path)
     if not root.is_dir():
@@ -380,7 +438,7 @@ def _check_class_names(class_names: Sequence[str] | None, n: int) -> list[str] |
 
 def _decide(probs: Any, classes: list[str], multi_label: bool, threshold: float) -> str | list[str]:
     if multi_label:
-        return [c for c, p in zip(classes, probs) if p >= threshold]
+        return [c for c, p in zip(classes, probs, strict=True) if p >= threshold]
     return classes[int(probs.argmax())]
 
 
@@ -402,10 +460,16 @@ class HFClassifier:
         id2label = {int(k): v for k, v in (cfg.id2label or {}).items()}
         classes = [str(id2label.get(i, f"LABEL_{i}")) for i in range(cfg.num_labels)]
         manifest = manifest or {}
-        threshold = getattr(cfg, "threshold", None) or manifest.get("threshold") or 0.5
+        threshold = getattr(cfg, "threshold", None)
+        threshold = manifest.get("threshold") if threshold is None else threshold
+        threshold = 0.5 if threshold is None else threshold
         return cls(
-            model, tokenizer, classes, multi_label=cfg.problem_type == "multi_label_classification",
-            threshold=float(threshold), max_length=manifest.get("max_length"),
+            model,
+            tokenizer,
+            classes,
+            multi_label=cfg.problem_type == "multi_label_classification",
+            threshold=float(threshold),
+            max_length=manifest.get("max_length"),
         )
 
     def predict(
@@ -427,7 +491,7 @@ class HFClassifier:
         enc = encode(self.tokenizer, texts, max_len, long_text, stride)
         window_logits = forward_logits(self.model, self.tokenizer, enc, batch_size)
         sums = np.zeros((len(texts), len(classes)), dtype=np.float64)
-        for sid, lg in zip(enc.sample_ids, window_logits):
+        for sid, lg in zip(enc.sample_ids, window_logits, strict=True):
             sums[sid] += lg
         counts = np.bincount(enc.sample_ids, minlength=len(texts))[:, None]
         logits = sums / counts
@@ -435,10 +499,14 @@ class HFClassifier:
         thr = self.threshold if threshold is None else float(threshold)
         items = [
             ClassificationResult(
-                text=t, prediction=_decide(p, classes, self.multi_label, thr), probs=[float(x) for x in p],
-                logits=[float(x) for x in lg], windows=int(c), truncated=bool(n > c),
+                text=t,
+                prediction=_decide(p, classes, self.multi_label, thr),
+                probs=[float(x) for x in p],
+                logits=[float(x) for x in lg],
+                windows=int(c),
+                truncated=bool(n > c),
             )
-            for t, p, lg, c, n in zip(texts, probs, logits, counts[:, 0], enc.n_windows)
+            for t, p, lg, c, n in zip(texts, probs, logits, counts[:, 0], enc.n_windows, strict=True)
         ]
         return ClassificationResults(items, classes, self.multi_label, thr if self.multi_label else None)
 
@@ -454,7 +522,12 @@ class FlairClassifier:
         return [str(c) for c in self.model.label_dictionary.get_items() if c != "<unk>"]
 
     def predict(
-        self, texts: Sequence[Any], batch_size: int = 32, class_names: Sequence[str] | None = None, threshold: float | None = None, **_: Any
+        self,
+        texts: Sequence[Any],
+        batch_size: int = 32,
+        class_names: Sequence[str] | None = None,
+        threshold: float | None = None,
+        **_: Any,
     ) -> ClassificationResults:
         """Classify with flair (which sorts by length itself); probabilities for every class."""
         from flair.data import Sentence
@@ -468,11 +541,13 @@ class FlairClassifier:
         sentences = [Sentence(t) for t in texts]
         self.model.predict(sentences, mini_batch_size=batch_size, return_probabilities_for_all_classes=True, verbose=False)
         items = []
-        for t, s in zip(texts, sentences):
+        for t, s in zip(texts, sentences, strict=True):
             scores = {lab.value: float(lab.score) for lab in s.get_labels(self.model.label_type)}
             probs = [scores.get(c, 0.0) for c in classes]
             pred: str | list[str] = (
-                [n for n, p in zip(names, probs) if p >= thr] if multi else names[max(range(len(probs)), key=probs.__getitem__)]
+                [n for n, p in zip(names, probs, strict=True) if p >= thr]
+                if multi
+                else names[max(range(len(probs)), key=probs.__getitem__)]
             )
             items.append(ClassificationResult(text=t, prediction=pred, probs=probs, logits=None))
         return ClassificationResults(items, names, multi, thr if multi else None)
@@ -492,7 +567,9 @@ def best_threshold(probs: Any, targets: Any, average: str = "micro", grid: Seque
     return float(candidates[int(np.argmax(scores))])
 
 
-def classification_metrics(probs: Any, targets: Any, classes: Sequence[str], multi_label: bool, threshold: float = 0.5) -> dict[str, Any]:
+def classification_metrics(
+    probs: Any, targets: Any, classes: Sequence[str], multi_label: bool, threshold: float = 0.5
+) -> dict[str, Any]:
     """Accuracy, macro/micro F1 and a confusion matrix (per-class 2x2 matrices for multi-label), JSON-safe."""
     import numpy as np
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, multilabel_confusion_matrix
@@ -522,12 +599,24 @@ def classification_metrics(probs: Any, targets: Any, classes: Sequence[str], mul
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
+def _elementwise_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Share of correct (sample, label) decisions: multi-label accuracy, as fastai's `accuracy_multi`."""
+    import numpy as np
+
+    return float((np.asarray(y_true) == np.asarray(y_pred)).mean())
+
+
 def _default_metrics(multi_label: bool, threshold: float) -> list[Any]:
-    from fastai.metrics import F1Score, F1ScoreMulti, accuracy, accuracy_multi
+    """Accuracy and macro F1, named like the keys of `evaluate()` so the tables and reports agree."""
+    from fastai.metrics import accuracy, skm_to_fastai
+    from sklearn.metrics import f1_score
 
     if multi_label:
-        return [partial(accuracy_multi, thresh=threshold), F1ScoreMulti(thresh=threshold, average="macro")]
-    return [accuracy, F1Score(average="macro")]
+        return [
+            skm_to_fastai(_elementwise_accuracy, thresh=threshold, flatten=False, name="accuracy"),
+            skm_to_fastai(f1_score, thresh=threshold, flatten=False, average="macro", zero_division=0, name="f1_macro"),
+        ]
+    return [accuracy, skm_to_fastai(f1_score, average="macro", zero_division=0, name="f1_macro")]
 
 
 def _train_label_ids(dls: Any) -> list[int]:
@@ -571,11 +660,20 @@ class SequenceClassificationTuner(Tuner):
         self.base_model = str(getattr(model_name, "name_or_path", model_name))
         model = self._load_model(model_name)
         loss_func = loss_func or self._default_loss(dls, class_weights)
+        self._default_metrics_used = metrics is None
         metrics = _default_metrics(self.multi_label, self.threshold) if metrics is None else metrics
         super().__init__(
-            dls, model, tokenizer=tokenizer, loss_func=loss_func, metrics=metrics, opt_func=opt_func,
-            additional_cbs=additional_cbs, expose_fastai_api=expose_fastai_api, device=device,
-            mixed_precision=mixed_precision, **learner_kwargs,
+            dls,
+            model,
+            tokenizer=tokenizer,
+            loss_func=loss_func,
+            metrics=metrics,
+            opt_func=opt_func,
+            additional_cbs=additional_cbs,
+            expose_fastai_api=expose_fastai_api,
+            device=device,
+            mixed_precision=mixed_precision,
+            **learner_kwargs,
         )
 
     # -- set-up ------------------------------------------------------------------------------------------
@@ -644,16 +742,29 @@ class SequenceClassificationTuner(Tuner):
     # -- after training: the multi-label threshold ---------------------------------------------------------
     def _after_tune(self) -> None:
         if self.multi_label and self.user_threshold is None and self.dls.valid is not None:
-            probs, targets = self.learn.get_preds(dl=self.dls.valid)
+            with self.learn.no_bar():
+                probs, targets = self.learn.get_preds(dl=self.dls.valid)
             self.threshold = best_threshold(probs.numpy(), targets.numpy())
             logger.info("tuned multi-label threshold on validation: %.2f", self.threshold)
+            self._sync_threshold()
+
+    def _sync_threshold(self) -> None:
+        """Make the loss's decoding and the default metrics use the current threshold."""
+        if hasattr(self.learn.loss_func, "thresh"):
+            self.learn.loss_func.thresh = self.threshold
+        if self._default_metrics_used:
+            self.learn.metrics = _default_metrics(self.multi_label, self.threshold)
 
     # -- inference ----------------------------------------------------------------------------------------
     def predictor(self) -> HFClassifier:
         """The shared prediction path over this tuner's model (the same one `EasySequenceClassifier` uses)."""
         dsets = getattr(self.dls, "task_datasets", None)
         return HFClassifier(
-            self.model, self.tokenizer, list(self.classes), self.multi_label, self.threshold,
+            self.model,
+            self.tokenizer,
+            list(self.classes),
+            self.multi_label,
+            self.threshold,
             max_length=getattr(dsets, "max_length", None),
         )
 
@@ -670,17 +781,20 @@ class SequenceClassificationTuner(Tuner):
         texts, _ = normalize_texts(text)
         return self.predictor().predict(texts, batch_size=bs, class_names=class_names, **kwargs).to_dict(level)
 
-    def evaluate(self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 64) -> dict[str, Any]:
+    def evaluate(
+        self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 64
+    ) -> dict[str, Any]:
         """Metrics and a confusion matrix on the validation set (`data=None`) or on a labelled DataFrame/Dataset."""
         import numpy as np
 
         if data is None:
-            probs, targets = self.learn.get_preds(dl=self.dls.valid)
+            with self.learn.no_bar():
+                probs, targets = self.learn.get_preds(dl=self.dls.valid)
             return classification_metrics(probs.numpy(), targets.numpy(), self.classes, self.multi_label, self.threshold)
         dsets = getattr(self.dls, "task_datasets", None)
         text_col = text_col or getattr(dsets, "text_col", "text")
         label_col = label_col or getattr(dsets, "label_col", None) or "label"
-        columns = list(getattr(data, "columns", None) or getattr(data, "column_names", []))
+        columns = list(data.columns if hasattr(data, "columns") else getattr(data, "column_names", []))
         check_columns(columns, [text_col, label_col], "evaluation data")
         texts, labels = list(data[text_col]), list(data[label_col])
         index = {c: i for i, c in enumerate(self.classes)}

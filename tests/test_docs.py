@@ -1,0 +1,176 @@
+"""Executable documentation: the tutorial notebook, the demo script and README's Quick tour, at tiny budgets.
+
+Each test runs its document in a fresh process (a Jupyter kernel or a subprocess) with environment variables
+that shrink the run (40 documents, 1 epoch, 32 tokens), fully offline, and checks what it prints and leaves
+behind. Select them with `pytest -m docs`; skip them with `-m "not docs"`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.docs, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "nbs" / "01_sequence_classification.ipynb"
+DEMO = ROOT / "examples" / "demo.py"
+README = ROOT / "README.md"
+LABELS = ["business", "entertainment", "politics", "sports", "tech"]
+TIMEOUT = 300  # seconds per notebook cell / subprocess
+
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def _tiny_env(**budget: str) -> dict[str, str]:
+    env = {**os.environ, **OFFLINE, **budget}
+    # These runs are a few tiny batches, dominated by per-step overhead. On small shared CI machines several
+    # torch threads contend with other processes (a 2-core box with one busy neighbour ran ~6x slower with 2
+    # threads than with 1), so use one unless the caller chose otherwise.
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=TIMEOUT)
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd[:2])} exited with {proc.returncode}\n--- stdout (tail) ---\n{proc.stdout[-3000:]}"
+            f"\n--- stderr (tail) ---\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------------
+# the tutorial notebook
+# ---------------------------------------------------------------------------------------------------
+def _cell_text(cell: dict) -> str:
+    """Everything a code cell showed: streams, plain-text, HTML and markdown renderings."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        for mime in ("text/plain", "text/html", "text/markdown"):
+            value = out.get("data", {}).get(mime)
+            if value:
+                parts.append(value if isinstance(value, str) else "".join(value))
+    return "\n".join(parts)
+
+
+def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+
+    raw = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") for c in raw.cells if c.cell_type == "code"), "commit the notebook with outputs cleared"
+    assert "parameters" in raw.cells[1].metadata.get("tags", []), "the first code cell should be tagged 'parameters'"
+
+    budget = {
+        "ADAPT_NB_DOCS": "40",
+        "ADAPT_NB_EPOCHS": "1",
+        "ADAPT_NB_MAX_LENGTH": "32",
+        "ADAPT_NB_LR_FIND_ITERS": "10",
+        "ADAPT_NB_OUT": str(tmp_path / "bbc-tutorial"),
+    }
+    for key, value in _tiny_env(**budget).items():  # the kernel inherits this process's environment
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+
+    client = nbclient.NotebookClient(raw, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+
+    for cid in ("labels", "datasets", "tuner", "hf"):
+        for label in LABELS:
+            assert label in out[cid], f"cell {cid!r} should show label {label!r}:\n{out[cid][:2000]}"
+    assert "SequenceClassificationDatasets(train=32, valid=8" in out["datasets"]
+    assert "labels" in out["show-batch"] and "input_ids" in out["show-batch"]
+    assert re.search(r"raw \S+ -> chosen \S+", out["lr-find"]), out["lr-find"][-2000:]
+    assert "train_loss" in out["tune"] and "'accuracy'" in out["tune"]
+    assert "accuracy" in out["evaluate"] and "f1_macro" in out["evaluate"]
+    assert "'pairings'" in out["predict"] and "'classes'" in out["predict"]
+    assert "adapt.json" in out["save"] and "'sequence_classification'" in out["save"]
+    assert out["easy"].rstrip().endswith("True"), f"reloaded predictions differ from the tuner's:\n{out['easy']}"
+
+    windows = re.search(r"window:\s+\[.*?\] windows: \[(\d+)\] truncated: \[False\]", out["window"])
+    assert windows and int(windows.group(1)) > 1, out["window"]
+    assert re.search(r"truncate: \[.*?\] windows: \[1\] truncated: \[True\]", out["window"]), out["window"]
+    assert (tmp_path / "bbc-tutorial" / "adapt.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the demo script
+# ---------------------------------------------------------------------------------------------------
+def test_demo_script_runs(tmp_path: Path) -> None:
+    out_dir = tmp_path / "bbc-demo"
+    env = _tiny_env(ADAPT_DEMO_DOCS="40", ADAPT_DEMO_EPOCHS="1", ADAPT_DEMO_MAX_LENGTH="32")
+    proc = _run([sys.executable, str(DEMO), "--out", str(out_dir)], cwd=tmp_path, env=env)
+    stdout = proc.stdout
+
+    assert "40 BBC docs, 1 epoch(s), max_length 32" in stdout  # the env budget reached argparse's defaults
+    assert "train_loss" in stdout and "valid_loss" in stdout  # fastai's per-epoch metrics table
+    assert re.search(r"validation accuracy: [01]\.\d{4}", stdout), stdout[-3000:]
+    for label in LABELS:
+        assert label in stdout
+    assert stdout.count('"pairings"') == 2  # tuner prediction and reloaded prediction
+    assert "reloaded predictions match" in stdout and "wall time:" in stdout
+    assert {"adapt.json", "config.json", "model.safetensors"} <= {p.name for p in out_dir.iterdir()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# README's Quick tour
+# ---------------------------------------------------------------------------------------------------
+def _quick_tour_blocks() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = re.search(r"^## Quick tour\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert section, "README.md has no '## Quick tour' section"
+    return re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
+
+
+_README_DRIVER = r"""
+import json, sys, types
+blocks = json.loads(sys.stdin.read())
+ns = {"__name__": "__main__"}
+for i, src in enumerate(blocks, 1):
+    exec(compile(src, f"<README.md Quick tour block {i}>", "exec"), ns)
+
+def jsonable(v):
+    try:
+        json.dumps(v)
+        return v
+    except (TypeError, ValueError):
+        return repr(v)
+
+left = {k: jsonable(v) for k, v in ns.items()
+        if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+print("\n@@NAMESPACE@@" + json.dumps(left))
+"""
+
+
+def test_readme_quick_tour_runs(tmp_path: Path) -> None:
+    blocks = _quick_tour_blocks()
+    assert len(blocks) >= 5, f"expected the Quick tour's python blocks, found {len(blocks)}"
+    env = _tiny_env(ADAPT_README_DOCS="40", ADAPT_README_EPOCHS="1", ADAPT_README_MAX_LENGTH="32")
+    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+    ns = json.loads(tail)
+
+    assert ns["N"] == 40 and ns["MAX_LENGTH"] == 32 and ns["EPOCHS"] == 1
+    assert ns["dsets"].startswith("SequenceClassificationDatasets(train=32, valid=8")
+    assert "train_loss" in printed  # fastai's metrics table
+    assert set(ns["final"]) >= {"train_loss", "valid_loss", "accuracy"}
+    assert 0.0 <= ns["metrics"]["accuracy"] <= 1.0 and ns["metrics"]["labels"] == LABELS
+    assert len(ns["preds"]["predictions"]) == 2 and set(ns["preds"]["predictions"]) <= set(LABELS)
+    assert [set(p) for p in ns["preds"]["pairings"]] == [set(LABELS)] * 2
+    assert len(ns["result"]["predictions"]) == 1 and ns["result"]["predictions"][0] in LABELS
+    assert (tmp_path / "models" / "bbc" / "adapt.json").is_file()

@@ -1,0 +1,349 @@
+"""Training, round trips, Easy inference, long texts, multi-label, flair and offline behaviour."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapt import (
+    CorruptModelError,
+    DetailLevel,
+    EasySequenceClassifier,
+    InvalidChoiceError,
+    InvalidInputError,
+    NumClassesError,
+    SequenceClassificationTuner,
+    Strategy,
+    UnknownLabelError,
+    WrongTaskError,
+)
+
+NEW = ["Shares in the bank fell sharply after profits dropped and investors sold stock",
+       "The striker scored twice as the team won the league match"]
+LONG = " ".join(["The central bank raised interest rates again as inflation and company profits grew."] * 120)
+
+
+# -- learning ---------------------------------------------------------------------------------------------
+def test_lr_none_learns_well_above_majority(trained, bbc_dsets):
+    tuner, metrics = trained
+    majority = max(np.bincount(list(bbc_dsets.valid["labels"]))) / len(bbc_dsets.valid)
+    assert majority < 0.3
+    assert metrics["accuracy"] > 0.6, metrics
+    s = tuner.lr_suggestion
+    assert s is not None and np.isfinite(s.raw) and 1e-5 <= s.chosen <= 5e-4
+    assert [h["epoch"] for h in tuner.history()] == [0.0, 1.0]
+    assert {"train_loss", "valid_loss", "accuracy", "f1_macro"} <= set(tuner.history()[-1])
+
+
+def test_evaluate_validation_and_dataframe(trained, bbc_df):
+    tuner, metrics = trained
+    ev = tuner.evaluate()
+    assert ev["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert np.array(ev["confusion_matrix"]).shape == (5, 5) and sum(map(sum, ev["confusion_matrix"])) == ev["n"]
+    df_ev = tuner.evaluate(bbc_df.iloc[:40], text_col="text", label_col="label")
+    assert df_ev["n"] == 40 and 0 <= df_ev["f1_macro"] <= 1 and df_ev["labels"] == tuner.classes
+    bad = bbc_df.iloc[:2].assign(label="weather")
+    with pytest.raises(UnknownLabelError, match="weather"):
+        tuner.evaluate(bad, text_col="text", label_col="label")
+
+
+def test_layer_groups_freeze_unfreeze(trained):
+    tuner, _ = trained
+    groups = tuner.learn.splitter(tuner.learn.model)
+    assert len(groups) == 4  # embeddings, lower encoder half, upper encoder half, head
+    n_params = sum(p.numel() for g in groups for p in g)
+    assert n_params == sum(p.numel() for p in tuner.model.parameters())
+    tuner.freeze()
+    head = {id(p) for p in groups[-1]}
+    # fastai keeps normalisation/bias params trainable while frozen (train_bn); weights must freeze
+    frozen_weights = [p for g in groups[:-1] for p in g if p.dim() > 1]
+    assert all(not p.requires_grad for p in frozen_weights)
+    assert all(p.requires_grad for p in tuner.model.classifier.parameters()) and head
+    tuner.unfreeze()
+    assert all(p.requires_grad for p in tuner.model.parameters())
+
+
+def test_expose_fastai_api(trained):
+    tuner, _ = trained
+    with pytest.raises(AttributeError, match="expose_fastai_api"):
+        _ = tuner.recorder
+    tuner.expose_fastai_api = True
+    try:
+        assert tuner.recorder is tuner.learn.recorder
+    finally:
+        tuner.expose_fastai_api = False
+
+
+# -- prediction shapes --------------------------------------------------------------------------------------
+def test_predict_levels_and_json(trained):
+    tuner, _ = trained
+    low = tuner.predict(NEW)
+    assert set(low) == {"sentences", "predictions", "probs"}
+    assert low["predictions"] == ["business", "sports"]
+    med = tuner.predict(NEW, detail_level="medium")
+    assert med["classes"] == tuner.classes and set(med["pairings"][0]) == set(tuner.classes)
+    high = tuner.predict(NEW[0], detail_level=DetailLevel.High)
+    assert len(high["sentences"]) == 1 and len(high["logits"][0]) == 5 and high["windows"] == [1]
+    json.dumps(high)  # JSON-safe
+    assert abs(sum(high["probs"][0]) - 1) < 1e-5
+    with pytest.raises(InvalidChoiceError):
+        tuner.predict(NEW, detail_level="hi")
+    with pytest.raises(InvalidInputError):
+        tuner.predict(["ok", None])
+
+
+def test_class_names_override(trained):
+    tuner, _ = trained
+    names = ["B", "E", "P", "S", "T"]
+    out = tuner.predict(NEW, class_names=names, detail_level="medium")
+    assert out["predictions"] == ["B", "S"] and out["classes"] == names
+    with pytest.raises(NumClassesError):
+        tuner.predict(NEW, class_names=["a", "b"])
+
+
+def test_long_text_truncate_and_window(trained):
+    tuner, _ = trained
+    trunc = tuner.predict(LONG, detail_level="high")
+    assert trunc["truncated"] == [True] and trunc["windows"] == [1]
+    win = tuner.predict([LONG, NEW[1]], detail_level="high", long_text="window")
+    assert win["windows"][0] > 10 and win["windows"][1] == 1 and win["predictions"][0] == "business"
+
+
+def test_sentence_pairs_accepted(trained):
+    tuner, _ = trained
+    out = tuner.predict([(NEW[0], "Markets reacted to the figures."), (NEW[1], "Fans cheered.")])
+    assert out["sentences"][0] == [NEW[0], "Markets reacted to the figures."] and len(out["predictions"]) == 2
+
+
+# -- save, reload, export -----------------------------------------------------------------------------------
+def test_round_trip_plain_transformers_and_easy(trained, saved_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tuner, _ = trained
+    model = AutoModelForSequenceClassification.from_pretrained(saved_dir).eval()
+    tok = AutoTokenizer.from_pretrained(saved_dir)
+    assert [model.config.id2label[i] for i in range(5)] == tuner.classes
+    assert model.config.problem_type == "single_label_classification"
+    with torch.no_grad():
+        logits = model(**tok(NEW, padding=True, truncation=True, max_length=64, return_tensors="pt")).logits.numpy()
+    ref = tuner.predict(NEW, detail_level="high")
+    np.testing.assert_allclose(logits, np.array(ref["logits"]), atol=1e-4)
+    easy = EasySequenceClassifier().tag_text(NEW, saved_dir, detail_level="high")
+    assert easy["predictions"] == ref["predictions"]
+    np.testing.assert_allclose(easy["probs"], ref["probs"], atol=1e-5)
+    manifest = json.loads((Path(saved_dir) / "adapt.json").read_text())
+    assert manifest["task"] == "sequence_classification" and manifest["labels"] == tuner.classes
+    assert manifest["schema_version"] == 1 and manifest["max_length"] == 64 and "transformers" in manifest["versions"]
+    assert (Path(saved_dir) / "model.safetensors").exists()
+
+
+def test_easy_single_string_caches_and_tag_all(saved_dir):
+    clf = EasySequenceClassifier()
+    one = clf.tag_text(NEW[1], str(saved_dir))
+    assert one["sentences"] == [NEW[1]] and one["predictions"] == ["sports"]
+    first = clf.get_model(str(saved_dir))
+    clf.tag_text(NEW, str(saved_dir))
+    assert clf.get_model(str(saved_dir)) is first  # loaded once
+    allres = clf.tag_all(NEW, detail_level="medium")
+    assert list(allres) == [str(saved_dir)] and "pairings" in allres[str(saved_dir)]
+
+
+def test_atomic_save_keeps_previous(trained, tmp_path, monkeypatch):
+    tuner, _ = trained
+    target = tuner.save(tmp_path / "m")
+    before = EasySequenceClassifier().tag_text(NEW, target, detail_level="high")
+
+    def crash(self, directory, **kw):
+        (Path(directory) / "model.safetensors").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(tuner.model), "save_pretrained", crash)
+    with pytest.raises(OSError, match="disk full"):
+        tuner.save(target)
+    monkeypatch.undo()
+    after = EasySequenceClassifier().tag_text(NEW, target, detail_level="high")
+    assert after["logits"] == before["logits"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp folders left behind
+
+
+def test_corrupt_weights_detected_by_checksum(saved_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(saved_dir, bad)
+    with open(bad / "model.safetensors", "r+b") as f:
+        f.seek(4000)
+        f.write(b"\x00" * 64)
+    with pytest.raises(CorruptModelError, match="checksum"):
+        EasySequenceClassifier().tag_text("x y", bad)
+
+
+def test_export_is_servable(trained, tmp_path):
+    tuner, _ = trained
+    out = tuner.export(tmp_path / "export")
+    card = (out / "README.md").read_text()
+    assert "sequence_classification" in card and "accuracy" in card
+    res = EasySequenceClassifier().tag_text(NEW, out)
+    assert res["predictions"] == tuner.predict(NEW)["predictions"]
+
+
+def test_wrong_task_folder(model_path):
+    with pytest.raises(WrongTaskError, match="BertModel"):
+        EasySequenceClassifier().tag_text("hello", model_path)
+
+
+def test_continue_training_from_save(saved_dir, bbc_dsets, model_path):
+    tuner = SequenceClassificationTuner(bbc_dsets.dataloaders(batch_size=8), str(saved_dir))
+    assert tuner.predict(NEW)["predictions"] == ["business", "sports"]  # starts from the saved weights
+
+
+# -- offline, lean inference ------------------------------------------------------------------------------------
+def test_no_network_while_loading_and_predicting(saved_dir, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    out = EasySequenceClassifier().tag_text(NEW, saved_dir)
+    assert out["predictions"] == ["business", "sports"]
+
+
+def test_inference_never_imports_fastai_or_flair(saved_dir):
+    code = (
+        "import sys, adapt; r = adapt.EasySequenceClassifier().tag_text(['a goal in the match'], sys.argv[1]);"
+        "print([m for m in ('fastai', 'flair') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(saved_dir)], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+# -- multi-label -------------------------------------------------------------------------------------------------
+def test_multilabel_threshold_tuned_and_saved(multilabel, tmp_path):
+    from sklearn.metrics import f1_score
+
+    tuner = multilabel
+    probs, targets = tuner.learn.get_preds(dl=tuner.dls.valid)
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    scores = [f1_score(targets.numpy().astype(int), (probs.numpy() >= g).astype(int), average="micro", zero_division=0) for g in grid]
+    independent = grid[int(np.argmax(scores))]
+    assert tuner.threshold == pytest.approx(independent)
+    assert abs(tuner.threshold - 0.5) >= 0.05, "this short run should not be best served by 0.5"
+    ev = tuner.evaluate()
+    assert ev["threshold"] == tuner.threshold and tuner.final_metrics()["accuracy"] > 0
+    topics = [c for c in tuner.classes if c not in ("long", "short")]
+    cols = [tuner.classes.index(c) for c in topics]
+    topic_acc = (probs.numpy()[:, cols].argmax(1) == targets.numpy()[:, cols].argmax(1)).mean()
+    assert topic_acc > 0.6  # learned the topics (chance is ~0.2)
+
+    out = tuner.predict(NEW, detail_level="medium")
+    for preds, pairs in zip(out["predictions"], out["pairings"]):
+        assert set(preds) == {c for c, p in pairs.items() if p >= tuner.threshold}
+    saved = tuner.save(tmp_path / "ml")
+    cfg = json.loads((saved / "config.json").read_text())
+    assert cfg["problem_type"] == "multi_label_classification" and cfg["threshold"] == pytest.approx(tuner.threshold)
+    easy = EasySequenceClassifier().tag_text(NEW, saved, detail_level="high")
+    assert easy["predictions"] == out["predictions"] and easy["threshold"] == pytest.approx(tuner.threshold)
+    forced = EasySequenceClassifier().tag_text(NEW, saved, threshold=0.0)
+    assert all(len(p) == len(tuner.classes) for p in forced["predictions"])
+
+
+# -- the AdaptNLP transcript flow, strategies, callbacks ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pair_tuner(model_path, bbc_df):
+    """Sentence pairs in a DatasetDict, a two-column tokenize function, remove_cols, DataCollatorWithPadding."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+    from transformers import DataCollatorWithPadding
+
+    from adapt import TaskDatasets
+
+    sents = [t.split("\n")[0][:80] for t in bbc_df.text[:48]]
+    rows = {"idx": list(range(48)), "sentence1": sents, "sentence2": sents[1:] + sents[:1],
+            "label": [i % 2 for i in range(48)]}
+    feats = Features({"idx": Value("int32"), "sentence1": Value("string"), "sentence2": Value("string"),
+                      "label": ClassLabel(names=["not_equivalent", "equivalent"])})
+    raw = DatasetDict({"train": Dataset.from_dict(rows, features=feats).select(range(32)),
+                       "validation": Dataset.from_dict(rows, features=feats).select(range(32, 48))})
+
+    def tokenize(batch, tokenizer, tokenize_kwargs):
+        return tokenizer(batch["sentence1"], batch["sentence2"], **tokenize_kwargs)
+
+    dsets = TaskDatasets(raw["train"], raw["validation"], tokenizer_name=model_path, tokenize_func=tokenize,
+                         tokenize_kwargs={"max_length": 64, "padding": True}, remove_cols=["idx", "sentence1", "sentence2"])
+    dls = dsets.dataloaders(batch_size=8, collate_fn=DataCollatorWithPadding(tokenizer=dsets.tokenizer))
+    return SequenceClassificationTuner(dls, model_path, dsets.tokenizer, num_classes=2)
+
+
+def test_transcript_flow_and_sgdr_epochs(pair_tuner):
+    assert pair_tuner.classes == ["not_equivalent", "equivalent"]
+    pair_tuner.tune(3, lr=1e-4, strategy="SGDR")
+    assert len(pair_tuner.history()) == 3  # epochs is total epochs, even for SGDR
+
+
+def test_strategies_and_callbacks_pass_through(pair_tuner):
+    from fastai.callback.core import Callback
+    from fastai.callback.tracker import EarlyStoppingCallback
+
+    class Count(Callback):
+        n = 0
+
+        def after_batch(self):
+            Count.n += 1
+
+    for strategy in (Strategy.CosineAnnealing, "constant", "one_cycle"):
+        pair_tuner.tune(1, lr=1e-5, strategy=strategy, callbacks=[Count(), EarlyStoppingCallback(patience=3)])
+    assert Count.n == 3 * (4 + 2)  # 4 train + 2 valid batches per epoch
+    with pytest.raises(InvalidChoiceError, match="one_cycle"):
+        pair_tuner.tune(1, lr=1e-5, strategy="one_cycel")
+
+
+def test_class_weights_and_device(model_path, bbc_dsets):
+    tuner = SequenceClassificationTuner(bbc_dsets.dataloaders(), model_path, class_weights="balanced", device="cpu")
+    assert tuner.learn.loss_func.func.weight.shape == (5,) and tuner.device.type == "cpu"
+    with pytest.raises(NumClassesError):
+        SequenceClassificationTuner(bbc_dsets.dataloaders(), model_path, class_weights=[1.0, 2.0])
+
+
+def test_mixed_precision_warns_on_cpu(model_path, bbc_dsets):
+    with pytest.warns(UserWarning, match="CUDA"):
+        SequenceClassificationTuner(bbc_dsets.dataloaders(), model_path, mixed_precision="bf16", device="cpu")
+
+
+# -- flair ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def flair_model(bbc_df, tmp_path_factory) -> Path:
+    """A tiny flair TextClassifier trained offline (one-hot word embeddings, mean pooling)."""
+    import flair
+    from flair.data import Corpus, Sentence
+    from flair.datasets import FlairDatapointDataset
+    from flair.embeddings import DocumentPoolEmbeddings, OneHotEmbeddings
+    from flair.models import TextClassifier
+    from flair.trainers import ModelTrainer
+
+    flair.set_seed(0)
+    df = bbc_df[bbc_df.label.isin(["business", "sports", "tech"])].groupby("label").head(30).sample(frac=1, random_state=0)
+    sents = [Sentence(" ".join(t.split()[:40])).add_label("topic", lab) for t, lab in zip(df.text, df.label)]
+    corpus = Corpus(FlairDatapointDataset(sents[:70]), FlairDatapointDataset(sents[70:80]),
+                    FlairDatapointDataset(sents[80:]), sample_missing_splits=False)
+    emb = DocumentPoolEmbeddings([OneHotEmbeddings.from_corpus(corpus, min_freq=1, embedding_length=32)])
+    clf = TextClassifier(emb, label_type="topic", label_dictionary=corpus.make_label_dictionary("topic"))
+    out = tmp_path_factory.mktemp("flair")
+    ModelTrainer(clf, corpus).train(out, max_epochs=15, learning_rate=0.1, mini_batch_size=16, save_final_model=True)
+    return out / "final-model.pt"
+
+
+def test_easy_runs_flair_text_classifier(flair_model, bbc_df):
+    df = bbc_df[bbc_df.label.isin(["business", "sports", "tech"])].groupby("label").head(30).sample(frac=1, random_state=0).iloc[:70]
+    texts = [" ".join(t.split()[:40]) for t in df.text]
+    clf = EasySequenceClassifier()
+    out = clf.tag_text(texts, flair_model, detail_level="medium")
+    assert out["classes"] == ["business", "sports", "tech"]
+    assert all(abs(sum(p) - 1) < 1e-3 for p in out["probs"])
+    acc = np.mean([p == y for p, y in zip(out["predictions"], df.label)])
+    assert acc > 0.6  # learned its training data, well above the ~0.33 majority
+    json.dumps(clf.tag_text(texts[0], flair_model.parent, detail_level="high"))  # folder holding final-model.pt works too
