@@ -83,6 +83,7 @@ class Tuner:
         self.model = model.to(self.device)
         self.expose_fastai_api = expose_fastai_api
         self.lr_suggestion: Any = None
+        self._history: list[dict[str, float]] = []
         # fastai writes checkpoints (e.g. the LR finder's) under `path`; keep them out of the working directory
         learner_kwargs.setdefault("path", tempfile.mkdtemp(prefix="adapt-"))
         self.learn = Learner(
@@ -182,6 +183,8 @@ class Tuner:
             self.learn.fit_sgdr(n_cycles, cycle_len, lr_max=lr, cycle_mult=2, cbs=cbs, **fit_kwargs)
         else:
             self.learn.fit(epochs, lr=lr, cbs=cbs, **fit_kwargs)
+        # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
+        self._history = self._recorded_history()
         self._after_tune()
         return self.final_metrics()
 
@@ -189,7 +192,10 @@ class Tuner:
         """Hook for tasks (e.g. threshold tuning after training)."""
 
     def history(self) -> list[dict[str, float]]:
-        """Per-epoch losses and metrics recorded by fastai."""
+        """Per-epoch losses and metrics of the last `tune` call, as fastai printed them."""
+        return list(self._history)
+
+    def _recorded_history(self) -> list[dict[str, float]]:
         rec = self.learn.recorder
         names = [n for n in rec.metric_names if n not in ("epoch", "time")]
         return [

@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     train_s = time.perf_counter() - t_train
 
     _section("evaluation")
-    with tuner.learn.no_bar():  # keep the output readable when stdout is not a terminal
-        metrics = tuner.evaluate()
+    metrics = tuner.evaluate()
     print(f"validation accuracy: {metrics['accuracy']:.4f}  (f1_macro {metrics['f1_macro']:.4f}, n={metrics['n']})")
     print(f"labels: {', '.join(metrics['labels'])}")
 

@@ -166,3 +166,19 @@ def test_version_matches_settings():
     cfg = configparser.ConfigParser()
     cfg.read(Path(__file__).parents[1] / "settings.ini")
     assert adapt.__version__ == cfg["DEFAULT"]["version"]
+
+
+def test_set_seed_is_one_call():
+    import random
+
+    import torch
+
+    from adapt import set_seed
+
+    def draw():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    set_seed(7)
+    a = draw()
+    set_seed(7)
+    assert draw() == a

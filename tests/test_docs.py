@@ -34,11 +34,7 @@ OFFLINE = {
 
 
 def _tiny_env(**budget: str) -> dict[str, str]:
-    env = {**os.environ, **OFFLINE, **budget}
-    # These runs are a few tiny batches, dominated by per-step overhead. On small shared CI machines several
-    # torch threads contend with other processes (a 2-core box with one busy neighbour ran ~6x slower with 2
-    # threads than with 1), so use one unless the caller chose otherwise.
-    return env
+    return {**os.environ, **OFFLINE, **budget}
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -106,9 +106,11 @@ def test_class_names_override(trained):
         tuner.predict(NEW, class_names=["a", "b"])
 
 
-def test_long_text_truncate_and_window(trained):
+def test_long_text_truncate_and_window(trained, caplog):
     tuner, _ = trained
-    trunc = tuner.predict(LONG, detail_level="high")
+    with caplog.at_level("INFO", logger="adapt.inference"):
+        trunc = tuner.predict(LONG, detail_level="high")
+    assert "truncated" in caplog.text and "long_text='window'" in caplog.text  # never silent
     assert trunc["truncated"] == [True] and trunc["windows"] == [1]
     win = tuner.predict([LONG, NEW[1]], detail_level="high", long_text="window")
     assert win["windows"][0] > 10 and win["windows"][1] == 1 and win["predictions"][0] == "business"
@@ -233,13 +235,12 @@ def test_multilabel_threshold_tuned_and_saved(multilabel, tmp_path):
     scores = [f1_score(targets.numpy().astype(int), (probs.numpy() >= g).astype(int), average="micro", zero_division=0) for g in grid]
     independent = grid[int(np.argmax(scores))]
     assert tuner.threshold == pytest.approx(independent)
-    assert abs(tuner.threshold - 0.5) >= 0.05, "this short run should not be best served by 0.5"
+    # a short BCE run leaves many positives below 0.5: 0.5 is clearly not the best threshold here
+    assert abs(tuner.threshold - 0.5) >= 0.05 and max(scores) - scores[list(grid).index(0.5)] > 0.01
     ev = tuner.evaluate()
-    assert ev["threshold"] == tuner.threshold and tuner.final_metrics()["accuracy"] > 0
-    topics = [c for c in tuner.classes if c not in ("long", "short")]
-    cols = [tuner.classes.index(c) for c in topics]
-    topic_acc = (probs.numpy()[:, cols].argmax(1) == targets.numpy()[:, cols].argmax(1)).mean()
-    assert topic_acc > 0.6  # learned the topics (chance is ~0.2)
+    assert ev["threshold"] == tuner.threshold
+    assert ev["f1_micro"] > 0.6  # predicting every label scores ~0.46; learned
+    assert tuner.final_metrics()["f1_macro"] > 0  # the epoch table's metrics use the tuned threshold's names
 
     out = tuner.predict(NEW, detail_level="medium")
     for preds, pairs in zip(out["predictions"], out["pairings"]):
@@ -251,6 +252,12 @@ def test_multilabel_threshold_tuned_and_saved(multilabel, tmp_path):
     assert easy["predictions"] == out["predictions"] and easy["threshold"] == pytest.approx(tuner.threshold)
     forced = EasySequenceClassifier().tag_text(NEW, saved, threshold=0.0)
     assert all(len(p) == len(tuner.classes) for p in forced["predictions"])
+
+
+def test_user_threshold_is_kept(multilabel, model_path):
+    tuner = SequenceClassificationTuner(multilabel.dls, model_path, threshold=0.3)
+    tuner._after_tune()  # what tune() runs after training: a user threshold is never re-tuned
+    assert tuner.threshold == 0.3 and tuner.predict(NEW, detail_level="high")["threshold"] == 0.3
 
 
 # -- the AdaptNLP transcript flow, strategies, callbacks ------------------------------------------------------------
