@@ -37,7 +37,10 @@ _EXPORTS: dict[str, str] = {
     "SequenceClassificationDatasets": "adapt.tasks.sequence_classification",
     "SequenceClassificationTuner": "adapt.tasks.sequence_classification",
     "parent_label": "adapt.tasks.sequence_classification",
+    "TokenClassificationDatasets": "adapt.tasks.token_classification",
+    "TokenClassificationTuner": "adapt.tasks.token_classification",
     # inference
+    "EasyTokenTagger": "adapt.tasks.token_classification",
     "EasySequenceClassifier": "adapt.tasks.sequence_classification",
     "ClassificationResults": "adapt.results",
 }
@@ -51,6 +54,7 @@ __all__ = [
     "DecodeError",
     "DetailLevel",
     "EasySequenceClassifier",
+    "EasyTokenTagger",
     "EmptyDatasetError",
     "InvalidChoiceError",
     "InvalidInputError",
@@ -62,6 +66,8 @@ __all__ = [
     "SequenceClassificationTuner",
     "Strategy",
     "TaskDatasets",
+    "TokenClassificationDatasets",
+    "TokenClassificationTuner",
     "Tuner",
     "UnknownLabelError",
     "WrongTaskError",
@@ -108,5 +114,6 @@ if TYPE_CHECKING:  # for IDEs and type checkers only
         SequenceClassificationTuner,
         parent_label,
     )
+    from .tasks.token_classification import EasyTokenTagger, TokenClassificationDatasets, TokenClassificationTuner
     from .tuner import Tuner
     from .utils import set_seed

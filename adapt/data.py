@@ -132,6 +132,37 @@ class TaskDatasets:
         keep = [c for c in self.tokenizer.model_input_names if c in dset.column_names]
         return keep + [k for k in self.label_keys if k in dset.column_names]
 
+    def default_collate(self) -> Any:
+        """The collate function used when `dataloaders()` gets none: pads each batch to its longest item."""
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(self.tokenizer)
+
+    def rows(self, ds_idx: int, idxs: Sequence[int]) -> Any:
+        """Rows `idxs` of split `ds_idx` (0 train, 1 valid), all columns."""
+        return (self.train if ds_idx == 0 else self.valid).select(list(idxs))
+
+    def label_text(self, y: Any) -> str:
+        """A label id (or multi-hot list) as label names."""
+        vocab = self.vocab
+        if isinstance(y, list):
+            return ", ".join(vocab[i] if vocab else str(i) for i, v in enumerate(y) if v >= 0.5)
+        if isinstance(y, int) and vocab and 0 <= y < len(vocab):
+            return vocab[y]
+        return str(y)
+
+    def row_view(self, row: dict[str, Any], raw: bool = False) -> dict[str, Any]:
+        """How `show_batch` shows one row: decoded text and label names, or token ids and length if `raw`."""
+        ids = row["input_ids"]
+        if raw:
+            view: dict[str, Any] = {"input_ids": str(ids[:12])[:-1] + (", ...]" if len(ids) > 12 else "]"), "n_tokens": len(ids)}
+        else:
+            view = {"text": self.tokenizer.decode(ids, skip_special_tokens=True)}
+        for key in self.label_keys:
+            if key in row:
+                view[key] = row[key] if raw else self.label_text(row[key])
+        return view
+
     def dataloaders(
         self, batch_size: int = 8, shuffle_train: bool = True, collate_fn: Callable[..., Any] | None = None, **kwargs: Any
     ) -> Any:

@@ -81,11 +81,9 @@ class AdaptiveDataLoaders(DataLoaders):
         **kwargs: Any,
     ) -> AdaptiveDataLoaders:
         """Dataloaders over the model columns of `dsets.train`/`dsets.valid`, padded per batch."""
-        from transformers import DataCollatorWithPadding
-
         from .utils import default_device
 
-        collate = HFBatchCollate(collate_fn or DataCollatorWithPadding(dsets.tokenizer), dsets.label_keys)
+        collate = HFBatchCollate(collate_fn or dsets.default_collate(), dsets.label_keys)
         splits = [dsets.train] + ([dsets.valid] if dsets.valid is not None else [])
         loaders = [
             DataLoader(
@@ -109,35 +107,14 @@ class AdaptiveDataLoaders(DataLoaders):
             task_datasets=dsets,
         )
 
-    def _label_text(self, y: Any) -> str:
-        if isinstance(y, list):  # multi-hot
-            on = [i for i, v in enumerate(y) if v >= 0.5]
-            return ", ".join(self.vocab[i] if self.vocab else str(i) for i in on)
-        if isinstance(y, (int, np.integer)) and self.vocab and 0 <= int(y) < len(self.vocab):
-            return self.vocab[int(y)]
-        return str(y)
-
     def batch_table(self, ds_idx: int = 0, n: int = 5, raw: bool = False, seed: int | None = None) -> Any:
-        """`n` random items of split `ds_idx` as a DataFrame: decoded text and label names, or ids if `raw`."""
+        """`n` random items of split `ds_idx` as a DataFrame, as the task shows them (ids and lengths if `raw`)."""
         import pandas as pd
 
         dset = self.loaders[ds_idx].dataset
         pick = np.random.default_rng(seed).choice(len(dset), size=min(n, len(dset)), replace=False)
-        rows = dset.select(sorted(pick.tolist()))
-        records = []
-        for row in rows:
-            ids = row["input_ids"]
-            rec: dict[str, Any] = {}
-            if raw:
-                rec["input_ids"] = str(ids[:12])[:-1] + (", ...]" if len(ids) > 12 else "]")
-                rec["n_tokens"] = len(ids)
-            else:
-                rec["text"] = self.tokenizer.decode(ids, skip_special_tokens=True)
-            for key in self.label_keys:
-                if key in row:
-                    rec[key] = row[key] if raw else self._label_text(row[key])
-            records.append(rec)
-        return pd.DataFrame.from_records(records)
+        rows = self.task_datasets.rows(ds_idx, sorted(pick.tolist()))
+        return pd.DataFrame.from_records([self.task_datasets.row_view(row, raw) for row in rows])
 
     def show_batch(self, ds_idx: int = 0, n: int = 5, raw: bool = False, seed: int | None = None) -> None:
         """Show decoded text and label names (`raw=True`: token ids and lengths): HTML in notebooks, a table in a terminal."""

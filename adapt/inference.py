@@ -72,6 +72,7 @@ class Encoded:
     sample_ids: list[int]
     n_windows: list[int]
     offsets: list[list[tuple[int, int]]] | None = None
+    word_ids: list[list[int | None]] | None = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -84,6 +85,7 @@ def encode(
     long_text: LongText | str = LongText.Truncate,
     stride: int | None = None,
     return_offsets: bool = False,
+    return_word_ids: bool = False,
 ) -> Encoded:
     """Tokenize all texts at once. Truncate keeps the first window; Window keeps every overlapping window.
 
@@ -127,6 +129,7 @@ def encode(
         sample_ids=[mapping[k] for k in keep],
         n_windows=n_windows,
         offsets=[offsets[k] for k in keep] if offsets is not None else None,
+        word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
     )
 
 

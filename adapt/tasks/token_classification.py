@@ -1,0 +1,772 @@
+"""Token classification (NER): CoNLL/DataFrame/HF datasets, tuner with seqeval metrics, `EasyTokenTagger`.
+
+Words are tagged on their first sub-word (the others are ignored with -100, or labelled too on request).
+Sentences and texts longer than the model maximum are split into overlapping windows, so no token is
+dropped in training or inference; each word takes its prediction from the window where it sits most
+centrally. HF and flair taggers share one postprocessing path from word probabilities to entities.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..data import TaskDatasets, check_columns, random_split
+from ..enums import DetailLevel, LongText
+from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError, WrongTaskError
+from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
+from ..modelio import ModelSource, load_hf_model, resolve_model_source
+from ..tuner import Tuner
+
+logger = logging.getLogger(__name__)
+
+TASK = "token_classification"
+IGNORE = -100
+
+__all__ = [
+    "TokenClassificationDatasets",
+    "TokenClassificationTuner",
+    "EasyTokenTagger",
+    "HFTokenTagger",
+    "FlairTokenTagger",
+    "TaggedWord",
+    "Entity",
+    "TokenTaggingResult",
+    "TokenTaggingResults",
+    "read_conll",
+    "align_labels",
+    "group_entities",
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading and aligning
+# ---------------------------------------------------------------------------------------------------
+def read_conll(
+    path: str | os.PathLike[str], token_col: int = 0, tag_col: int = -1, sep: str | None = None, encoding: str = "utf-8"
+) -> dict[str, list[list[str]]]:
+    """Read a CoNLL-style column file: one token per line, sentences separated by blank (or whitespace-only) lines.
+
+    Columns are split on `sep` (default: any whitespace); `-DOCSTART-` lines are skipped.
+    """
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    cur_tok: list[str] = []
+    cur_tag: list[str] = []
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"CoNLL file {str(p)!r} does not exist.")
+    with open(p, encoding=encoding) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                if cur_tok:
+                    tokens.append(cur_tok)
+                    tags.append(cur_tag)
+                    cur_tok, cur_tag = [], []
+                continue
+            cols = line.rstrip("\r\n").split(sep)
+            if cols[0].startswith("-DOCSTART-"):
+                continue
+            try:
+                cur_tok.append(cols[token_col])
+                cur_tag.append(cols[tag_col].strip())
+            except IndexError as e:
+                raise InvalidInputError(
+                    f"{p}:{lineno} has {len(cols)} column(s); token_col={token_col}, tag_col={tag_col} need more."
+                ) from e
+    if cur_tok:
+        tokens.append(cur_tok)
+        tags.append(cur_tag)
+    return {"tokens": tokens, "tags": tags}
+
+
+def _continuation_map(vocab: Sequence[str]) -> dict[int, int]:
+    """B-X id -> I-X id, for labelling continuation sub-words."""
+    index = {t: i for i, t in enumerate(vocab)}
+    return {i: index["I-" + t[2:]] for i, t in enumerate(vocab) if t.startswith("B-") and "I-" + t[2:] in index}
+
+
+def align_labels(
+    word_ids: Sequence[int | None],
+    word_tags: Sequence[int],
+    label_all_subwords: bool = False,
+    b_to_i: dict[int, int] | None = None,
+) -> list[int]:
+    """Per-token label ids: a word's first sub-word carries its tag; the rest get -100, or (label_all_subwords)
+    the tag too, with B-X turned into I-X. Special tokens get -100."""
+    out: list[int] = []
+    prev: int | None = None
+    for w in word_ids:
+        if w is None:
+            out.append(IGNORE)
+        elif w != prev:
+            out.append(word_tags[w])
+        elif label_all_subwords:
+            tag = word_tags[w]
+            out.append((b_to_i or {}).get(tag, tag))
+        else:
+            out.append(IGNORE)
+        prev = w
+    return out
+
+
+def _tokenize_and_align(
+    batch: dict[str, list[Any]], tokenizer: Any, tokenize_kwargs: dict[str, Any], label_all_subwords: bool, b_to_i: dict[int, int]
+) -> dict[str, list[Any]]:
+    """Batched map: split words into sub-words, one row per window of long sentences, labels aligned."""
+    kwargs = dict(tokenize_kwargs)
+    kwargs.pop("truncation", None)
+    max_length = kwargs.pop("max_length")
+    stride = kwargs.pop("stride", max_length // 4)
+    enc = tokenizer(
+        batch["tokens"],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        **kwargs,
+    )
+    mapping = enc.pop("overflow_to_sample_mapping")
+    labels, word_ids = [], []
+    for k, s in enumerate(mapping):
+        wids = enc.word_ids(k)
+        labels.append(align_labels(wids, batch["tag_ids"][s], label_all_subwords, b_to_i))
+        word_ids.append([-1 if w is None else w for w in wids])
+    return {**enc, "labels": labels, "word_ids": word_ids}
+
+
+def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> None:
+    if len(tokens) == 0:
+        raise EmptyDatasetError(f"The {split} split has no sentences.")
+    for i, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
+        if tok is None or len(tok) == 0:
+            raise InvalidInputError(f"Row {i} of the {split} split is an empty sentence; drop it.")
+        if tag is None or len(tok) != len(tag):
+            n_tags = 0 if tag is None else len(tag)
+            raise InvalidInputError(f"Row {i} of the {split} split has {len(tok)} tokens but {n_tags} tags; they must match.")
+        if not all(isinstance(t, str) and t for t in tok):
+            raise InvalidInputError(f"Row {i} of the {split} split has an empty or non-string token.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# datasets
+# ---------------------------------------------------------------------------------------------------
+class TokenClassificationDatasets(TaskDatasets):
+    """Tagged-word datasets with a sorted, stable tag vocabulary and sub-word label alignment.
+
+    Example:
+        >>> dsets = TokenClassificationDatasets.from_conll("wnut.txt", model_path, split_pct=0.2)
+        >>> dls = dsets.dataloaders(batch_size=16)
+        >>> dls.show_batch()
+    """
+
+    @classmethod
+    def from_conll(
+        cls,
+        train_path: str | os.PathLike[str],
+        tokenizer_name: str,
+        valid_path: str | os.PathLike[str] | None = None,
+        split_pct: float = 0.2,
+        token_col: int = 0,
+        tag_col: int = -1,
+        sep: str | None = None,
+        encoding: str = "utf-8",
+        seed: int | None = 42,
+        label_all_subwords: bool = False,
+        tokenize_kwargs: dict[str, Any] | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+    ) -> TokenClassificationDatasets:
+        """From CoNLL-style column files (blank-line separated sentences; whitespace-only lines count as blank)."""
+        from datasets import Dataset
+
+        train = Dataset.from_dict(read_conll(train_path, token_col, tag_col, sep, encoding))
+        data: dict[str, Any] = {"train": train}
+        if valid_path is not None:
+            data["validation"] = Dataset.from_dict(read_conll(valid_path, token_col, tag_col, sep, encoding))
+        return cls.from_hf(
+            data,
+            "tokens",
+            "tags",
+            tokenizer_name,
+            split_pct=split_pct,
+            seed=seed,
+            label_all_subwords=label_all_subwords,
+            tokenize_kwargs=tokenize_kwargs,
+            auto_kwargs=auto_kwargs,
+        )
+
+    @classmethod
+    def from_dfs(
+        cls,
+        train_df: Any,
+        tokens_col: str,
+        tags_col: str,
+        tokenizer_name: str,
+        valid_df: Any = None,
+        split_pct: float = 0.2,
+        seed: int | None = 42,
+        label_all_subwords: bool = False,
+        tokenize_kwargs: dict[str, Any] | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+    ) -> TokenClassificationDatasets:
+        """From DataFrames whose rows hold a list of tokens and a list of tags."""
+        from datasets import Dataset
+
+        check_columns(list(train_df.columns), [tokens_col, tags_col], "training DataFrame")
+
+        def to_ds(df: Any) -> Any:
+            return Dataset.from_dict({"tokens": [list(t) for t in df[tokens_col]], "tags": [list(t) for t in df[tags_col]]})
+
+        data: dict[str, Any] = {"train": to_ds(train_df)}
+        if valid_df is not None:
+            check_columns(list(valid_df.columns), [tokens_col, tags_col], "validation DataFrame")
+            data["validation"] = to_ds(valid_df)
+        return cls.from_hf(
+            data,
+            "tokens",
+            "tags",
+            tokenizer_name,
+            split_pct=split_pct,
+            seed=seed,
+            label_all_subwords=label_all_subwords,
+            tokenize_kwargs=tokenize_kwargs,
+            auto_kwargs=auto_kwargs,
+        )
+
+    @classmethod
+    def from_hf(
+        cls,
+        dataset_or_dict: Any,
+        tokens_col: str,
+        tags_col: str,
+        tokenizer_name: str,
+        train_split: str = "train",
+        valid_split: str = "validation",
+        split_pct: float = 0.2,
+        seed: int | None = 42,
+        label_all_subwords: bool = False,
+        tokenize_kwargs: dict[str, Any] | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+    ) -> TokenClassificationDatasets:
+        """From a `datasets.Dataset` (split by `split_pct`) or `DatasetDict` with token-list and tag-list columns.
+
+        Tags may be strings or `ClassLabel` ids (whose names and order are kept).
+        """
+        from datasets import Dataset, DatasetDict
+
+        if isinstance(dataset_or_dict, (DatasetDict, dict)):
+            if train_split not in dataset_or_dict:
+                raise KeyError(f"No {train_split!r} split; the DatasetDict has {list(dataset_or_dict.keys())}.")
+            train, valid = dataset_or_dict[train_split], dataset_or_dict.get(valid_split)
+        elif isinstance(dataset_or_dict, Dataset):
+            train, valid = dataset_or_dict, None
+        else:
+            raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
+        check_columns(train.column_names, [tokens_col, tags_col], "train split")
+        if len(train) == 0:
+            raise EmptyDatasetError("The train split has no sentences.")
+        if valid is None:
+            tr, va = random_split(len(train), split_pct, seed)
+            train, valid = train.select(tr), train.select(va)
+        check_columns(valid.column_names, [tokens_col, tags_col], "validation split")
+        names = getattr(getattr(train.features[tags_col], "feature", None), "names", None)
+        splits = {
+            "train": _as_strings(train, tokens_col, tags_col, names),
+            "validation": _as_strings(valid, tokens_col, tags_col, names),
+        }
+        for split, (toks, tags) in splits.items():
+            _validate_rows(toks, tags, split)
+        vocab = list(names) if names else sorted({t for row in splits["train"][1] for t in row})
+        unknown = {t for row in splits["validation"][1] for t in row} - set(vocab)
+        if unknown:
+            raise UnknownLabelError(f"Validation tags {sorted(unknown)} never occur in training (training tags: {vocab}).")
+        index = {t: i for i, t in enumerate(vocab)}
+        encoded = [
+            Dataset.from_dict({"tokens": toks, "tag_ids": [[index[t] for t in row] for row in tags]})
+            for toks, tags in splits.values()
+        ]
+        tokenize_func = partial(_tokenize_and_align, label_all_subwords=label_all_subwords, b_to_i=_continuation_map(vocab))
+        return cls(
+            encoded[0],
+            encoded[1],
+            tokenizer_name=tokenizer_name,
+            tokenize_func=tokenize_func,
+            tokenize_kwargs=tokenize_kwargs,
+            auto_kwargs=auto_kwargs,
+            remove_cols=["tokens", "tag_ids"],
+            vocab=vocab,
+        )
+
+    def default_collate(self) -> Any:
+        """Pads input ids and label ids (with -100) per batch."""
+        from transformers import DataCollatorForTokenClassification
+
+        return DataCollatorForTokenClassification(self.tokenizer)
+
+    def row_view(self, row: dict[str, Any], raw: bool = False) -> dict[str, Any]:
+        """Words with their tags (`word[TAG]`, untagged for O), or token ids and labels if `raw`."""
+        if raw:
+            return {
+                "input_ids": str(row["input_ids"][:12])[:-1] + ", ...]",
+                "labels": str(row["labels"][:12])[:-1] + ", ...]",
+                "n_tokens": len(row["input_ids"]),
+            }
+        words: dict[int, list[int]] = {}
+        tags: dict[int, str] = {}
+        for tok, wid, lab in zip(row["input_ids"], row["word_ids"], row["labels"], strict=True):
+            if wid < 0:
+                continue
+            words.setdefault(wid, []).append(tok)
+            if lab != IGNORE and wid not in tags:
+                tags[wid] = self.vocab[lab] if self.vocab else str(lab)
+        shown = []
+        for wid, ids in words.items():
+            word = self.tokenizer.decode(ids).replace(" ", "")
+            tag = tags.get(wid, "O")
+            shown.append(word if tag == "O" else f"{word}[{tag}]")
+        return {"tagged words": " ".join(shown), "n_words": len(words)}
+
+
+def _as_strings(dset: Any, tokens_col: str, tags_col: str, names: Sequence[str] | None) -> tuple[list[Any], list[Any]]:
+    toks, tags = list(dset[tokens_col]), list(dset[tags_col])
+    if names:
+        tags = [[names[i] for i in row] if row is not None else None for row in tags]
+    return [list(t) if t is not None else None for t in toks], [list(t) if t is not None else None for t in tags]
+
+
+# ---------------------------------------------------------------------------------------------------
+# results and the shared postprocessing path
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class TaggedWord:
+    """One word of the input with its predicted tag and every tag's probability."""
+
+    word: str
+    start: int
+    end: int
+    tag: str
+    score: float
+    probs: list[float]
+
+
+@dataclass
+class Entity:
+    """A span of words with one entity type; `start`/`end` are character offsets into the input."""
+
+    text: str
+    label: str
+    score: float
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "label": self.label, "score": self.score, "start": self.start, "end": self.end}
+
+
+@dataclass
+class TokenTaggingResult:
+    """Entities and word tags of one input text."""
+
+    text: str
+    entities: list[Entity]
+    words: list[TaggedWord]
+    windows: int = 1
+
+
+@dataclass
+class TokenTaggingResults:
+    """Tagging results for a list of inputs, with the tag order of every word's `probs`."""
+
+    items: list[TokenTaggingResult]
+    tags: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
+        """Low: sentences, entities. Medium adds word-level `tokens`. High adds every tag's score per word."""
+        level = DetailLevel(detail_level)
+        out: dict[str, Any] = {
+            "sentences": [r.text for r in self.items],
+            "entities": [[e.to_dict() for e in r.entities] for r in self.items],
+        }
+        if level.at_least(DetailLevel.Medium):
+            high = level.at_least(DetailLevel.High)
+            out["tokens"] = [
+                [
+                    {
+                        "word": w.word,
+                        "tag": w.tag,
+                        "score": w.score,
+                        "start": w.start,
+                        "end": w.end,
+                        **({"scores": dict(zip(self.tags, w.probs, strict=True))} if high else {}),
+                    }
+                    for w in r.words
+                ]
+                for r in self.items
+            ]
+        if level.at_least(DetailLevel.High):
+            out["windows"] = [r.windows for r in self.items]
+        return out
+
+
+def _split_tag(tag: str) -> tuple[str, str | None]:
+    if tag in ("O", "_", "") or tag.startswith("<"):
+        return "O", None
+    if len(tag) > 2 and tag[1] in "-_" and tag[0] in "BIESLU":
+        return tag[0], tag[2:]
+    return "I", tag  # IO scheme: a bare type continues a span of the same type
+
+
+def group_entities(text: str, words: Sequence[TaggedWord]) -> list[Entity]:
+    """Merge word tags (BIO, BIOES or IO) into entities; a stray I-X starts a new entity, as seqeval does."""
+    entities: list[Entity] = []
+    span: list[TaggedWord] = []
+    kind: str | None = None
+
+    def close() -> None:
+        if span and kind:
+            start, end = span[0].start, span[-1].end
+            score = sum(w.score for w in span) / len(span)
+            entities.append(Entity(text[start:end], kind, float(score), int(start), int(end)))
+
+    for w in words:
+        prefix, typ = _split_tag(w.tag)
+        if typ is None:
+            close()
+            span, kind = [], None
+            continue
+        if prefix in "BSU" or typ != kind:
+            close()
+            span, kind = [w], typ
+        else:
+            span.append(w)
+        if prefix in "ESLU":
+            close()
+            span, kind = [], None
+    close()
+    return entities
+
+
+def _result(text: str, words: list[TaggedWord], windows: int) -> TokenTaggingResult:
+    return TokenTaggingResult(text=text, entities=group_entities(text, words), words=words, windows=windows)
+
+
+@dataclass
+class HFTokenTagger:
+    """A transformers token classifier with its tag list; `predict` is the one tagging path for HF models."""
+
+    model: Any
+    tokenizer: Any
+    tags: list[str]
+    max_length: int | None = None
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> HFTokenTagger:
+        id2label = {int(k): v for k, v in (model.config.id2label or {}).items()}
+        tags = [str(id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels)]
+        return cls(model, tokenizer, tags, max_length=(manifest or {}).get("max_length"))
+
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None, stride: int | None = None, **_: Any
+    ) -> TokenTaggingResults:
+        """Tag raw texts: overlapping windows over long texts, length-sorted batches, first-sub-word tags."""
+        import numpy as np
+
+        if any(not isinstance(t, str) for t in texts):
+            raise InvalidInputError("Token tagging takes plain strings, not (text, text_pair) pairs.")
+        limit = model_max_length(self.model, self.tokenizer)
+        max_len = min(max_length or self.max_length or limit, limit)
+        enc = encode(self.tokenizer, texts, max_len, LongText.Window, stride, return_offsets=True, return_word_ids=True)
+        logits = forward_logits(self.model, self.tokenizer, enc, batch_size)
+        best: list[dict[int, tuple[int, Any, int, int]]] = [{} for _ in texts]
+        for k, sid in enumerate(enc.sample_ids):
+            wids, offs = enc.word_ids[k], enc.offsets[k]  # type: ignore[index]
+            n = len(wids)
+            probs = _softmax(np.asarray(logits[k][:n]))
+            content = [p for p, w in enumerate(wids) if w is not None]
+            lo, hi = (content[0], content[-1]) if content else (0, 0)
+            ends: dict[int, int] = {}
+            for p, w in enumerate(wids):
+                if w is not None:
+                    ends[w] = int(offs[p][1])
+            for p, w in enumerate(wids):
+                if w is None or (p > 0 and wids[p - 1] == w):
+                    continue
+                centrality = min(p - lo, hi - p)
+                if w not in best[sid] or centrality > best[sid][w][0]:
+                    best[sid][w] = (centrality, probs[p], int(offs[p][0]), ends[w])
+        items = []
+        for i, text in enumerate(texts):
+            words = []
+            for w in sorted(best[i]):
+                _, pr, start, end = best[i][w]
+                j = int(pr.argmax())
+                words.append(TaggedWord(text[start:end], start, end, self.tags[j], float(pr[j]), [float(x) for x in pr]))
+            items.append(_result(text, words, enc.n_windows[i]))
+        return TokenTaggingResults(items, list(self.tags))
+
+
+def _softmax(x: Any) -> Any:
+    import numpy as np
+
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class FlairTokenTagger:
+    """A flair `SequenceTagger` behind the same `predict` interface; its tokens carry character offsets."""
+
+    model: Any
+
+    @property
+    def tags(self) -> list[str]:
+        return [t for t in self.model.label_dictionary.get_items() if not t.startswith("<")]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32, **_: Any) -> TokenTaggingResults:
+        """Tag with flair (which sorts by length itself) and read each token's full tag distribution."""
+        from flair.data import Sentence
+
+        if any(not isinstance(t, str) for t in texts):
+            raise InvalidInputError("Token tagging takes plain strings, not (text, text_pair) pairs.")
+        tags = self.tags
+        sentences = [Sentence(t) for t in texts]
+        self.model.predict(
+            sentences,
+            mini_batch_size=batch_size,
+            return_probabilities_for_all_classes=True,
+            force_token_predictions=True,
+            verbose=False,
+        )
+        name = self.model.tag_type
+        items = []
+        for text, sent in zip(texts, sentences, strict=True):
+            words = []
+            for tok in sent.tokens:
+                dist = {lab.value: float(lab.score) for lab in tok.get_tags_proba_dist(name)}
+                probs = [dist.get(t, 0.0) for t in tags]
+                j = max(range(len(probs)), key=probs.__getitem__)
+                start, end = int(tok.start_position), int(tok.end_position)
+                words.append(TaggedWord(text[start:end], start, end, tags[j], probs[j], probs))
+            items.append(_result(text, words, 1))
+        return TokenTaggingResults(items, tags)
+
+
+# ---------------------------------------------------------------------------------------------------
+# tuner
+# ---------------------------------------------------------------------------------------------------
+def _seqeval_metrics(vocab: Sequence[str]) -> list[Any]:
+    from fastai.learner import Metric
+
+    class Seqeval(Metric):
+        """Entity-level precision, recall or F1 from seqeval over the words of the validation set."""
+
+        def __init__(self, kind: str) -> None:
+            self.kind, self.vocab = kind, list(vocab)
+            self.reset()
+
+        def reset(self) -> None:
+            self.preds: list[list[str]] = []
+            self.targs: list[list[str]] = []
+
+        def accumulate(self, learn: Any) -> None:
+            pred = learn.pred.argmax(dim=-1).cpu().numpy()
+            targ = learn.yb[0].cpu().numpy()
+            for p_row, t_row in zip(pred, targ, strict=True):
+                keep = t_row != IGNORE
+                self.targs.append([self.vocab[i] for i in t_row[keep]])
+                self.preds.append([self.vocab[i] for i in p_row[keep]])
+
+        @property
+        def value(self) -> float:
+            from seqeval import metrics
+
+            fn = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}[self.kind]
+            return float(fn(self.targs, self.preds, zero_division=0))
+
+        @property
+        def name(self) -> str:
+            return self.kind
+
+    return [Seqeval("precision"), Seqeval("recall"), Seqeval("f1")]
+
+
+class TokenClassificationTuner(Tuner):
+    """Fine-tune a token classifier (NER) with fastai; seqeval precision/recall/F1 per epoch.
+
+    Example:
+        >>> tuner = TokenClassificationTuner(dls, model_path)
+        >>> tuner.tune(1, lr=slice(1e-4, 1e-3))
+        >>> tuner.predict("Barack Obama visited Paris", detail_level="medium")
+    """
+
+    task = TASK
+
+    def __init__(
+        self,
+        dls: Any,
+        model_name: Any,
+        tokenizer: Any = None,
+        loss_func: Any = None,
+        metrics: Any = None,
+        opt_func: Any = None,
+        additional_cbs: Any = None,
+        expose_fastai_api: bool = False,
+        num_classes: int | None = None,
+        device: Any = None,
+        mixed_precision: str | None = None,
+        **learner_kwargs: Any,
+    ) -> None:
+        from fastai.losses import CrossEntropyLossFlat
+
+        from ..errors import NumClassesError
+
+        vocab = getattr(dls, "vocab", None)
+        if not vocab:
+            raise ValueError("Token classification needs dataloaders with a tag vocabulary (TokenClassificationDatasets).")
+        if num_classes is not None and num_classes != len(vocab):
+            raise NumClassesError(f"num_classes={num_classes}, but the data has {len(vocab)} tags: {list(vocab)}.")
+        self.classes = [str(v) for v in vocab]
+        self.base_model = str(getattr(model_name, "name_or_path", model_name))
+        model = self._load_model(model_name)
+        super().__init__(
+            dls,
+            model,
+            tokenizer=tokenizer,
+            loss_func=loss_func or CrossEntropyLossFlat(axis=-1),
+            metrics=_seqeval_metrics(self.classes) if metrics is None else metrics,
+            opt_func=opt_func,
+            additional_cbs=additional_cbs,
+            expose_fastai_api=expose_fastai_api,
+            device=device,
+            mixed_precision=mixed_precision,
+            **learner_kwargs,
+        )
+
+    def _load_model(self, model_name: Any) -> Any:
+        from transformers import AutoModelForTokenClassification, PreTrainedModel
+
+        if isinstance(model_name, PreTrainedModel):
+            return model_name
+        src = resolve_model_source(model_name)
+        if src.kind == "flair":
+            raise WrongTaskError(f"{model_name!r} is a flair model; TokenClassificationTuner fine-tunes transformers models.")
+        if src.manifest and src.manifest.get("task") not in (None, TASK):
+            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not {TASK!r}.")
+        saved = src.manifest.get("labels") if src.manifest else None
+        if saved is not None and list(saved) != self.classes:
+            raise UnknownLabelError(f"The saved model's tags {saved} differ from the data's tags {self.classes}.")
+        return AutoModelForTokenClassification.from_pretrained(
+            src.location,
+            num_labels=len(self.classes),
+            id2label=dict(enumerate(self.classes)),
+            label2id={c: i for i, c in enumerate(self.classes)},
+        )
+
+    def predictor(self) -> HFTokenTagger:
+        """The shared tagging path over this tuner's model (the one `EasyTokenTagger` uses)."""
+        dsets = getattr(self.dls, "task_datasets", None)
+        return HFTokenTagger(self.model, self.tokenizer, list(self.classes), max_length=getattr(dsets, "max_length", None))
+
+    def predict(
+        self, text: Any, bs: int = 64, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Tag one text or a list; returns the same JSON-safe dict as `EasyTokenTagger.tag_text`."""
+        level = DetailLevel(detail_level)
+        texts, _ = normalize_texts(text, allow_pairs=False)
+        return self.predictor().predict(texts, batch_size=bs, **kwargs).to_dict(level)
+
+    def evaluate(self) -> dict[str, float]:
+        """Entity-level precision, recall and F1 (seqeval) on the validation split."""
+        with self.learn.no_bar():
+            values = self.learn.validate()
+        names = ["valid_loss"] + [m.name for m in self.learn.metrics]
+        return {n: float(v) for n, v in zip(names, values, strict=False)}
+
+    def _update_config(self) -> None:
+        cfg = self.model.config
+        cfg.id2label = dict(enumerate(self.classes))
+        cfg.label2id = {c: i for i, c in enumerate(self.classes)}
+
+    def manifest(self) -> dict[str, Any]:
+        dsets = getattr(self.dls, "task_datasets", None)
+        return {
+            "task": TASK,
+            "labels": list(self.classes),
+            "max_length": getattr(dsets, "max_length", None),
+            "base_model": self.base_model,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Easy module
+# ---------------------------------------------------------------------------------------------------
+class EasyTokenTagger(EasyBase):
+    """Tag entities with any saved HF token classifier (adapt, plain transformers, hub) or a flair `SequenceTagger` `.pt`.
+
+    Example:
+        >>> EasyTokenTagger().tag_text("Barack Obama visited Paris", "models/wnut", detail_level="medium")
+    """
+
+    def _load(self, model_name_or_path: Any) -> HFTokenTagger | FlairTokenTagger:
+        from ..utils import default_device
+
+        src = resolve_model_source(model_name_or_path)
+        if src.kind == "flair":
+            return _load_flair_tagger(src)
+        model, tokenizer = load_hf_model(
+            src, "AutoModelForTokenClassification", TASK, "ForTokenClassification", default_device(self.device)
+        )
+        return HFTokenTagger.from_model(model, tokenizer, src.manifest)
+
+    def tag_text(
+        self,
+        text: Any,
+        model_name_or_path: Any,
+        mini_batch_size: int = 32,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Tag one string or a list. kwargs: `max_length`, `stride` (window overlap in tokens).
+
+        Returns `{"sentences", "entities"}` (plus `tokens` at Medium, per-tag scores at High), lists of length 1
+        for a single string; entity `start`/`end` are character offsets into the input.
+        """
+        level = DetailLevel(detail_level)
+        texts, _ = normalize_texts(text, allow_pairs=False)
+        return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, **kwargs).to_dict(level)
+
+    def tag_all(
+        self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
+    ) -> dict[str, dict[str, Any]]:
+        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
+        if not self._cache:
+            raise ValueError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
+        return {
+            name: self.tag_text(text, name, mini_batch_size=mini_batch_size, detail_level=detail_level, **kwargs)
+            for name, _device in list(self._cache)
+        }
+
+
+def _load_flair_tagger(src: ModelSource) -> FlairTokenTagger:
+    from ..errors import CorruptModelError
+
+    try:
+        from flair.models import SequenceTagger
+        from flair.nn import Model
+    except ImportError as e:
+        raise ImportError("Loading a flair .pt model needs flair: pip install 'adapt[flair]'.") from e
+    try:
+        model = Model.load(src.location)
+    except Exception as e:  # flair raises many kinds of errors for unreadable files
+        raise CorruptModelError(f"Could not load flair model {src.location!r}: {e}") from e
+    if not isinstance(model, SequenceTagger):
+        raise WrongTaskError(f"{src.location!r} holds a flair {type(model).__name__}, not a SequenceTagger.")
+    model.eval()
+    return FlairTokenTagger(model)
