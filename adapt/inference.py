@@ -197,6 +197,20 @@ class EasyBase:
             self._cache[key] = self._load(model_name_or_path)
         return self._cache[key]
 
+    def tag_text(
+        self, text: Any, model_name_or_path: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any
+    ) -> Any:
+        raise NotImplementedError
+
+    def tag_all(self, text: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any) -> dict[str, Any]:
+        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
+        if not self._cache:
+            raise ValueError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
+        return {
+            name: self.tag_text(text, name, mini_batch_size=mini_batch_size, detail_level=detail_level, **kwargs)
+            for name, _device in list(self._cache)
+        }
+
     def release(self) -> None:
         """Drop every cached model."""
         self._cache.clear()

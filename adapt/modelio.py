@@ -39,6 +39,7 @@ __all__ = [
     "save_hf_folder",
     "check_hf_folder",
     "load_hf_model",
+    "load_flair_model",
 ]
 
 
@@ -203,3 +204,20 @@ def load_hf_model(source: ModelSource, auto_class_name: str, task: str, head_suf
         raise CorruptModelError(f"Could not load the model in {source.location!r}: {e}") from e
     model.to(device).eval()
     return model, tokenizer
+
+
+def load_flair_model(source: ModelSource, class_name: str) -> Any:
+    """Load a flair `.pt` model and check it is a `flair.models.<class_name>`; in eval mode."""
+    try:
+        import flair.models
+        from flair.nn import Model
+    except ImportError as e:
+        raise ImportError("Loading a flair .pt model needs flair: pip install 'adapt[flair]'.") from e
+    try:
+        model = Model.load(source.location)
+    except Exception as e:  # flair raises many kinds of errors for unreadable files
+        raise CorruptModelError(f"Could not load flair model {source.location!r}: {e}") from e
+    if not isinstance(model, getattr(flair.models, class_name)):
+        raise WrongTaskError(f"{source.location!r} holds a flair {type(model).__name__}, not a {class_name}.")
+    model.eval()
+    return model

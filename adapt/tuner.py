@@ -51,6 +51,7 @@ class Tuner:
     """
 
     task: ClassVar[str] = "base"
+    classes: list[str]
 
     def __init__(
         self,
@@ -119,6 +120,35 @@ class Tuner:
             warnings.warn(f"mixed_precision={mp!r} needs a CUDA device; training in fp32 on {self.device}.", stacklevel=3)
             return
         self.learn = self.learn.to_fp16() if mp == "fp16" else self.learn.to_bf16()
+
+    def _pretrained(self, model_name: Any, auto_class_name: str, **config_kwargs: Any) -> Any:
+        """Load `model_name` (hub id, folder, adapt save or a `PreTrainedModel`) with a head sized to `self.classes`.
+
+        An adapt save of another task, or with other labels, is refused rather than silently re-headed.
+        """
+        import transformers
+
+        from .errors import UnknownLabelError, WrongTaskError
+        from .modelio import resolve_model_source
+
+        if isinstance(model_name, transformers.PreTrainedModel):
+            return model_name
+        src = resolve_model_source(model_name)
+        name = type(self).__name__
+        if src.kind == "flair":
+            raise WrongTaskError(f"{model_name!r} is a flair model; {name} fine-tunes transformers models.")
+        if src.manifest and src.manifest.get("task") not in (None, self.task):
+            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not {self.task!r}.")
+        saved = src.manifest.get("labels") if src.manifest else None
+        if saved is not None and list(saved) != list(self.classes):
+            raise UnknownLabelError(f"The saved model's labels {saved} differ from the data's labels {list(self.classes)}.")
+        return getattr(transformers, auto_class_name).from_pretrained(
+            src.location,
+            num_labels=len(self.classes),
+            id2label=dict(enumerate(self.classes)),
+            label2id={c: i for i, c in enumerate(self.classes)},
+            **config_kwargs,
+        )
 
     # -- layer groups -------------------------------------------------------------------------------
     def freeze(self) -> None:

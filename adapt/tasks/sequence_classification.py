@@ -22,10 +22,9 @@ from ..errors import (
     InvalidInputError,
     NumClassesError,
     UnknownLabelError,
-    WrongTaskError,
 )
 from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
-from ..modelio import ModelSource, load_hf_model, resolve_model_source
+from ..modelio import ModelSource, load_flair_model, load_hf_model, resolve_model_source
 from ..results import ClassificationResult, ClassificationResults
 from ..tuner import Tuner
 
@@ -694,24 +693,9 @@ class SequenceClassificationTuner(Tuner):
         return [f"LABEL_{i}" for i in range(num_classes)]
 
     def _load_model(self, model_name: Any) -> Any:
-        from transformers import AutoModelForSequenceClassification, PreTrainedModel
-
-        if isinstance(model_name, PreTrainedModel):
-            return model_name
-        src = resolve_model_source(model_name)
-        if src.kind == "flair":
-            raise WrongTaskError(f"{model_name!r} is a flair model; SequenceClassificationTuner fine-tunes transformers models.")
-        if src.manifest and src.manifest.get("task") not in (None, TASK):
-            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not {TASK!r}.")
-        saved = src.manifest.get("labels") if src.manifest else None
-        if saved is not None and list(saved) != self.classes:
-            raise UnknownLabelError(f"The saved model's labels {saved} differ from the data's labels {self.classes}.")
-        n = len(self.classes)
-        return AutoModelForSequenceClassification.from_pretrained(
-            src.location,
-            num_labels=n,
-            id2label=dict(enumerate(self.classes)),
-            label2id={c: i for i, c in enumerate(self.classes)},
+        return self._pretrained(
+            model_name,
+            "AutoModelForSequenceClassification",
             problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
 
@@ -877,31 +861,6 @@ class EasySequenceClassifier(EasyBase):
         clf = self.get_model(model_name_or_path)
         return clf.predict(texts, batch_size=mini_batch_size, class_names=class_names, **kwargs).to_dict(level)
 
-    def tag_all(
-        self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
-    ) -> dict[str, dict[str, Any]]:
-        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
-        if not self._cache:
-            raise ValueError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
-        return {
-            name: self.tag_text(text, name, mini_batch_size=mini_batch_size, detail_level=detail_level, **kwargs)
-            for name, _device in list(self._cache)
-        }
-
 
 def _load_flair_classifier(src: ModelSource) -> FlairClassifier:
-    from ..errors import CorruptModelError
-
-    try:
-        from flair.models import TextClassifier
-        from flair.nn import Model
-    except ImportError as e:
-        raise ImportError("Loading a flair .pt model needs flair: pip install 'adapt[flair]'.") from e
-    try:
-        model = Model.load(src.location)
-    except Exception as e:  # flair raises many kinds of errors for unreadable files
-        raise CorruptModelError(f"Could not load flair model {src.location!r}: {e}") from e
-    if not isinstance(model, TextClassifier):
-        raise WrongTaskError(f"{src.location!r} holds a flair {type(model).__name__}, not a TextClassifier.")
-    model.eval()
-    return FlairClassifier(model)
+    return FlairClassifier(load_flair_model(src, "TextClassifier"))

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..data import TaskDatasets, check_columns, random_split
 from ..enums import DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError, WrongTaskError
+from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError
 from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
-from ..modelio import ModelSource, load_hf_model, resolve_model_source
+from ..modelio import ModelSource, load_flair_model, load_hf_model, resolve_model_source
 from ..tuner import Tuner
 
 logger = logging.getLogger(__name__)
@@ -650,24 +650,7 @@ class TokenClassificationTuner(Tuner):
         )
 
     def _load_model(self, model_name: Any) -> Any:
-        from transformers import AutoModelForTokenClassification, PreTrainedModel
-
-        if isinstance(model_name, PreTrainedModel):
-            return model_name
-        src = resolve_model_source(model_name)
-        if src.kind == "flair":
-            raise WrongTaskError(f"{model_name!r} is a flair model; TokenClassificationTuner fine-tunes transformers models.")
-        if src.manifest and src.manifest.get("task") not in (None, TASK):
-            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not {TASK!r}.")
-        saved = src.manifest.get("labels") if src.manifest else None
-        if saved is not None and list(saved) != self.classes:
-            raise UnknownLabelError(f"The saved model's tags {saved} differ from the data's tags {self.classes}.")
-        return AutoModelForTokenClassification.from_pretrained(
-            src.location,
-            num_labels=len(self.classes),
-            id2label=dict(enumerate(self.classes)),
-            label2id={c: i for i, c in enumerate(self.classes)},
-        )
+        return self._pretrained(model_name, "AutoModelForTokenClassification")
 
     def predictor(self) -> HFTokenTagger:
         """The shared tagging path over this tuner's model (the one `EasyTokenTagger` uses)."""
@@ -742,31 +725,6 @@ class EasyTokenTagger(EasyBase):
         texts, _ = normalize_texts(text, allow_pairs=False)
         return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, **kwargs).to_dict(level)
 
-    def tag_all(
-        self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
-    ) -> dict[str, dict[str, Any]]:
-        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
-        if not self._cache:
-            raise ValueError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
-        return {
-            name: self.tag_text(text, name, mini_batch_size=mini_batch_size, detail_level=detail_level, **kwargs)
-            for name, _device in list(self._cache)
-        }
-
 
 def _load_flair_tagger(src: ModelSource) -> FlairTokenTagger:
-    from ..errors import CorruptModelError
-
-    try:
-        from flair.models import SequenceTagger
-        from flair.nn import Model
-    except ImportError as e:
-        raise ImportError("Loading a flair .pt model needs flair: pip install 'adapt[flair]'.") from e
-    try:
-        model = Model.load(src.location)
-    except Exception as e:  # flair raises many kinds of errors for unreadable files
-        raise CorruptModelError(f"Could not load flair model {src.location!r}: {e}") from e
-    if not isinstance(model, SequenceTagger):
-        raise WrongTaskError(f"{src.location!r} holds a flair {type(model).__name__}, not a SequenceTagger.")
-    model.eval()
-    return FlairTokenTagger(model)
+    return FlairTokenTagger(load_flair_model(src, "SequenceTagger"))
