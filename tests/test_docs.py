@@ -1,8 +1,8 @@
-"""Executable documentation: the tutorial notebook, the demo script and README's Quick tour, at tiny budgets.
+"""Executable documentation: the tutorial notebooks, the demo script and README's Quick tour, at tiny budgets.
 
 Each test runs its document in a fresh process (a Jupyter kernel or a subprocess) with environment variables
-that shrink the run (40 documents, 1 epoch, 32 tokens), fully offline, and checks what it prints and leaves
-behind. Select them with `pytest -m docs`; skip them with `-m "not docs"`.
+that shrink the run (40 documents or 120 tweets, 1 epoch, 32-64 tokens), fully offline, and checks what it
+prints and leaves behind. Select them with `pytest -m docs`; skip them with `-m "not docs"`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.docs, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "nbs" / "01_sequence_classification.ipynb"
+NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
 README = ROOT / "README.md"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
@@ -63,14 +64,32 @@ def _cell_text(cell: dict) -> str:
     return "\n".join(parts)
 
 
-def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _execute_notebook(
+    path: Path, budget: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra_code: str | None = None
+):
+    """Check the notebook is committed clean, then execute it in a fresh kernel with the tiny `budget` env vars.
+
+    `extra_code` runs as one more cell at the end (not saved), e.g. to print the kernel's variables as JSON.
+    """
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
 
-    raw = nbformat.read(NOTEBOOK, as_version=4)
+    raw = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") for c in raw.cells if c.cell_type == "code"), "commit the notebook with outputs cleared"
     assert "parameters" in raw.cells[1].metadata.get("tags", []), "the first code cell should be tagged 'parameters'"
+    if extra_code is not None:
+        raw.cells.append(nbformat.v4.new_code_cell(extra_code, id="test-extra"))
 
+    for key, value in _tiny_env(**budget).items():  # the kernel inherits this process's environment
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+
+    client = nbclient.NotebookClient(raw, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    return raw
+
+
+def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     budget = {
         "ADAPT_NB_DOCS": "40",
         "ADAPT_NB_EPOCHS": "1",
@@ -78,12 +97,7 @@ def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "ADAPT_NB_LR_FIND_ITERS": "10",
         "ADAPT_NB_OUT": str(tmp_path / "bbc-tutorial"),
     }
-    for key, value in _tiny_env(**budget).items():  # the kernel inherits this process's environment
-        if os.environ.get(key) != value:
-            monkeypatch.setenv(key, value)
-
-    client = nbclient.NotebookClient(raw, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    raw = _execute_notebook(NOTEBOOK, budget, tmp_path, monkeypatch)
     out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
 
     for cid in ("labels", "datasets", "tuner", "hf"):
@@ -102,6 +116,71 @@ def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert windows and int(windows.group(1)) > 1, out["window"]
     assert re.search(r"truncate: \[.*?\] windows: \[1\] truncated: \[True\]", out["window"]), out["window"]
     assert (tmp_path / "bbc-tutorial" / "adapt.json").is_file()
+
+
+_NER_STATE = r"""
+import json
+print("@@STATE@@" + json.dumps({
+    "texts": texts, "preds": preds, "reloaded": reloaded, "manifest": manifest, "saved": str(saved),
+    "long_text": long_text, "whole": whole, "one": one, "id2label": hf_model.config.id2label,
+}))
+"""
+
+
+def test_token_classification_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = {
+        "ADAPT_NB_SENTENCES": "120",
+        "ADAPT_NB_EPOCHS": "1",
+        "ADAPT_NB_MAX_LENGTH": "64",
+        "ADAPT_NB_BATCH_SIZE": "8",
+        "ADAPT_NB_NER_OUT": str(tmp_path / "wnut-tutorial"),
+    }
+    raw = _execute_notebook(NER_NOTEBOOK, budget, tmp_path, monkeypatch, extra_code=_NER_STATE)
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+    state = json.loads(out["test-extra"].rpartition("@@STATE@@")[2])
+
+    # data, show_batch, training table and evaluation
+    assert "2394 tweets" in out["data"] and "'person'" in out["data"], out["data"][:2000]
+    assert "TokenClassificationDatasets(train=96, valid=24" in out["datasets"], out["datasets"][:2000]
+    assert "tagged words" in out["show-batch"] and "labels" in out["show-batch"]
+    assert re.search(r"\S\[[BI]-[a-z-]+\]", out["show-batch"]), "show_batch should show words as word[TAG]"
+    for name in ("train_loss", "valid_loss", "precision", "recall", "f1"):
+        assert name in out["tune"], f"{name!r} missing from the training table:\n{out['tune'][-2000:]}"
+    assert "'f1'" in out["evaluate"] and "'precision'" in out["evaluate"] and "'recall'" in out["evaluate"]
+
+    # the tag vocabulary: BIO tags of WNUT's ten types, in config.id2label and adapt.json alike
+    id2label = {int(k): v for k, v in state["id2label"].items()}
+    tags = [id2label[i] for i in range(len(id2label))]
+    assert tags == state["manifest"]["labels"] and "O" in tags
+    assert all(t == "O" or t[:2] in ("B-", "I-") for t in tags)
+    assert {t[2:] for t in tags if t.startswith("B-")} >= {"person", "geo-loc", "company"}
+    assert state["manifest"]["task"] == "token_classification" and state["manifest"]["max_length"] == 64
+    assert {"adapt.json", "config.json", "model.safetensors"} <= {p.name for p in Path(state["saved"]).iterdir()}
+
+    # predictions: one entry per text, entities and words with character offsets into the input
+    texts, preds = state["texts"], state["preds"]
+    assert set(preds) == {"sentences", "entities", "tokens"} and preds["sentences"] == texts
+    assert len(preds["entities"]) == len(preds["tokens"]) == len(texts)
+    for text, entities, words in zip(texts, preds["entities"], preds["tokens"], strict=True):
+        for e in entities:  # the tiny model may find none; the full-size run does
+            assert set(e) == {"text", "label", "score", "start", "end"} and e["label"] in {t[2:] for t in tags}
+            assert text[e["start"] : e["end"]] == e["text"]
+        assert [text[w["start"] : w["end"]] for w in words] == [w["word"] for w in words]
+        assert all(w["tag"] in tags and 0.0 <= w["score"] <= 1.0 for w in words)
+        assert "".join(w["word"] for w in words) == "".join(text.split())  # every character of every word, in order
+    assert out["easy"].rstrip().endswith("True"), f"EasyTokenTagger differs from tuner.predict:\n{out['easy']}"
+    assert state["reloaded"]["entities"] == preds["entities"]
+
+    # the long text: many windows, every word of every copy tagged, exact offsets
+    long_text, whole, one = state["long_text"], state["whole"], state["one"]
+    assert whole["windows"][0] > 1 and len(long_text.split()) == 100 * len(texts[0].split())
+    words = whole["tokens"][0]
+    assert [w["word"] for w in words] == [w["word"] for w in one] * 100
+    assert [long_text[w["start"] : w["end"]] for w in words] == [w["word"] for w in words]
+    assert words[-1]["end"] == len(long_text) and set(words[0]["scores"]) == set(tags)
+    for e in whole["entities"][0]:
+        assert long_text[e["start"] : e["end"]] == e["text"]
+    assert "same words as 100 copies: True" in out["long"] and "offsets exact: True" in out["long"], out["long"]
 
 
 # ---------------------------------------------------------------------------------------------------

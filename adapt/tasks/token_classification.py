@@ -134,9 +134,17 @@ def _tokenize_and_align(
     )
     mapping = enc.pop("overflow_to_sample_mapping")
     labels, word_ids = [], []
+    seen: set[int] = set()  # words already labelled in an earlier window of the same sentence
     for k, s in enumerate(mapping):
+        if k == 0 or mapping[k - 1] != s:
+            seen = set()
         wids = enc.word_ids(k)
-        labels.append(align_labels(wids, batch["tag_ids"][s], label_all_subwords, b_to_i))
+        labs = align_labels(wids, batch["tag_ids"][s], label_all_subwords, b_to_i)
+        # each word is labelled in one window only: overlaps are context, never counted twice, and a window
+        # that starts inside a word never labels its continuation pieces as if they began it
+        labs = [IGNORE if w is not None and w in seen else lab for w, lab in zip(wids, labs, strict=True)]
+        seen.update(w for w in wids if w is not None)
+        labels.append(labs)
         word_ids.append([-1 if w is None else w for w in wids])
     return {**enc, "labels": labels, "word_ids": word_ids}
 
