@@ -40,6 +40,8 @@ __all__ = [
     "check_hf_folder",
     "load_hf_model",
     "load_flair_model",
+    "model_card",
+    "export_folder",
 ]
 
 
@@ -221,3 +223,48 @@ def load_flair_model(source: ModelSource, class_name: str) -> Any:
         raise WrongTaskError(f"{source.location!r} holds a flair {type(model).__name__}, not a {class_name}.")
     model.eval()
     return model
+
+
+def model_card(manifest: dict[str, Any], metrics: dict[str, float] | None = None) -> str:
+    """A short Markdown model card from a manifest (and final metrics, when known)."""
+    skip = ("task", "base_model", "files", "versions", "created", "schema_version")
+    lines = [
+        f"# adapt {manifest.get('task')} model",
+        "",
+        f"- base model: `{manifest.get('base_model')}`",
+        *(f"- {k}: `{v}`" for k, v in manifest.items() if k not in skip),
+        "",
+        "## Final validation metrics",
+        "",
+        *(f"- {k}: {v:.4f}" for k, v in (metrics or {}).items() if k != "epoch"),
+        *([] if metrics else ["- not recorded"]),
+        "",
+        "## Versions",
+        "",
+        *(f"- {k}: {v}" for k, v in (manifest.get("versions") or library_versions()).items()),
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoModel, AutoTokenizer  # or adapt's Easy* classes, or `adapt serve .`",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_folder(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Export an already saved folder: verify it (checksums included), copy it atomically, add a model card."""
+    import shutil
+
+    src = resolve_model_source(source)
+    if src.kind != "hf_dir":
+        raise CorruptModelError(f"{str(source)!r} is not a saved transformers folder; export needs one.")
+    target = Path(target)
+    with atomic_directory(target) as tmp:
+        for f in Path(src.location).iterdir():
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)
+        if not (tmp / "README.md").exists():
+            (tmp / "README.md").write_text(model_card(src.manifest or {"task": "unknown"}), encoding="utf-8")
+    return target

@@ -252,27 +252,10 @@ class Tuner:
         return self._write(path, extra_files={"README.md": self.model_card()})
 
     def model_card(self) -> str:
-        """A short Markdown model card."""
-        from .utils import library_versions
+        """A short Markdown model card with the final epoch's metrics."""
+        from .modelio import model_card
 
-        m = self.manifest()
-        metrics = self.final_metrics()
-        lines = [
-            f"# adapt {m['task']} model",
-            "",
-            f"- base model: `{m.get('base_model')}`",
-            *(f"- {k}: `{v}`" for k, v in m.items() if k not in ("task", "base_model")),
-            "",
-            "## Final validation metrics",
-            "",
-            *(f"- {k}: {v:.4f}" for k, v in metrics.items() if k != "epoch"),
-            "",
-            "## Versions",
-            "",
-            *(f"- {k}: {v}" for k, v in library_versions().items()),
-            "",
-        ]
-        return "\n".join(lines)
+        return model_card(self.manifest(), self.final_metrics())
 
     def _write(self, directory: str | os.PathLike[str], extra_files: dict[str, str] | None) -> Path:
         from .modelio import save_hf_folder

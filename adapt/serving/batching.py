@@ -1,0 +1,111 @@
+"""Micro-batching: gather concurrent requests into one model call, run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MicroBatcher"]
+
+
+@dataclass
+class _Job:
+    texts: list[Any]
+    params: dict[str, Any]
+    key: str
+    future: asyncio.Future[Any]
+
+
+class MicroBatcher:
+    """Collect requests for up to `max_wait_ms` or `max_batch_size` texts, then run `run(texts, params)` once.
+
+    Requests with different `params` are never mixed. The model runs in one worker thread, so compute never
+    blocks the event loop and calls never overlap. `run` must return a result object with an `items` list
+    (one per text); each request gets back its own slice.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[Any], dict[str, Any]], Any],
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_batch_size < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch_size must be >= 1 and max_wait_ms >= 0.")
+        self.run, self.max_batch_size, self.max_wait = run, max_batch_size, max_wait_ms / 1000
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapt-model")
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, texts: list[Any], params: dict[str, Any]) -> Any:
+        """Queue `texts` and wait for their slice of a batched result."""
+        if self._queue is None:
+            raise RuntimeError("MicroBatcher.start() has not been awaited.")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(texts, params, json.dumps(params, sort_keys=True, default=str), fut))
+        return await fut
+
+    async def _gather(self, first: _Job) -> list[_Job]:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        jobs, n, deadline = [first], len(first.texts), loop.time() + self.max_wait
+        while n < self.max_batch_size:
+            timeout = deadline - loop.time()
+            if timeout <= 0 and self._queue.empty():
+                break
+            try:
+                job = await asyncio.wait_for(self._queue.get(), max(timeout, 0))
+            except asyncio.TimeoutError:
+                break
+            jobs.append(job)
+            n += len(job.texts)
+        return jobs
+
+    async def _loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            jobs = await self._gather(await self._queue.get())
+            groups: dict[str, list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault(job.key, []).append(job)
+            for group in groups.values():
+                await self._run_group(group)
+
+    async def _run_group(self, jobs: list[_Job]) -> None:
+        texts = [t for job in jobs for t in job.texts]
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._executor, self.run, texts, jobs[0].params)
+        except Exception as e:  # handed to every waiting request; the loop keeps serving
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(e)
+            return
+        if self.on_batch is not None:
+            self.on_batch(len(texts))
+        start = 0
+        for job in jobs:
+            part = dataclasses.replace(result, items=result.items[start : start + len(job.texts)])
+            start += len(job.texts)
+            if not job.future.done():
+                job.future.set_result(part)
