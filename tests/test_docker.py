@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,4 +91,5 @@ def test_image_command_serves_a_saved_model(dockerfile, saved_dir):
         hc = subprocess.run(health_cmd, env=env, capture_output=True, text=True, timeout=30)
         assert hc.returncode == 0, hc.stderr
     finally:
-        assert stop(proc) == 0
+        assert stop(proc) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in proc.stdout.read()

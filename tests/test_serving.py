@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -114,8 +115,10 @@ def test_sigterm_shuts_down_cleanly(saved_dir):
     proc = subprocess.Popen([sys.executable, "-m", "adapt.cli", "serve", str(saved_dir), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_ready(f"http://127.0.0.1:{port}", proc)
-    assert stop(proc, timeout=30) == 0
-    assert "Shutting down" in proc.stdout.read()
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status still says SIGTERM
+    assert stop(proc, timeout=30) in (0, -signal.SIGTERM)
+    log = proc.stdout.read()
+    assert "Waiting for application shutdown" in log and "Application shutdown complete" in log
 
 
 def test_internal_error_gives_500_with_request_id(saved_dir, monkeypatch):
