@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 from .enums import LongText
 from .errors import InvalidInputError
@@ -179,14 +179,33 @@ def forward_logits(model: Any, tokenizer: Any, encoded: Encoded, batch_size: int
 
 
 class EasyBase:
-    """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device."""
+    """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device.
+
+    A task sets which transformers auto class and head it loads, the flair class it accepts, and the two
+    predictor classes (with the same `predict(texts, batch_size, **kwargs)`) that wrap a loaded model.
+    """
+
+    task: ClassVar[str]
+    auto_class: ClassVar[str]
+    hf_head: ClassVar[str]
+    flair_class: ClassVar[str]
+    hf_predictor: ClassVar[Any]
+    flair_predictor: ClassVar[Any]
+    allow_pairs: ClassVar[bool] = False
 
     def __init__(self, device: Any = None) -> None:
         self.device = device
         self._cache: dict[tuple[str, str], Any] = {}
 
     def _load(self, model_name_or_path: Any) -> Any:
-        raise NotImplementedError
+        from .modelio import load_flair_model, load_hf_model, resolve_model_source
+        from .utils import default_device
+
+        src = resolve_model_source(model_name_or_path)
+        if src.kind == "flair":
+            return self.flair_predictor(load_flair_model(src, self.flair_class))
+        model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, default_device(self.device))
+        return self.hf_predictor.from_model(model, tokenizer, src.manifest)
 
     def get_model(self, model_name_or_path: Any) -> Any:
         """Return the cached loaded model for this path, loading it on first use."""
@@ -199,8 +218,13 @@ class EasyBase:
 
     def tag_text(
         self, text: Any, model_name_or_path: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any
-    ) -> Any:
-        raise NotImplementedError
+    ) -> dict[str, Any]:
+        """Predict for one input or a list; a JSON-safe dict with lists of length 1 for a single input."""
+        from .enums import DetailLevel
+
+        level = DetailLevel(detail_level)
+        texts, _ = normalize_texts(text, allow_pairs=self.allow_pairs)
+        return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, **kwargs).to_dict(level)
 
     def tag_all(self, text: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any) -> dict[str, Any]:
         """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""

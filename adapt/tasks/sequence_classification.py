@@ -24,7 +24,6 @@ from ..errors import (
     UnknownLabelError,
 )
 from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
-from ..modelio import ModelSource, load_flair_model, load_hf_model, resolve_model_source
 from ..results import ClassificationResult, ClassificationResults
 from ..tuner import Tuner
 
@@ -831,16 +830,13 @@ class EasySequenceClassifier(EasyBase):
         >>> clf.tag_text(["Shares fell sharply", "A late goal won the match"], "models/bbc", detail_level="medium")
     """
 
-    def _load(self, model_name_or_path: Any) -> HFClassifier | FlairClassifier:
-        from ..utils import default_device
-
-        src = resolve_model_source(model_name_or_path)
-        if src.kind == "flair":
-            return _load_flair_classifier(src)
-        model, tokenizer = load_hf_model(
-            src, "AutoModelForSequenceClassification", TASK, "ForSequenceClassification", default_device(self.device)
-        )
-        return HFClassifier.from_model(model, tokenizer, src.manifest)
+    task = TASK
+    auto_class = "AutoModelForSequenceClassification"
+    hf_head = "ForSequenceClassification"
+    flair_class = "TextClassifier"
+    hf_predictor = HFClassifier
+    flair_predictor = FlairClassifier
+    allow_pairs = True
 
     def tag_text(
         self,
@@ -856,11 +852,4 @@ class EasySequenceClassifier(EasyBase):
         kwargs: `long_text` ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label).
         Returns a JSON-safe dict with lists of length 1 for a single input.
         """
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text)
-        clf = self.get_model(model_name_or_path)
-        return clf.predict(texts, batch_size=mini_batch_size, class_names=class_names, **kwargs).to_dict(level)
-
-
-def _load_flair_classifier(src: ModelSource) -> FlairClassifier:
-    return FlairClassifier(load_flair_model(src, "TextClassifier"))
+        return super().tag_text(text, model_name_or_path, mini_batch_size, detail_level, class_names=class_names, **kwargs)

@@ -20,7 +20,6 @@ from ..data import TaskDatasets, check_columns, random_split
 from ..enums import DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError
 from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
-from ..modelio import ModelSource, load_flair_model, load_hf_model, resolve_model_source
 from ..tuner import Tuner
 
 logger = logging.getLogger(__name__)
@@ -701,38 +700,18 @@ class TokenClassificationTuner(Tuner):
 class EasyTokenTagger(EasyBase):
     """Tag entities with any saved HF token classifier (adapt, plain transformers, hub) or a flair `SequenceTagger` `.pt`.
 
+    `tag_text(text, model_name_or_path, mini_batch_size=32, detail_level="low", max_length=None, stride=None)`
+    takes one string or a list and returns `{"sentences", "entities"}` (plus word-level `tokens` at Medium and
+    every tag's score per word at High), lists of length 1 for one string; entity `start`/`end` are character
+    offsets into the input. Long texts are tagged in overlapping windows.
+
     Example:
         >>> EasyTokenTagger().tag_text("Barack Obama visited Paris", "models/wnut", detail_level="medium")
     """
 
-    def _load(self, model_name_or_path: Any) -> HFTokenTagger | FlairTokenTagger:
-        from ..utils import default_device
-
-        src = resolve_model_source(model_name_or_path)
-        if src.kind == "flair":
-            return _load_flair_tagger(src)
-        model, tokenizer = load_hf_model(
-            src, "AutoModelForTokenClassification", TASK, "ForTokenClassification", default_device(self.device)
-        )
-        return HFTokenTagger.from_model(model, tokenizer, src.manifest)
-
-    def tag_text(
-        self,
-        text: Any,
-        model_name_or_path: Any,
-        mini_batch_size: int = 32,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Tag one string or a list. kwargs: `max_length`, `stride` (window overlap in tokens).
-
-        Returns `{"sentences", "entities"}` (plus `tokens` at Medium, per-tag scores at High), lists of length 1
-        for a single string; entity `start`/`end` are character offsets into the input.
-        """
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=False)
-        return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, **kwargs).to_dict(level)
-
-
-def _load_flair_tagger(src: ModelSource) -> FlairTokenTagger:
-    return FlairTokenTagger(load_flair_model(src, "SequenceTagger"))
+    task = TASK
+    auto_class = "AutoModelForTokenClassification"
+    hf_head = "ForTokenClassification"
+    flair_class = "SequenceTagger"
+    hf_predictor = HFTokenTagger
+    flair_predictor = FlairTokenTagger
