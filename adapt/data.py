@@ -97,8 +97,13 @@ class TaskDatasets:
         default_max = min(int(getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)), DEFAULT_MAX_LENGTH)
         self.tokenize_kwargs: dict[str, Any] = {"truncation": True, "max_length": default_max, **dict(tokenize_kwargs or {})}
         self.tokenize_func = tokenize_func or tokenize_text_columns
+        if valid_dset is None:
+            raise EmptyDatasetError(
+                "TaskDatasets needs a validation split (fastai validates every epoch); "
+                "split one off with adapt.random_split or datasets' train_test_split."
+            )
         self.train = self._prepare(train_dset, "train")
-        self.valid = self._prepare(valid_dset, "valid") if valid_dset is not None else None
+        self.valid = self._prepare(valid_dset, "valid")
         self.vocab = list(vocab) if vocab is not None else self._vocab_from_features()
         if tokenize:
             cols = [remove_cols] if isinstance(remove_cols, str) else list(remove_cols or [])

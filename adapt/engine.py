@@ -6,7 +6,6 @@ Imported only by training code; inference never imports this module.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import sys
 import textwrap
@@ -29,7 +28,6 @@ __all__ = [
     "hf_layer_groups",
     "LRSuggestion",
     "suggest_fine_tune_lr",
-    "fine_tune_lr",
 ]
 
 
@@ -207,11 +205,3 @@ def suggest_fine_tune_lr(
     chosen = float(min(max(raw, lo), hi))
     reason = "minimum/10" if chosen == raw else f"minimum/10 bounded to [{lo:g}, {hi:g}]"
     return LRSuggestion(raw, chosen, float(x[i]), reason)
-
-
-def fine_tune_lr(lrs: Any, losses: Any, num_it: int) -> tuple[float, tuple[float, float]]:
-    """`suggest_fine_tune_lr` in the form fastai's `Learner.lr_find(suggest_funcs=...)` expects."""
-    s = suggest_fine_tune_lr(list(map(float, lrs)), list(map(float, losses)))
-    xs = np.asarray(list(map(float, lrs)))
-    j = int(np.argmin(np.abs(np.log(xs) - math.log(s.chosen)))) if len(xs) else 0
-    return s.chosen, (s.chosen, float(losses[j]) if len(xs) else float("nan"))

@@ -14,6 +14,7 @@ __all__ = [
     "CorruptModelError",
     "WrongTaskError",
     "DecodeError",
+    "TargetExistsError",
 ]
 
 
@@ -58,6 +59,10 @@ class CorruptModelError(AdaptError, ValueError):
 
 class WrongTaskError(AdaptError, ValueError):
     """A model folder holds a model for a different task than the one asked for."""
+
+
+class TargetExistsError(AdaptError, FileExistsError):
+    """A save or export would overwrite something that is not a previous model save."""
 
 
 class DecodeError(AdaptError, UnicodeDecodeError):

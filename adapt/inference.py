@@ -17,7 +17,17 @@ logger = logging.getLogger(__name__)
 
 Text = Union[str, tuple[str, str]]
 
-__all__ = ["Text", "normalize_texts", "Encoded", "encode", "forward_logits", "model_max_length", "EasyBase"]
+__all__ = [
+    "Text",
+    "normalize_texts",
+    "Encoded",
+    "encode",
+    "forward_logits",
+    "model_max_length",
+    "resolve_max_length",
+    "softmax",
+    "EasyBase",
+]
 
 
 def _check_str(x: object, where: str) -> str:
@@ -64,6 +74,21 @@ def model_max_length(model: Any, tokenizer: Any, cap: int = 512) -> int:
     return min(limits)
 
 
+def resolve_max_length(requested: Any, saved: int | None, limit: int) -> int:
+    """The max_length to encode with: the caller's, else the trained one, never above the model's limit."""
+    if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool) or requested < 2):
+        raise InvalidInputError(f"max_length must be an integer >= 2, got {requested!r}.")
+    return min(requested or saved or limit, limit)
+
+
+def softmax(x: Any) -> Any:
+    """Numerically stable softmax over the last axis of a NumPy array."""
+    import numpy as np
+
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 @dataclass
 class Encoded:
     """Tokenized windows of a list of inputs: `features[k]` belongs to input `sample_ids[k]`."""
@@ -92,20 +117,59 @@ def encode(
     Either way `n_windows` counts the windows each input needs, so truncation is never silent.
     """
     long_text = LongText(long_text)
+    if not isinstance(max_length, int) or max_length < 2:
+        raise InvalidInputError(f"max_length must be an integer >= 2, got {max_length!r}.")
+    stride = max_length // 4 if stride is None else stride
+    if not isinstance(stride, int) or not 0 <= stride < max_length // 2:
+        raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
+    if not getattr(tokenizer, "is_fast", False):
+        raise InvalidInputError("adapt needs a fast (Rust) tokenizer for windows and offsets; this model only has a slow one.")
     pairs = bool(texts) and isinstance(texts[0], tuple)
     firsts = [t[0] for t in texts] if pairs else list(texts)
     seconds = [t[1] for t in texts] if pairs else None
-    stride = max_length // 4 if stride is None else stride
-    enc = tokenizer(
-        firsts,
-        seconds,
-        truncation="only_second" if pairs else True,
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=return_offsets,
-        return_attention_mask=True,
-    )
+    if pairs and long_text is LongText.Truncate:
+        # pairs: trim the longer text first, as in training; overflow windows only exist for the second text
+        enc = tokenizer(
+            firsts,
+            seconds,
+            truncation="longest_first",
+            max_length=max_length,
+            return_attention_mask=True,
+            return_offsets_mapping=return_offsets,
+        )
+        full = tokenizer(firsts, seconds, truncation=False, return_attention_mask=False)["input_ids"]
+        enc["overflow_to_sample_mapping"] = list(range(len(texts)))
+        n_full = [len(ids) for ids in full]
+        return _finish(enc, texts, max_length, long_text, return_word_ids, truncated=[n > max_length for n in n_full])
+    try:
+        enc = tokenizer(
+            firsts,
+            seconds,
+            truncation="only_second" if pairs else True,
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=return_offsets,
+            return_attention_mask=True,
+        )
+    except BaseException as e:  # noqa: BLE001 - the Rust tokenizer panics on impossible windows
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise InvalidInputError(
+            f"Cannot split these inputs into windows of {max_length} tokens with overlap {stride} "
+            f"(is a first text of a pair longer than that?): {e}"
+        ) from None
+    return _finish(enc, texts, max_length, long_text, return_word_ids)
+
+
+def _finish(
+    enc: Any,
+    texts: Sequence[Text],
+    max_length: int,
+    long_text: LongText,
+    return_word_ids: bool,
+    truncated: list[bool] | None = None,
+) -> Encoded:
     mapping = list(enc.pop("overflow_to_sample_mapping"))
     offsets = enc.pop("offset_mapping", None)
     n_windows = [0] * len(texts)
@@ -116,11 +180,13 @@ def encode(
         first_seen: set[int] = set()
         keep = [k for k, s in enumerate(mapping) if not (s in first_seen or first_seen.add(s))]  # type: ignore[func-returns-value]
     features = {key: [enc[key][k] for k in keep] for key in enc.keys()}
-    truncated = sum(n > 1 for n in n_windows)
-    if truncated and long_text is LongText.Truncate:
-        logger.info(
+    if truncated is not None:  # pairs in truncate mode: one row each, flagged from their full length
+        n_windows = [2 if t else 1 for t in truncated]
+    n_truncated = sum(n > 1 for n in n_windows)
+    if n_truncated and long_text is LongText.Truncate:
+        logger.warning(
             "%d of %d inputs exceed max_length=%d tokens and were truncated (use long_text='window' to keep all text)",
-            truncated,
+            n_truncated,
             len(texts),
             max_length,
         )

@@ -261,7 +261,7 @@ def export_folder(source: str | os.PathLike[str], target: str | os.PathLike[str]
     if src.kind != "hf_dir":
         raise CorruptModelError(f"{str(source)!r} is not a saved transformers folder; export needs one.")
     target = Path(target)
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, protect=src.location) as tmp:
         for f in Path(src.location).iterdir():
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)

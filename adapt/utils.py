@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import TargetExistsError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["set_seed", "default_device", "atomic_directory", "sha256_file", "library_versions"]
@@ -26,7 +28,6 @@ def set_seed(seed: int = 42, deterministic: bool = False) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -40,14 +41,27 @@ def default_device(device: Any = None) -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+MODEL_MARKERS = ("adapt.json", "config.json", "model.safetensors", "pytorch_model.bin")
+
+
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_directory(target: str | os.PathLike[str], protect: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `target`, on error `target` is untouched.
 
-    The new folder is written completely beside the old one and then swapped in with renames,
-    so a crash while writing leaves the previous save as it was.
+    The new folder is written completely beside the old one and then swapped in with renames, so a crash
+    while writing leaves the previous save as it was. Only an empty folder or a previous model save is ever
+    replaced: any other existing folder (a project directory, say) is refused, and so is a target that is,
+    or contains, `protect` (e.g. the folder being exported).
     """
     target = Path(target).absolute()
+    if target.exists() and (
+        not target.is_dir() or (any(target.iterdir()) and not any((target / m).exists() for m in MODEL_MARKERS))
+    ):
+        raise TargetExistsError(f"{target} exists and is not a saved model; choose a new or empty folder.")
+    if protect is not None and Path(protect).absolute() in (target, *target.parents):
+        raise TargetExistsError(f"Writing to {target} would replace the source folder {protect}; choose another folder.")
+    if protect is not None and target in Path(protect).absolute().parents:
+        raise TargetExistsError(f"{target} contains the source folder {protect}; choose another folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -57,7 +71,12 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
         if target.exists():
             old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             target.rename(old)
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if old is not None:
+                old.rename(target)  # put the previous save back
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

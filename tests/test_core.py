@@ -182,3 +182,60 @@ def test_set_seed_is_one_call():
     a = draw()
     set_seed(7)
     assert draw() == a
+
+
+def test_atomic_directory_refuses_to_replace_other_folders(tmp_path):
+    from adapt.errors import TargetExistsError
+    from adapt.utils import atomic_directory
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("keep me")
+    with pytest.raises(TargetExistsError, match="not a saved model"):
+        with atomic_directory(project):
+            pass
+    assert (project / "notes.txt").read_text() == "keep me"
+    src = tmp_path / "models" / "bbc"
+    src.mkdir(parents=True)
+    (src / "config.json").write_text("{}")
+    for bad in (src, tmp_path / "models"):
+        with pytest.raises(TargetExistsError):
+            with atomic_directory(bad, protect=src):
+                pass
+    with atomic_directory(src) as tmp:  # a previous model save is replaced
+        (tmp / "config.json").write_text('{"new": 1}')
+    assert (src / "config.json").read_text() == '{"new": 1}'
+
+
+def test_batcher_survives_any_model_error():
+    import asyncio
+    from dataclasses import dataclass
+
+    from adapt.serving.batching import MicroBatcher
+
+    @dataclass
+    class Res:
+        items: list
+
+    class Panic(BaseException):  # like the tokenizers library's PanicException
+        pass
+
+    def run(texts, params):
+        if "boom" in texts:
+            raise Panic("rust panicked")
+        return Res([t.upper() for t in texts])
+
+    async def main():
+        b = MicroBatcher(run, max_batch_size=8, max_wait_ms=20)
+        await b.start()
+        bad = await asyncio.gather(b.submit(["boom"], {}), b.submit(["x"], {}), return_exceptions=True)
+        ok = await asyncio.gather(b.submit(["a"], {}), b.submit(["b", "c"], {}), b.submit(["d"], {"k": 1}))
+        await b.stop()
+        await b.start()  # restartable
+        again = await b.submit(["e"], {})
+        await b.stop()
+        return bad, ok, again
+
+    bad, ok, again = asyncio.run(main())
+    assert all(isinstance(e, Exception) for e in bad)
+    assert [r.items for r in ok] == [["A"], ["B", "C"], ["D"]] and again.items == ["E"]

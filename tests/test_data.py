@@ -99,6 +99,9 @@ def test_from_hf_dataset_dict_and_classlabel(model_path):
     dd = DatasetDict({"train": Dataset.from_dict(rows, features=feats)})
     d = SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, split_pct=0.34, tokenize_kwargs=SMALL)
     assert d.vocab == ["neg", "pos"]  # ClassLabel order is kept
+    neg = DatasetDict({"train": Dataset.from_dict({**rows, "label": [1, 0, -1, 0, 1, 0]}, features=feats)})
+    with pytest.raises(Exception, match="label id -1"):
+        SequenceClassificationDatasets.from_hf(neg, "sentence", "label", model_path, split_pct=0.34)
     with pytest.raises(KeyError, match=r"has \['train'\]"):
         SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, train_split="training")
 

@@ -120,6 +120,13 @@ def test_sentence_pairs_accepted(trained):
     tuner, _ = trained
     out = tuner.predict([(NEW[0], "Markets reacted to the figures."), (NEW[1], "Fans cheered.")])
     assert out["sentences"][0] == [NEW[0], "Markets reacted to the figures."] and len(out["predictions"]) == 2
+    long_pair = tuner.predict([(LONG, "A short second text."), ("Short first.", LONG)], detail_level="high")
+    assert long_pair["truncated"] == [True, True]  # a long first text no longer crashes the tokenizer
+    with pytest.raises(InvalidInputError, match="windows"):
+        tuner.predict([(LONG, "x")], long_text="window")  # only the second text can be windowed
+    for bad in ({"max_length": -3}, {"max_length": "64"}, {"stride": 10_000}, {"threshold": 2}):
+        with pytest.raises(InvalidInputError):
+            tuner.predict(NEW, **bad)
 
 
 # -- save, reload, export -----------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ def test_concurrent_clients_are_batched(server, saved_dir):
     "raw",
     [b"{not json", b'{"texts": "a string"}', b'{"texts": []}', b'{"texts": [""]}', b'{"texts": [5]}',
      b'{"texts": ["ok"], "detail_level": "hihg"}', b'{"texts": ["ok"], "parameters": {"bogus": 1}}',
-     b'{"texts": [{"question": "q"}]}'],
+     b'{"texts": [{"question": "q"}]}', b'{"texts": ["ok"], "parameters": {"max_length": -1}}',
+     b'{"texts": ["ok"], "parameters": {"threshold": "high"}}'],
 )
 def test_bad_bodies_give_422(server, raw):
     base, _ = server
@@ -106,8 +107,18 @@ def test_oversized_requests_give_413_and_server_keeps_serving(server):
     too_big = http("POST", f"{base}/predict", raw=b'{"texts": ["' + b"x" * 30000 + b'"]}')
     assert [too_many[0], too_long[0], too_big[0]] == [413, 413, 413]
     assert "max_texts" in too_many[1]["detail"] and "max_chars" in too_long[1]["detail"]
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+    chunks = iter([b'{"texts": ["', b"y" * 15000, b"y" * 15000, b'"]}'])  # chunked: no Content-Length
+    conn.request("POST", "/predict", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True)
+    assert conn.getresponse().status == 413
+    conn.close()
     assert http("POST", f"{base}/predict", {"texts": TEXTS[:1]})[0] == 200
-    assert 'status="413"' in http("GET", f"{base}/metrics")[1]
+    metrics = http("GET", f"{base}/metrics")[1]
+    assert 'status="413"' in metrics
+    http("GET", f"{base}/no/such/path")
+    assert "/no/such/path" not in http("GET", f"{base}/metrics")[1]  # metric labels stay bounded
 
 
 def test_sigterm_shuts_down_cleanly(saved_dir):

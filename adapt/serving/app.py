@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Union
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ..enums import DetailLevel
-from ..errors import AdaptError, InvalidChoiceError, InvalidInputError, NumClassesError
+from ..errors import AdaptError, InvalidInputError
 from ..inference import normalize_texts
 from ..tasks import TaskSpec, task_for_folder
 from .batching import MicroBatcher
@@ -160,22 +160,18 @@ class _BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge()
+            if received > self.limit:  # a chunked body grew too large: FastAPI turns this into the 413 answer
+                raise HTTPException(413, self.message)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        await self.app(scope, limited_receive, send)
+
+    @property
+    def message(self) -> str:
+        return f"Request body exceeds {self.limit} bytes (max_body_bytes); send fewer or shorter texts."
 
     async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        resp = _error(413, f"Request body exceeds {self.limit} bytes (max_body_bytes); send fewer or shorter texts.")
-        await resp(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+        await _error(413, self.message)(scope, receive, send)
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -215,8 +211,9 @@ def create_app(config: ServerConfig) -> FastAPI:
             logger.exception("request %s failed", rid)
             response = _error(500, "Internal server error.", rid)
         response.headers["x-request-id"] = rid
-        metrics.requests.labels(request.url.path, str(response.status_code)).inc()
-        metrics.latency.labels(request.url.path).observe(time.perf_counter() - start)
+        path = request.url.path if request.url.path in known_paths else "other"  # bounded label values
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - start)
         return response
 
     @app.get("/health")
@@ -275,12 +272,11 @@ def create_app(config: ServerConfig) -> FastAPI:
             inputs, _ = normalize_texts(_to_inputs(body.texts, spec), allow_pairs=spec.allow_pairs)
             _check_parameters(app.state.predictor, body.parameters)
             result = await batcher.submit(inputs, body.parameters)
-        except (InvalidInputError, InvalidChoiceError, NumClassesError) as e:
+        except AdaptError as e:
             return _error(422, str(e))
-        except (AdaptError, TypeError, ValueError) as e:
-            return _error(422, f"{type(e).__name__}: {e}")
         return JSONResponse(result.to_dict(level))
 
+    known_paths = {getattr(r, "path", None) for r in app.routes}
     return app
 
 

@@ -42,10 +42,11 @@ class MicroBatcher:
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapt-model")
+        self._executor: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapt-model")
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -55,7 +56,12 @@ class MicroBatcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._executor.shutdown(wait=True)
+        while self._queue is not None and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("The server is shutting down."))
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown)
 
     async def submit(self, texts: list[Any], params: dict[str, Any]) -> Any:
         """Queue `texts` and wait for their slice of a batched result."""
@@ -74,8 +80,8 @@ class MicroBatcher:
             if timeout <= 0 and self._queue.empty():
                 break
             try:
-                job = await asyncio.wait_for(self._queue.get(), max(timeout, 0))
-            except asyncio.TimeoutError:
+                job = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
+            except (asyncio.TimeoutError, asyncio.QueueEmpty):
                 break
             jobs.append(job)
             n += len(job.texts)
@@ -96,16 +102,19 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, self.run, texts, jobs[0].params)
-        except Exception as e:  # handed to every waiting request; the loop keeps serving
+            if self.on_batch is not None:
+                self.on_batch(len(texts))
+            parts, start = [], 0
+            for job in jobs:
+                parts.append(dataclasses.replace(result, items=result.items[start : start + len(job.texts)]))
+                start += len(job.texts)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - e.g. a tokenizer panic; handed to every waiting request
             for job in jobs:
                 if not job.future.done():
-                    job.future.set_exception(e)
+                    job.future.set_exception(e if isinstance(e, Exception) else RuntimeError(repr(e)))
             return
-        if self.on_batch is not None:
-            self.on_batch(len(texts))
-        start = 0
-        for job in jobs:
-            part = dataclasses.replace(result, items=result.items[start : start + len(job.texts)])
-            start += len(job.texts)
+        for job, part in zip(jobs, parts, strict=True):
             if not job.future.done():
                 job.future.set_result(part)

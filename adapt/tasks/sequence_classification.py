@@ -23,7 +23,7 @@ from ..errors import (
     NumClassesError,
     UnknownLabelError,
 )
-from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
+from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
 from ..results import ClassificationResult, ClassificationResults
 from ..tuner import Tuner
 
@@ -74,7 +74,12 @@ def _label_values(dset: Any, label_col: str, multi: bool, delim: str) -> set[str
     return seen
 
 
-def _ids_to_names(batch: dict[str, list[Any]], label_col: str, names: list[str]) -> dict[str, list[str]]:
+def _ids_to_names(batch: dict[str, list[Any]], indices: list[int], label_col: str, names: list[str]) -> dict[str, list[str]]:
+    for row, i in zip(indices, batch[label_col], strict=True):
+        if i is None or not 0 <= i < len(names):
+            raise InvalidInputError(
+                f"Row {row} has label id {i!r}, not one of the {len(names)} classes (-1 marks unlabelled rows)."
+            )
     return {label_col: [names[i] for i in batch[label_col]]}
 
 
@@ -336,7 +341,10 @@ class SequenceClassificationDatasets(TaskDatasets):
         vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
         if names and not multi:  # ClassLabel: keep the dataset's own id order, work with names from here on
             to_names = partial(_ids_to_names, label_col=label_col, names=list(names))
-            train, valid = (d.map(to_names, batched=True, features=_with_string(d.features, label_col)) for d in (train, valid))
+            train, valid = (
+                d.map(to_names, batched=True, with_indices=True, features=_with_string(d.features, label_col))
+                for d in (train, valid)
+            )
         unknown = {str(v) for v in _label_values(valid, label_col, multi, delim)} - set(vocab)
         if unknown:
             raise UnknownLabelError(
@@ -413,13 +421,6 @@ def _read_folder(
 # ---------------------------------------------------------------------------------------------------
 # shared prediction path
 # ---------------------------------------------------------------------------------------------------
-def _softmax(x: Any) -> Any:
-    import numpy as np
-
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _sigmoid(x: Any) -> Any:
     import numpy as np
 
@@ -484,8 +485,9 @@ class HFClassifier:
         import numpy as np
 
         classes = _check_class_names(class_names, len(self.classes)) or self.classes
-        limit = model_max_length(self.model, self.tokenizer)
-        max_len = min(max_length or self.max_length or limit, limit)
+        if threshold is not None and not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):
+            raise InvalidInputError(f"threshold must be a number in [0, 1], got {threshold!r}.")
+        max_len = resolve_max_length(max_length, self.max_length, model_max_length(self.model, self.tokenizer))
         enc = encode(self.tokenizer, texts, max_len, long_text, stride)
         window_logits = forward_logits(self.model, self.tokenizer, enc, batch_size)
         sums = np.zeros((len(texts), len(classes)), dtype=np.float64)
@@ -493,7 +495,7 @@ class HFClassifier:
             sums[sid] += lg
         counts = np.bincount(enc.sample_ids, minlength=len(texts))[:, None]
         logits = sums / counts
-        probs = _sigmoid(logits) if self.multi_label else _softmax(logits)
+        probs = _sigmoid(logits) if self.multi_label else softmax(logits)
         thr = self.threshold if threshold is None else float(threshold)
         items = [
             ClassificationResult(
@@ -687,7 +689,7 @@ class SequenceClassificationTuner(Tuner):
             if seen is None:
                 raise NumClassesError("Cannot infer the number of classes from the data; pass num_classes=...")
             num_classes = seen
-        if seen is not None and (seen > num_classes or (len(ids) > 1 and len(ids) != num_classes and seen != num_classes)):
+        if seen is not None and seen > num_classes:
             raise NumClassesError(f"num_classes={num_classes}, but the training labels use ids {sorted(ids)}.")
         return [f"LABEL_{i}" for i in range(num_classes)]
 
@@ -778,8 +780,10 @@ class SequenceClassificationTuner(Tuner):
         text_col = text_col or getattr(dsets, "text_col", "text")
         label_col = label_col or getattr(dsets, "label_col", None) or "label"
         columns = list(data.columns if hasattr(data, "columns") else getattr(data, "column_names", []))
-        check_columns(columns, [text_col, label_col], "evaluation data")
-        texts, labels = list(data[text_col]), list(data[label_col])
+        check_columns(columns, [text_col, getattr(dsets, "text_pair_col", None), label_col], "evaluation data")
+        pair_col = getattr(dsets, "text_pair_col", None)
+        texts = list(data[text_col]) if not pair_col else list(zip(data[text_col], data[pair_col], strict=True))
+        labels = list(data[label_col])
         index = {c: i for i, c in enumerate(self.classes)}
         delim = getattr(dsets, "label_delim", " ")
         wanted = {lab for v in labels for lab in (_split_labels(v, delim) if self.multi_label else [str(v)])}

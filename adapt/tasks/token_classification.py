@@ -19,7 +19,7 @@ from typing import Any
 from ..data import TaskDatasets, check_columns, random_split
 from ..enums import DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError
-from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts
+from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
 from ..tuner import Tuner
 
 logger = logging.getLogger(__name__)
@@ -343,6 +343,9 @@ class TokenClassificationDatasets(TaskDatasets):
 def _as_strings(dset: Any, tokens_col: str, tags_col: str, names: Sequence[str] | None) -> tuple[list[Any], list[Any]]:
     toks, tags = list(dset[tokens_col]), list(dset[tags_col])
     if names:
+        for r, row in enumerate(tags):
+            if row is not None and any(i is None or not 0 <= i < len(names) for i in row):
+                raise InvalidInputError(f"Row {r} has a tag id outside the {len(names)} tags (-1 marks unlabelled tokens).")
         tags = [[names[i] for i in row] if row is not None else None for row in tags]
     return [list(t) if t is not None else None for t in toks], [list(t) if t is not None else None for t in tags]
 
@@ -487,43 +490,36 @@ class HFTokenTagger:
 
         if any(not isinstance(t, str) for t in texts):
             raise InvalidInputError("Token tagging takes plain strings, not (text, text_pair) pairs.")
-        limit = model_max_length(self.model, self.tokenizer)
-        max_len = min(max_length or self.max_length or limit, limit)
+        max_len = resolve_max_length(max_length, self.max_length, model_max_length(self.model, self.tokenizer))
         enc = encode(self.tokenizer, texts, max_len, LongText.Window, stride, return_offsets=True, return_word_ids=True)
         logits = forward_logits(self.model, self.tokenizer, enc, batch_size)
-        best: list[dict[int, tuple[int, Any, int, int]]] = [{} for _ in texts]
+        best: list[dict[int, tuple[int, Any, int]]] = [{} for _ in texts]
+        word_end: list[dict[int, int]] = [{} for _ in texts]
         for k, sid in enumerate(enc.sample_ids):
             wids, offs = enc.word_ids[k], enc.offsets[k]  # type: ignore[index]
             n = len(wids)
-            probs = _softmax(np.asarray(logits[k][:n]))
+            probs = softmax(np.asarray(logits[k][:n]))
             content = [p for p, w in enumerate(wids) if w is not None]
             lo, hi = (content[0], content[-1]) if content else (0, 0)
-            ends: dict[int, int] = {}
-            for p, w in enumerate(wids):
+            for p, w in enumerate(wids):  # a word's end is its furthest piece in any window
                 if w is not None:
-                    ends[w] = int(offs[p][1])
+                    word_end[sid][w] = max(word_end[sid].get(w, 0), int(offs[p][1]))
             for p, w in enumerate(wids):
                 if w is None or (p > 0 and wids[p - 1] == w):
                     continue
                 centrality = min(p - lo, hi - p)
                 if w not in best[sid] or centrality > best[sid][w][0]:
-                    best[sid][w] = (centrality, probs[p], int(offs[p][0]), ends[w])
+                    best[sid][w] = (centrality, probs[p], int(offs[p][0]))
         items = []
         for i, text in enumerate(texts):
             words = []
             for w in sorted(best[i]):
-                _, pr, start, end = best[i][w]
+                _, pr, start = best[i][w]
+                end = word_end[i][w]
                 j = int(pr.argmax())
                 words.append(TaggedWord(text[start:end], start, end, self.tags[j], float(pr[j]), [float(x) for x in pr]))
             items.append(_result(text, words, enc.n_windows[i]))
         return TokenTaggingResults(items, list(self.tags))
-
-
-def _softmax(x: Any) -> Any:
-    import numpy as np
-
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
