@@ -107,9 +107,9 @@ def test_oversized_requests_give_413_and_server_keeps_serving(server):
     too_big = http("POST", f"{base}/predict", raw=b'{"texts": ["' + b"x" * 30000 + b'"]}')
     assert [too_many[0], too_long[0], too_big[0]] == [413, 413, 413]
     assert "max_texts" in too_many[1]["detail"] and "max_chars" in too_long[1]["detail"]
-    import http.client
+    from http.client import HTTPConnection
 
-    conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+    conn = HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
     chunks = iter([b'{"texts": ["', b"y" * 15000, b"y" * 15000, b'"]}'])  # chunked: no Content-Length
     conn.request("POST", "/predict", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True)
     assert conn.getresponse().status == 413
