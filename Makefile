@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test bench lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest tests --durations=25 $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/run.py
 
 lint: setup
 	$(PY) -m ruff check --select E,F,B,T20 adapt

@@ -259,8 +259,13 @@ class EasyBase:
     flair_predictor: ClassVar[Any]
     allow_pairs: ClassVar[bool] = False
 
-    def __init__(self, device: Any = None) -> None:
+    def __init__(self, device: Any = None, precision: str = "auto") -> None:
+        if precision not in ("auto", "fp32", "int8"):
+            from .errors import InvalidChoiceError
+
+            raise InvalidChoiceError(f"precision must be 'auto', 'fp32' or 'int8', got {precision!r}.")
         self.device = device
+        self.precision = precision  # auto: the exported int8 copy on CPU when there is one
         self._cache: dict[tuple[str, str], Any] = {}
 
     def _load(self, model_name_or_path: Any) -> Any:
@@ -270,8 +275,23 @@ class EasyBase:
         src = resolve_model_source(model_name_or_path)
         if src.kind == "flair":
             return self.flair_predictor(load_flair_model(src, self.flair_class))
-        model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, default_device(self.device))
-        return self.hf_predictor.from_model(model, tokenizer, src.manifest)
+        device = default_device(self.device)
+        model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, device)
+        return self.hf_predictor.from_model(self._maybe_int8(model, src, device), tokenizer, src.manifest)
+
+    def _maybe_int8(self, model: Any, src: Any, device: Any) -> Any:
+        from pathlib import Path
+
+        from .errors import CorruptModelError
+
+        q = (src.manifest or {}).get("quantized")
+        if self.precision == "fp32" or (self.precision == "auto" and (not q or device.type != "cpu")):
+            return model
+        if not q:
+            raise CorruptModelError(f"{src.location!r} has no int8 copy; export it with quantize=True.")
+        from .quantize import load_int8
+
+        return load_int8(model, Path(src.location) / q["file"])
 
     def get_model(self, model_name_or_path: Any) -> Any:
         """Return the cached loaded model for this path, loading it on first use."""

@@ -150,15 +150,21 @@ def save_hf_folder(
     directory: str | os.PathLike[str],
     manifest: dict[str, Any],
     extra_files: dict[str, str] | None = None,
+    extra_writers: dict[str, Any] | None = None,
 ) -> Path:
-    """Atomically write model (safetensors), tokenizer, `adapt.json` (with checksums) and any extra text files."""
+    """Atomically write model (safetensors), tokenizer, `adapt.json` (with checksums) and extra files.
+
+    `extra_files` maps names to text; `extra_writers` maps names to `fn(path)` for binary files (checksummed).
+    """
     directory = Path(directory)
     with atomic_directory(directory) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
-        weights = [n for n in WEIGHT_FILES if (tmp / n).is_file()]
+        for name, write in (extra_writers or {}).items():
+            write(tmp / name)
+        weights = [n for n in (*WEIGHT_FILES, *(extra_writers or {})) if (tmp / n).is_file()]
         full = {
             "schema_version": SCHEMA_VERSION,
             **manifest,

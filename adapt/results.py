@@ -36,6 +36,10 @@ class ClassificationResults:
     threshold: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def decisions(self) -> list[Any]:
+        """One hashable decision per input (the predicted label, or a tuple of labels), for parity checks."""
+        return [tuple(r.prediction) if isinstance(r.prediction, list) else r.prediction for r in self.items]
+
     def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
         """Low: sentences, predictions, probs. Medium adds classes and pairings. High adds logits and windows."""
         level = DetailLevel(detail_level)

@@ -142,11 +142,20 @@ class Tuner:
         saved = src.manifest.get("labels") if src.manifest else None
         if saved is not None and list(saved) != list(self.classes):
             raise UnknownLabelError(f"The saved model's labels {saved} differ from the data's labels {list(self.classes)}.")
+        config = transformers.AutoConfig.from_pretrained(src.location)
+        head = getattr(config, "architectures", None) or []
+        resize = bool(head) and not head[0].endswith("Model") and config.num_labels != len(self.classes)
+        if resize:  # a fine-tuned head of another size: start a new head rather than fail on shapes
+            warnings.warn(
+                f"{model_name!r} has a {config.num_labels}-class head; starting a new {len(self.classes)}-class head.",
+                stacklevel=3,
+            )
         return getattr(transformers, auto_class_name).from_pretrained(
             src.location,
             num_labels=len(self.classes),
             id2label=dict(enumerate(self.classes)),
             label2id={c: i for i, c in enumerate(self.classes)},
+            ignore_mismatched_sizes=resize,
             **config_kwargs,
         )
 
@@ -247,9 +256,61 @@ class Tuner:
         """Atomically write a self-contained HF folder (safetensors, tokenizer, config) plus `adapt.json`."""
         return self._write(directory, extra_files=None)
 
-    def export(self, path: str | os.PathLike[str]) -> Path:
-        """Write the deployable artifact: the saved folder plus a model card (README.md)."""
-        return self._write(path, extra_files={"README.md": self.model_card()})
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        quantize: bool = False,
+        parity_texts: Sequence[Any] | None = None,
+        min_agreement: float = 0.99,
+        on_parity_fail: str = "raise",
+    ) -> Path:
+        """Write the deployable artifact: the saved folder plus a model card (README.md).
+
+        `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers) that the
+        Easy modules and the server use on CPU. It is checked first: predictions on held-out text
+        (`parity_texts`, default: up to 200 validation texts) must agree with fp32 at least `min_agreement`
+        of the time, else `ParityError` (or only a warning with `on_parity_fail="warn"`).
+        """
+        manifest_extra: dict[str, Any] = {}
+        writers: dict[str, Any] = {}
+        if quantize:
+            from .quantize import INT8_FILE, SCHEME, save_int8
+
+            qmodel, agree, n = self._checked_int8(parity_texts, min_agreement, on_parity_fail)
+            writers[INT8_FILE] = lambda p: save_int8(qmodel, p)
+            manifest_extra["quantized"] = {"file": INT8_FILE, "scheme": SCHEME, "agreement": agree, "n_texts": n}
+        return self._write(
+            path, extra_files={"README.md": self.model_card()}, extra_writers=writers, manifest_extra=manifest_extra
+        )
+
+    def predictor(self) -> Any:
+        """The task's shared prediction path over this tuner's model (what the Easy modules use)."""
+        raise NotImplementedError
+
+    def heldout_texts(self, n: int = 200) -> list[str]:
+        """Up to `n` validation inputs as text (decoded from their token ids), for parity checks."""
+        valid = self.dls.valid.dataset
+        rows = valid.select(range(min(n, len(valid))))
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
+
+    def _checked_int8(self, texts: Sequence[Any] | None, min_agreement: float, on_fail: str) -> tuple[Any, float, int]:
+        import dataclasses
+
+        from .quantize import ParityError, agreement, quantize_int8
+
+        texts = list(texts) if texts is not None else [t for t in self.heldout_texts() if t.strip()]
+        qmodel = quantize_int8(self.model)
+        fp32 = self.predictor()
+        ref = fp32.predict(texts).decisions()
+        got = dataclasses.replace(fp32, model=qmodel).predict(texts).decisions()
+        agree = agreement(ref, got)
+        logger.info("int8 parity: %.4f agreement with fp32 on %d texts", agree, len(texts))
+        if agree < min_agreement:
+            msg = f"int8 model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions (< {min_agreement:.0%})."
+            if on_fail != "warn":
+                raise ParityError(msg + " Refusing to export it; pass on_parity_fail='warn' to export anyway.")
+            warnings.warn(msg, stacklevel=3)
+        return qmodel, agree, len(texts)
 
     def model_card(self) -> str:
         """A short Markdown model card with the final epoch's metrics."""
@@ -257,11 +318,20 @@ class Tuner:
 
         return model_card(self.manifest(), self.final_metrics())
 
-    def _write(self, directory: str | os.PathLike[str], extra_files: dict[str, str] | None) -> Path:
+    def _write(
+        self,
+        directory: str | os.PathLike[str],
+        extra_files: dict[str, str] | None,
+        extra_writers: dict[str, Any] | None = None,
+        manifest_extra: dict[str, Any] | None = None,
+    ) -> Path:
         from .modelio import save_hf_folder
 
         self._update_config()
-        return save_hf_folder(self.model, self.tokenizer, directory, self.manifest(), extra_files=extra_files)
+        manifest = {**self.manifest(), **(manifest_extra or {})}
+        return save_hf_folder(
+            self.model, self.tokenizer, directory, manifest, extra_files=extra_files, extra_writers=extra_writers
+        )
 
     def _update_config(self) -> None:
         """Hook for tasks to write labels etc. into `model.config` before saving."""

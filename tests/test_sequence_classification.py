@@ -202,14 +202,55 @@ def test_export_is_servable(trained, tmp_path):
     assert res["predictions"] == tuner.predict(NEW)["predictions"]
 
 
+def test_quantized_export_parity_and_int8_inference(trained, tmp_path, monkeypatch):
+    import torch
+
+    import adapt.quantize
+    from adapt.quantize import ParityError
+
+    tuner, _ = trained
+    out = tuner.export(tmp_path / "int8", quantize=True)
+    manifest = json.loads((out / "adapt.json").read_text())
+    q = manifest["quantized"]
+    assert (out / q["file"]).exists() and q["agreement"] >= 0.99 and q["n_texts"] > 10
+    assert q["file"] in manifest["files"]  # checksummed like the fp32 weights
+    int8 = EasySequenceClassifier()  # precision="auto": the int8 copy on CPU
+    assert isinstance(int8.get_model(out).model.classifier, torch.ao.nn.quantized.dynamic.Linear)
+    fp32 = EasySequenceClassifier(precision="fp32")
+    assert isinstance(fp32.get_model(out).model.classifier, torch.nn.Linear)
+    assert int8.tag_text(NEW, out)["predictions"] == fp32.tag_text(NEW, out)["predictions"]
+
+    real = adapt.quantize.quantize_int8
+
+    def corrupt(model):
+        q = real(model)
+        q.classifier.set_weight_bias(q.classifier.weight(), torch.arange(5.0) * 50)  # always predicts the last class
+        return q
+
+    monkeypatch.setattr(adapt.quantize, "quantize_int8", corrupt)
+    with pytest.raises(ParityError, match="Refusing"):
+        tuner.export(tmp_path / "bad", quantize=True)
+    assert not (tmp_path / "bad").exists()
+    with pytest.warns(UserWarning, match="agrees with fp32"):
+        tuner.export(tmp_path / "warned", quantize=True, on_parity_fail="warn")
+
+
 def test_wrong_task_folder(model_path):
     with pytest.raises(WrongTaskError, match="BertModel"):
         EasySequenceClassifier().tag_text("hello", model_path)
 
 
-def test_continue_training_from_save(saved_dir, bbc_dsets, model_path):
+def test_continue_training_from_save(saved_dir, bbc_dsets, model_path, tmp_path):
     tuner = SequenceClassificationTuner(bbc_dsets.dataloaders(batch_size=8), str(saved_dir))
     assert tuner.predict(NEW)["predictions"] == ["business", "sports"]  # starts from the saved weights
+    # a plain transformers classifier with another head size gets a fresh head, with a warning
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2).save_pretrained(tmp_path / "two")
+    AutoTokenizer.from_pretrained(model_path).save_pretrained(tmp_path / "two")
+    with pytest.warns(UserWarning, match="2-class head"):
+        five = SequenceClassificationTuner(bbc_dsets.dataloaders(batch_size=8), str(tmp_path / "two"))
+    assert five.model.config.num_labels == 5
 
 
 # -- offline, lean inference ------------------------------------------------------------------------------------

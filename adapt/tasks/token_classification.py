@@ -397,6 +397,10 @@ class TokenTaggingResults:
     tags: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def decisions(self) -> list[str]:
+        """Every word's tag, in order, for parity checks."""
+        return [w.tag for r in self.items for w in r.words]
+
     def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
         """Low: sentences, entities. Medium adds word-level `tokens`. High adds every tag's score per word."""
         level = DetailLevel(detail_level)

@@ -1,0 +1,24 @@
+"""The benchmark suite runs (at a tiny size; benchmarks are never timed in tests)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_runs_tiny(tmp_path):
+    out = tmp_path / "results.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    rows = res["inference"]
+    assert {r["workload"] for r in rows} == {"long", "short", "mixed"}
+    assert {r["runner"] for r in rows} >= {"adapt fp32", "adapt int8 (export quantize=True)", "hand-sorted loop fp32"}
+    assert all(r["texts_per_s"] > 0 for r in rows) and res["peak_rss_mb"] > 0
+    assert "x loop" in proc.stdout
