@@ -14,7 +14,7 @@ from .errors import EmptyDatasetError, MissingColumnError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TaskDatasets", "random_split", "check_columns", "tokenize_text_columns"]
+__all__ = ["TaskDatasets", "random_split", "train_valid_splits", "check_columns", "tokenize_text_columns"]
 
 DEFAULT_MAX_LENGTH = 512
 
@@ -36,6 +36,35 @@ def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple
     cut = int(round(n * valid_pct))
     cut = min(max(cut, 1), n - 1) if n > 1 else 0
     return sorted(perm[cut:].tolist()), sorted(perm[:cut].tolist())
+
+
+def train_valid_splits(
+    dataset_or_dict: Any,
+    train_split: str = "train",
+    valid_split: str = "validation",
+    split_pct: float = 0.2,
+    seed: int | None = 42,
+) -> tuple[Any, Any]:
+    """(train, valid) from a `DatasetDict` with named splits, or a `Dataset` split randomly by `split_pct`.
+
+    A `DatasetDict` without `valid_split` is split the same way.
+    """
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(dataset_or_dict, (DatasetDict, dict)):
+        if train_split not in dataset_or_dict:
+            raise KeyError(f"No {train_split!r} split; the DatasetDict has {list(dataset_or_dict.keys())}. Pass train_split=...")
+        train, valid = dataset_or_dict[train_split], dataset_or_dict.get(valid_split)
+    elif isinstance(dataset_or_dict, Dataset):
+        train, valid = dataset_or_dict, None
+    else:
+        raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
+    if len(train) == 0:
+        raise EmptyDatasetError("The training split is empty; pass at least one row.")
+    if valid is None:
+        tr, va = random_split(len(train), split_pct, seed)
+        train, valid = train.select(tr), train.select(va)
+    return train, valid
 
 
 def tokenize_text_columns(

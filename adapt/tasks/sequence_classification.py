@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..data import TaskDatasets, check_columns, random_split, tokenize_text_columns
+from ..data import TaskDatasets, check_columns, random_split, tokenize_text_columns, train_valid_splits
 from ..enums import DetailLevel, LongText
 from ..errors import (
     DecodeError,
@@ -155,23 +155,7 @@ class SequenceClassificationDatasets(TaskDatasets):
         auto_kwargs: dict[str, Any] | None = None,
     ) -> SequenceClassificationDatasets:
         """From a `datasets.Dataset` (split randomly by `split_pct`) or a `DatasetDict` with named splits."""
-        from datasets import Dataset, DatasetDict
-
-        if isinstance(dataset_or_dict, (DatasetDict, dict)):
-            splits = list(dataset_or_dict.keys())
-            if train_split not in dataset_or_dict:
-                raise KeyError(f"No {train_split!r} split; the DatasetDict has {splits}. Pass train_split=...")
-            train = dataset_or_dict[train_split]
-            valid = dataset_or_dict.get(valid_split)
-        elif isinstance(dataset_or_dict, Dataset):
-            train, valid = dataset_or_dict, None
-        else:
-            raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
-        if valid is None:
-            if len(train) == 0:
-                raise EmptyDatasetError("The training dataset is empty; pass at least one row.")
-            tr, va = random_split(len(train), split_pct, seed)
-            train, valid = train.select(tr), train.select(va)
+        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
         return cls._build(
             train,
             valid,

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..data import TaskDatasets, check_columns, random_split
+from ..data import TaskDatasets, check_columns, train_valid_splits
 from ..enums import DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError
 from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
@@ -265,22 +265,10 @@ class TokenClassificationDatasets(TaskDatasets):
 
         Tags may be strings or `ClassLabel` ids (whose names and order are kept).
         """
-        from datasets import Dataset, DatasetDict
+        from datasets import Dataset
 
-        if isinstance(dataset_or_dict, (DatasetDict, dict)):
-            if train_split not in dataset_or_dict:
-                raise KeyError(f"No {train_split!r} split; the DatasetDict has {list(dataset_or_dict.keys())}.")
-            train, valid = dataset_or_dict[train_split], dataset_or_dict.get(valid_split)
-        elif isinstance(dataset_or_dict, Dataset):
-            train, valid = dataset_or_dict, None
-        else:
-            raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
+        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
         check_columns(train.column_names, [tokens_col, tags_col], "train split")
-        if len(train) == 0:
-            raise EmptyDatasetError("The train split has no sentences.")
-        if valid is None:
-            tr, va = random_split(len(train), split_pct, seed)
-            train, valid = train.select(tr), train.select(va)
         check_columns(valid.column_names, [tokens_col, tags_col], "validation split")
         names = getattr(getattr(train.features[tags_col], "feature", None), "names", None)
         splits = {
