@@ -178,6 +178,7 @@ class Tuner:
 
         Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`.
         """
+        from .distributed import is_main_process
         from .engine import suggest_fine_tune_lr
 
         self.learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=None)
@@ -190,7 +191,8 @@ class Tuner:
         if show_plot:
             rec.plot_lr_find(suggestions=[(s.chosen, min(losses))], nms=["fine_tune"])
         self.lr_suggestion = s
-        logger.info("lr_find: raw suggestion %.3g, using %.3g (%s)", s.raw, s.chosen, s.reason)
+        if is_main_process():
+            logger.info("lr_find: raw suggestion %.3g, using %.3g (%s)", s.raw, s.chosen, s.reason)
         return s
 
     # -- training -------------------------------------------------------------------------------------
@@ -210,9 +212,19 @@ class Tuner:
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
-        if lr is None:
-            lr = self.lr_find().chosen
+        from .distributed import broadcast_object, distributed_ctx
+
+        if lr is None:  # under torchrun / accelerate launch every rank uses rank 0's choice
+            lr = broadcast_object(self.lr_find().chosen)
         cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
+        with distributed_ctx(self.learn):
+            self._fit(epochs, lr, strategy, cbs, **fit_kwargs)
+        # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
+        self._history = self._recorded_history()
+        self._after_tune()
+        return self.final_metrics()
+
+    def _fit(self, epochs: int, lr: Any, strategy: Strategy, cbs: Any, **fit_kwargs: Any) -> None:
         if strategy is Strategy.OneCycle:
             self.learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs, **fit_kwargs)
         elif strategy is Strategy.CosineAnnealing:
@@ -222,10 +234,6 @@ class Tuner:
             self.learn.fit_sgdr(n_cycles, cycle_len, lr_max=lr, cycle_mult=2, cbs=cbs, **fit_kwargs)
         else:
             self.learn.fit(epochs, lr=lr, cbs=cbs, **fit_kwargs)
-        # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
-        self._history = self._recorded_history()
-        self._after_tune()
-        return self.final_metrics()
 
     def _after_tune(self) -> None:
         """Hook for tasks (e.g. threshold tuning after training)."""
@@ -271,6 +279,11 @@ class Tuner:
         (`parity_texts`, default: up to 200 validation texts) must agree with fp32 at least `min_agreement`
         of the time, else `ParityError` (or only a warning with `on_parity_fail="warn"`).
         """
+        from .distributed import barrier, is_main_process
+
+        if not is_main_process():  # only rank 0 exports (see `_write`)
+            barrier()
+            return Path(path)
         manifest_extra: dict[str, Any] = {}
         writers: dict[str, Any] = {}
         if quantize:
@@ -325,13 +338,20 @@ class Tuner:
         extra_writers: dict[str, Any] | None = None,
         manifest_extra: dict[str, Any] | None = None,
     ) -> Path:
+        from .distributed import barrier, is_main_process
         from .modelio import save_hf_folder
 
+        if not is_main_process():  # data-parallel ranks hold identical weights; rank 0 writes, the others wait
+            barrier()
+            return Path(directory)
         self._update_config()
         manifest = {**self.manifest(), **(manifest_extra or {})}
-        return save_hf_folder(
-            self.model, self.tokenizer, directory, manifest, extra_files=extra_files, extra_writers=extra_writers
-        )
+        try:
+            return save_hf_folder(
+                self.model, self.tokenizer, directory, manifest, extra_files=extra_files, extra_writers=extra_writers
+            )
+        finally:
+            barrier()
 
     def _update_config(self) -> None:
         """Hook for tasks to write labels etc. into `model.config` before saving."""

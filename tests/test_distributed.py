@@ -1,0 +1,68 @@
+"""Data-parallel training: 2 CPU ranks (gloo) launched by torchrun run `tune()` unchanged."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_single_process_helpers_are_no_ops(monkeypatch):
+    from adapt.distributed import barrier, broadcast_object, is_main_process, rank, world_size
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert (world_size(), rank(), is_main_process()) == (1, 0, True)
+    assert broadcast_object(3e-4) == 3e-4
+    barrier()
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(ROOT / "tests" / "ddp_worker.py"), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=out)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def _reports(out: Path) -> list[dict]:
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def test_ranks_see_different_shards(ddp_run):
+    r0, r1 = _reports(ddp_run)
+    assert r0["world_size"] == r1["world_size"] == 2
+    by_epoch: dict[int, list[set]] = defaultdict(lambda: [set(), set()])
+    for k, rep in enumerate((r0, r1)):
+        for epoch, ids in rep["seen"]:
+            by_epoch[epoch][k].add(tuple(ids))
+    assert sorted(by_epoch) == [0, 1, 2]
+    for a, b in by_epoch.values():
+        assert a and b and not a & b  # disjoint shards ...
+        assert len(a | b) == r0["n_train"]  # ... that together cover the training set every epoch
+
+
+def test_loss_falls_and_weights_stay_identical(ddp_run):
+    r0, r1 = _reports(ddp_run)
+    for rep in (r0, r1):
+        losses = rep["losses"]
+        assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4
+        assert rep["history"][-1]["train_loss"] < rep["history"][0]["train_loss"]
+    assert r0["weights"] == r1["weights"]
+
+
+def test_only_rank0_saves_and_the_model_loads(ddp_run):
+    from adapt import EasySequenceClassifier
+
+    assert (ddp_run / "only-main-0").is_dir() and not (ddp_run / "only-main-1").exists()
+    res = EasySequenceClassifier().tag_text(["Shares rose after the bank's profits beat forecasts."], ddp_run / "model")
+    assert res["predictions"][0] in {"business", "entertainment", "politics", "sports", "tech"}
