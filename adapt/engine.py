@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "AdaptiveDataLoaders",
+    "LengthGroupedDataLoader",
+    "token_lengths",
     "HFBatchCollate",
     "HFModel",
     "hf_layer_groups",
@@ -42,6 +44,46 @@ class HFBatchCollate:
         # transformers collators rename `label` to `labels`
         ys = tuple(out.pop(k) for k in self.label_keys if k in out)
         return (out, *ys)
+
+
+def token_lengths(dset: Any) -> np.ndarray:
+    """Number of tokens in each row of a tokenized `datasets.Dataset`, read from Arrow without Python lists."""
+    import pyarrow.compute as pc
+
+    col = dset.with_format("arrow")[:]["input_ids"]
+    return pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+class LengthGroupedDataLoader(DataLoader):
+    """A fastai `DataLoader` whose (shuffled) order is sorted by length within mega-batches of `bs * mega_batch_mult`.
+
+    Batches then hold texts of similar length, so per-batch padding wastes little on mixed-length data, while
+    the mega-batches keep the order random (the idea of `transformers.Trainer`'s `group_by_length`).
+    """
+
+    def __init__(self, dataset: Any = None, lengths: Sequence[int] | None = None, mega_batch_mult: int = 50, **kwargs: Any):
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.mega_batch_mult = mega_batch_mult
+        super().__init__(dataset, **kwargs)
+
+    def get_idxs(self) -> list[int]:
+        idxs = list(super().get_idxs())
+        if self.lengths is None:
+            return idxs
+        mega, bs = self.bs * self.mega_batch_mult, self.bs
+        key = self.lengths.__getitem__
+        ordered = [i for s in range(0, len(idxs), mega) for i in sorted(idxs[s : s + mega], key=key, reverse=True)]
+        batches = [ordered[s : s + bs] for s in range(0, len(ordered), bs)]
+        full, rest = (batches[:-1], batches[-1:]) if len(batches[-1]) < bs else (batches, [])
+        if self.shuffle:  # the batch order stays random even when one mega-batch holds the whole epoch
+            self.rng.shuffle(full)
+        return [i for b in full + rest for i in b]
+
+    def new(self, dataset: Any = None, cls: Any = None, **kwargs: Any) -> Any:
+        res = super().new(dataset, cls, **kwargs)
+        if dataset is None and isinstance(res, LengthGroupedDataLoader):
+            res.lengths, res.mega_batch_mult = self.lengths, self.mega_batch_mult
+        return res
 
 
 class AdaptiveDataLoaders(DataLoaders):
@@ -76,25 +118,34 @@ class AdaptiveDataLoaders(DataLoaders):
         collate_fn: Callable[..., Any] | None = None,
         device: Any = None,
         num_workers: int = 0,
+        group_by_length: bool = False,
         **kwargs: Any,
     ) -> AdaptiveDataLoaders:
-        """Dataloaders over the model columns of `dsets.train`/`dsets.valid`, padded per batch."""
+        """Dataloaders over the model columns of `dsets.train`/`dsets.valid`, padded per batch.
+
+        `group_by_length=True` batches training texts of similar length together (in a random order): much less
+        padding when lengths are mixed, nothing gained when most texts fill `max_length`.
+        """
         from .utils import default_device
 
         collate = HFBatchCollate(collate_fn or dsets.default_collate(), dsets.label_keys)
         splits = [dsets.train] + ([dsets.valid] if dsets.valid is not None else [])
-        loaders = [
-            DataLoader(
-                d.select_columns(dsets.model_columns(d)),
-                bs=batch_size,
-                shuffle=shuffle_train and i == 0,
-                drop_last=False,
-                num_workers=num_workers,
-                create_batch=collate,
-                **kwargs,
+        loaders = []
+        for i, d in enumerate(splits):
+            cols = d.select_columns(dsets.model_columns(d))
+            grouped = {"lengths": token_lengths(cols)} if group_by_length and i == 0 else {}
+            loaders.append(
+                (LengthGroupedDataLoader if grouped else DataLoader)(
+                    cols,
+                    bs=batch_size,
+                    shuffle=shuffle_train and i == 0,
+                    drop_last=False,
+                    num_workers=num_workers,
+                    create_batch=collate,
+                    **grouped,
+                    **kwargs,
+                )
             )
-            for i, d in enumerate(splits)
-        ]
         return cls(
             *loaders,
             device=default_device(device),

@@ -131,3 +131,26 @@ def test_num_classes_mismatch(model_path):
     d = SequenceClassificationDatasets.from_dfs(_df(), "text", "label", model_path, tokenize_kwargs=SMALL)
     with pytest.raises(NumClassesError, match="3 classes"):
         SequenceClassificationTuner(d.dataloaders(), model_path, num_classes=2)
+
+
+def test_group_by_length_cuts_padding_and_keeps_a_random_order(model_path):
+    words = "the market rallied as investors cheered strong quarterly results from banks".split()
+    texts = [" ".join(words * (1 + (i * 7) % 13))[: 20 + (i * 37) % 400] for i in range(96)]
+    df = pd.DataFrame({"text": texts, "label": ["a", "b", "c"] * 32})
+    d = SequenceClassificationDatasets.from_dfs(df, "text", "label", model_path, tokenize_kwargs={"max_length": 128})
+
+    def epoch(dl):
+        widths, seen = [], []
+        for x, _ in dl:
+            widths.append(x["input_ids"].shape[1] * len(x["input_ids"]))
+            seen += [tuple(r[: int(m.sum())]) for r, m in zip(x["input_ids"].tolist(), x["attention_mask"], strict=True)]
+        return sum(widths), seen
+
+    plain, _ = epoch(d.dataloaders(batch_size=8).train)
+    dl = d.dataloaders(batch_size=8, group_by_length=True).train
+    grouped, first = epoch(dl)
+    _, second = epoch(dl)
+    real = int(sum(len(ids) for ids in d.train["input_ids"]))
+    assert grouped < 0.8 * plain and grouped >= real  # far less padding ...
+    assert sorted(first) == sorted(second) and len(first) == len(d.train)  # ... every row once per epoch ...
+    assert first != second  # ... in a new random order each epoch
