@@ -79,6 +79,14 @@ def tokenize_text_columns(
     return tokenizer(batch[text_col], pairs, **tokenize_kwargs)
 
 
+def token_lengths(dset: Any) -> Any:
+    """Number of tokens in each row of a tokenized `datasets.Dataset` (NumPy), read from Arrow without Python lists."""
+    import pyarrow.compute as pc
+
+    col = dset.with_format("arrow")[:]["input_ids"]
+    return pc.list_value_length(col).to_numpy(zero_copy_only=False)
+
+
 def _count_rows(dset: Any) -> int:
     return 0 if dset is None else len(dset)
 
@@ -96,6 +104,9 @@ class TaskDatasets:
     A tokenize function is called as `tokenize_func(batch, tokenizer, tokenize_kwargs)`. Without one,
     the `text` column is tokenized. By default inputs are truncated to the model maximum and left
     unpadded: the collate function pads each batch to its own longest item.
+
+    Splits stay Arrow-backed: file-based datasets (CSV, `load_dataset`) are tokenized into memory-mapped
+    cache files, so data larger than memory works; `num_proc` tokenizes in that many processes.
     """
 
     def __init__(
@@ -112,6 +123,7 @@ class TaskDatasets:
         vocab: Sequence[str] | None = None,
         tokenizer: Any = None,
         multi_label: bool = False,
+        num_proc: int | None = None,
     ) -> None:
         if tokenizer is None:
             if tokenizer_name is None:
@@ -123,6 +135,7 @@ class TaskDatasets:
         self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None)
         self.label_keys = list(label_keys) if label_keys is not None else ["labels"]
         self.multi_label = multi_label
+        self.num_proc = num_proc
         default_max = min(int(getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)), DEFAULT_MAX_LENGTH)
         self.tokenize_kwargs: dict[str, Any] = {"truncation": True, "max_length": default_max, **dict(tokenize_kwargs or {})}
         self.tokenize_func = tokenize_func or tokenize_text_columns
@@ -159,7 +172,7 @@ class TaskDatasets:
     def _tokenize(self, dset: Any, remove_cols: list[str]) -> Any:
         fn = partial(_call_tokenize, func=self.tokenize_func, tokenizer=self.tokenizer, tokenize_kwargs=self.tokenize_kwargs)
         check_columns(dset.column_names, remove_cols, "dataset (remove_cols)")
-        return dset.map(fn, batched=True, remove_columns=remove_cols or None, desc="Tokenizing")
+        return dset.map(fn, batched=True, remove_columns=remove_cols or None, num_proc=self.num_proc, desc="Tokenizing")
 
     def model_columns(self, dset: Any) -> list[str]:
         """Columns the model and loss need: the tokenizer's model inputs plus the label keys."""

@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AdaptiveDataLoaders",
     "LengthGroupedDataLoader",
-    "token_lengths",
     "HFBatchCollate",
     "HFModel",
     "hf_layer_groups",
@@ -44,14 +43,6 @@ class HFBatchCollate:
         # transformers collators rename `label` to `labels`
         ys = tuple(out.pop(k) for k in self.label_keys if k in out)
         return (out, *ys)
-
-
-def token_lengths(dset: Any) -> np.ndarray:
-    """Number of tokens in each row of a tokenized `datasets.Dataset`, read from Arrow without Python lists."""
-    import pyarrow.compute as pc
-
-    col = dset.with_format("arrow")[:]["input_ids"]
-    return pc.list_value_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 class LengthGroupedDataLoader(DataLoader):
@@ -126,6 +117,7 @@ class AdaptiveDataLoaders(DataLoaders):
         `group_by_length=True` batches training texts of similar length together (in a random order): much less
         padding when lengths are mixed, nothing gained when most texts fill `max_length`.
         """
+        from .data import token_lengths
         from .utils import default_device
 
         collate = HFBatchCollate(collate_fn or dsets.default_collate(), dsets.label_keys)

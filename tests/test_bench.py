@@ -21,4 +21,10 @@ def test_bench_runs_tiny(tmp_path):
     assert {r["workload"] for r in rows} == {"long", "short", "mixed"}
     assert {r["runner"] for r in rows} >= {"adapt fp32", "adapt int8 (export quantize=True)", "hand-sorted loop fp32"}
     assert all(r["texts_per_s"] > 0 for r in rows) and res["peak_rss_mb"] > 0
-    assert "x loop" in proc.stdout
+    assert {r["runner"] for r in res["training"]} == {
+        "raw PyTorch loop", "HF Trainer", "adapt Tuner", "adapt Tuner group_by_length"}
+    assert {r["workload"] for r in res["training"]} == {"long", "mixed"}
+    assert all(r["samples_per_s"] > 0 for r in res["training"]) and all(r["words_per_s"] > 0 for r in res["ner"])
+    start = res["startup"]
+    assert 0 < start["import_adapt_s"] < start["cold_adapt_predict_s"] and start["cold_pipeline_script_s"] > 0
+    assert "vs_sorted_loop" in proc.stdout and "vs_trainer" in proc.stdout

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..data import TaskDatasets, check_columns, random_split, tokenize_text_columns, train_valid_splits
+from ..data import TaskDatasets, check_columns, random_split, token_lengths, tokenize_text_columns, train_valid_splits
 from ..enums import DetailLevel, LongText
 from ..errors import (
     DecodeError,
@@ -153,8 +153,12 @@ class SequenceClassificationDatasets(TaskDatasets):
         tokenize: bool = True,
         tokenize_kwargs: dict[str, Any] | None = None,
         auto_kwargs: dict[str, Any] | None = None,
+        num_proc: int | None = None,
     ) -> SequenceClassificationDatasets:
-        """From a `datasets.Dataset` (split randomly by `split_pct`) or a `DatasetDict` with named splits."""
+        """From a `datasets.Dataset` (split randomly by `split_pct`) or a `DatasetDict` with named splits.
+
+        Arrow-backed datasets stay memory-mapped; `num_proc` tokenizes in parallel processes.
+        """
         train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
         return cls._build(
             train,
@@ -168,6 +172,7 @@ class SequenceClassificationDatasets(TaskDatasets):
             tokenize,
             tokenize_kwargs,
             auto_kwargs,
+            num_proc=num_proc,
         )
 
     @classmethod
@@ -231,9 +236,13 @@ class SequenceClassificationDatasets(TaskDatasets):
         auto_kwargs: dict[str, Any] | None = None,
         text_pair_col: str | None = None,
         seed: int | None = 42,
+        num_proc: int | None = None,
         **kwargs: Any,
     ) -> SequenceClassificationDatasets:
-        """From CSV files read by `datasets` (Arrow, memory-mapped, cached). `**kwargs` go to the CSV reader."""
+        """From CSV files read by `datasets` (Arrow, memory-mapped, cached), so files larger than memory work.
+
+        `num_proc` tokenizes in parallel processes; `**kwargs` go to the CSV reader (e.g. `encoding`).
+        """
         from datasets import load_dataset
 
         files = {"train": str(train_csv)}
@@ -256,6 +265,7 @@ class SequenceClassificationDatasets(TaskDatasets):
             tokenize=tokenize,
             tokenize_kwargs=tokenize_kwargs,
             auto_kwargs=auto_kwargs,
+            num_proc=num_proc,
         )
 
     @classmethod
@@ -316,6 +326,7 @@ class SequenceClassificationDatasets(TaskDatasets):
         tokenize: bool,
         tokenize_kwargs: dict[str, Any] | None,
         auto_kwargs: dict[str, Any] | None,
+        num_proc: int | None = None,
     ) -> SequenceClassificationDatasets:
         for split, d in (("train", train), ("validation", valid)):
             check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
@@ -345,6 +356,7 @@ class SequenceClassificationDatasets(TaskDatasets):
                 batched=True,
                 with_indices=True,
                 remove_columns=[c for c in d.column_names if c not in text_cols],
+                num_proc=num_proc,
                 desc="Encoding labels",
             )
             for split, d in (("train", train), ("validation", valid))
@@ -359,6 +371,7 @@ class SequenceClassificationDatasets(TaskDatasets):
             auto_kwargs=auto_kwargs,
             vocab=vocab,
             multi_label=multi,
+            num_proc=num_proc,
         )
         dsets.text_col, dsets.text_pair_col, dsets.label_col, dsets.label_delim = text_col, text_pair_col, label_col, delim
         dsets._log_truncation()
@@ -367,8 +380,8 @@ class SequenceClassificationDatasets(TaskDatasets):
     def _log_truncation(self) -> None:
         if "input_ids" not in self.train.column_names:
             return
-        lengths = [len(x) for x in self.train["input_ids"]]
-        hit = sum(n >= self.max_length for n in lengths)
+        lengths = token_lengths(self.train)  # from Arrow: no Python copy of the token ids
+        hit = int((lengths >= self.max_length).sum())
         if hit:
             logger.info("%d of %d training texts reach max_length=%d and were truncated", hit, len(lengths), self.max_length)
 
