@@ -18,6 +18,7 @@ extras = {
     "train": reqs("train_requirements"),
     "flair": reqs("flair_requirements"),
     "serve": reqs("serve_requirements"),
+    "onnx": reqs("onnx_requirements"),
 }
 extras["all"] = sorted({r for v in extras.values() for r in v})
 extras["dev"] = extras["all"] + reqs("dev_requirements")

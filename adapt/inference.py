@@ -200,17 +200,17 @@ def _finish(
 
 
 def _pad_batch(features: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int, names: Sequence[str]) -> dict[str, Any]:
+    """Right-pad the rows `idx` of each feature to the batch's longest row (vectorized, no per-row tensor ops)."""
+    import numpy as np
     import torch
 
-    width = max(len(features["input_ids"][i]) for i in idx)
+    lengths = np.fromiter((len(features["input_ids"][i]) for i in idx), dtype=np.int64, count=len(idx))
+    mask = np.arange(int(lengths.max())) < lengths[:, None]
     out = {}
     for key in names:
-        fill = pad_id if key == "input_ids" else 0
-        arr = torch.full((len(idx), width), fill, dtype=torch.long)
-        for row, i in enumerate(idx):
-            seq = features[key][i]
-            arr[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        out[key] = arr
+        arr = np.full(mask.shape, pad_id if key == "input_ids" else 0, dtype=np.int64)
+        arr[mask] = np.fromiter((t for i in idx for t in features[key][i]), dtype=np.int64, count=int(lengths.sum()))
+        out[key] = torch.from_numpy(arr)
     return out
 
 
@@ -227,7 +227,7 @@ def forward_logits(model: Any, tokenizer: Any, encoded: Encoded, batch_size: int
     lengths = [len(ids) for ids in encoded.features["input_ids"]]
     order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
+    device = getattr(model, "device", None) or next(model.parameters()).device
     results: list[Any] = [None] * len(order)
     was_training = model.training
     model.eval()
@@ -259,13 +259,16 @@ class EasyBase:
     flair_predictor: ClassVar[Any]
     allow_pairs: ClassVar[bool] = False
 
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "int8", "onnx")
+
     def __init__(self, device: Any = None, precision: str = "auto") -> None:
-        if precision not in ("auto", "fp32", "int8"):
+        if precision not in self.PRECISIONS:
             from .errors import InvalidChoiceError
 
-            raise InvalidChoiceError(f"precision must be 'auto', 'fp32' or 'int8', got {precision!r}.")
+            raise InvalidChoiceError(f"precision must be one of {list(self.PRECISIONS)}, got {precision!r}.")
         self.device = device
-        self.precision = precision  # auto: the exported int8 copy on CPU when there is one
+        # auto, on CPU: the exported ONNX copy (when onnxruntime is installed), else the int8 copy, else fp32
+        self.precision = precision
         self._cache: dict[tuple[str, str], Any] = {}
 
     def _load(self, model_name_or_path: Any) -> Any:
@@ -277,21 +280,32 @@ class EasyBase:
             return self.flair_predictor(load_flair_model(src, self.flair_class))
         device = default_device(self.device)
         model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, device)
-        return self.hf_predictor.from_model(self._maybe_int8(model, src, device), tokenizer, src.manifest)
+        return self.hf_predictor.from_model(self._fast_path(model, src, device), tokenizer, src.manifest)
 
-    def _maybe_int8(self, model: Any, src: Any, device: Any) -> Any:
+    def _fast_path(self, model: Any, src: Any, device: Any) -> Any:
+        """The model to run: fp32, the int8 copy or the ONNX Runtime copy, as `precision` asks."""
         from pathlib import Path
 
         from .errors import CorruptModelError
+        from .ort import OnnxRuntimeModel, onnx_available
 
-        q = (src.manifest or {}).get("quantized")
-        if self.precision == "fp32" or (self.precision == "auto" and (not q or device.type != "cpu")):
+        manifest = src.manifest or {}
+        onnx, q = manifest.get("onnx"), manifest.get("quantized")
+        choice = self.precision
+        if choice == "auto":
+            on_cpu = device.type == "cpu"
+            choice = "onnx" if on_cpu and onnx and onnx_available() else "int8" if on_cpu and q else "fp32"
+        if choice == "fp32":
             return model
-        if not q:
-            raise CorruptModelError(f"{src.location!r} has no int8 copy; export it with quantize=True.")
+        saved = onnx if choice == "onnx" else q
+        if not saved:
+            how = "onnx=True" if choice == "onnx" else "quantize=True"
+            raise CorruptModelError(f"{src.location!r} has no {choice} copy; export it with {how}.")
+        if choice == "onnx":
+            return OnnxRuntimeModel(Path(src.location) / saved["file"], model.config)
         from .quantize import load_int8
 
-        return load_int8(model, Path(src.location) / q["file"])
+        return load_int8(model, Path(src.location) / saved["file"])
 
     def get_model(self, model_name_or_path: Any) -> Any:
         """Return the cached loaded model for this path, loading it on first use."""

@@ -268,33 +268,51 @@ class Tuner:
         self,
         path: str | os.PathLike[str],
         quantize: bool = False,
+        onnx: bool = False,
         parity_texts: Sequence[Any] | None = None,
         min_agreement: float = 0.99,
         on_parity_fail: str = "raise",
     ) -> Path:
         """Write the deployable artifact: the saved folder plus a model card (README.md).
 
-        `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers) that the
-        Easy modules and the server use on CPU. It is checked first: predictions on held-out text
-        (`parity_texts`, default: up to 200 validation texts) must agree with fp32 at least `min_agreement`
-        of the time, else `ParityError` (or only a warning with `on_parity_fail="warn"`).
+        `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers);
+        `onnx=True` adds `model.onnx`, an ONNX Runtime-optimized graph (int8 when `quantize` is also set; needs
+        the `onnx` extra). The Easy modules and the server use these on CPU. Each is checked first: its
+        predictions on held-out text (`parity_texts`, default: up to 200 validation texts) must agree with
+        fp32 at least `min_agreement` of the time, else `ParityError` (a warning with `on_parity_fail="warn"`).
         """
         from .distributed import barrier, is_main_process
 
         if not is_main_process():  # only rank 0 exports (see `_write`)
             barrier()
             return Path(path)
+        if on_parity_fail not in ("raise", "warn"):
+            from .errors import InvalidChoiceError
+
+            raise InvalidChoiceError(f"on_parity_fail must be 'raise' or 'warn', got {on_parity_fail!r}.")
         manifest_extra: dict[str, Any] = {}
         writers: dict[str, Any] = {}
-        if quantize:
-            from .quantize import INT8_FILE, SCHEME, save_int8
+        texts = list(parity_texts) if parity_texts is not None else [t for t in self.heldout_texts() if t.strip()]
+        with tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
+            if quantize:
+                from .quantize import INT8_FILE, SCHEME, quantize_int8, save_int8
 
-            qmodel, agree, n = self._checked_int8(parity_texts, min_agreement, on_parity_fail)
-            writers[INT8_FILE] = lambda p: save_int8(qmodel, p)
-            manifest_extra["quantized"] = {"file": INT8_FILE, "scheme": SCHEME, "agreement": agree, "n_texts": n}
-        return self._write(
-            path, extra_files={"README.md": self.model_card()}, extra_writers=writers, manifest_extra=manifest_extra
-        )
+                qmodel = quantize_int8(self.model)
+                agree = self._parity(qmodel, texts, min_agreement, on_parity_fail, "int8")
+                writers[INT8_FILE] = lambda p: save_int8(qmodel, p)
+                manifest_extra["quantized"] = {"file": INT8_FILE, "scheme": SCHEME, "agreement": agree, "n_texts": len(texts)}
+            if onnx:
+                import shutil
+
+                from .ort import ONNX_FILE, OnnxRuntimeModel, export_onnx
+
+                graph = export_onnx(self.model, self.tokenizer, Path(tmp) / ONNX_FILE, quantize=quantize)
+                agree = self._parity(OnnxRuntimeModel(graph, self.model.config), texts, min_agreement, on_parity_fail, "ONNX")
+                writers[ONNX_FILE] = lambda p: shutil.copyfile(graph, p)
+                manifest_extra["onnx"] = {"file": ONNX_FILE, "int8": quantize, "agreement": agree, "n_texts": len(texts)}
+            return self._write(
+                path, extra_files={"README.md": self.model_card()}, extra_writers=writers, manifest_extra=manifest_extra
+            )
 
     def predictor(self) -> Any:
         """The task's shared prediction path over this tuner's model (what the Easy modules use)."""
@@ -306,24 +324,23 @@ class Tuner:
         rows = valid.select(range(min(n, len(valid))))
         return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
 
-    def _checked_int8(self, texts: Sequence[Any] | None, min_agreement: float, on_fail: str) -> tuple[Any, float, int]:
+    def _parity(self, candidate: Any, texts: list[Any], min_agreement: float, on_fail: str, what: str) -> float:
+        """Share of held-out decisions on which `candidate` (a faster copy of the model) agrees with fp32."""
         import dataclasses
 
-        from .quantize import ParityError, agreement, quantize_int8
+        from .quantize import ParityError, agreement
 
-        texts = list(texts) if texts is not None else [t for t in self.heldout_texts() if t.strip()]
-        qmodel = quantize_int8(self.model)
         fp32 = self.predictor()
         ref = fp32.predict(texts).decisions()
-        got = dataclasses.replace(fp32, model=qmodel).predict(texts).decisions()
+        got = dataclasses.replace(fp32, model=candidate).predict(texts).decisions()
         agree = agreement(ref, got)
-        logger.info("int8 parity: %.4f agreement with fp32 on %d texts", agree, len(texts))
+        logger.info("%s parity: %.4f agreement with fp32 on %d texts", what, agree, len(texts))
         if agree < min_agreement:
-            msg = f"int8 model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions (< {min_agreement:.0%})."
+            msg = f"The {what} model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions (< {min_agreement:.0%})."
             if on_fail != "warn":
                 raise ParityError(msg + " Refusing to export it; pass on_parity_fail='warn' to export anyway.")
             warnings.warn(msg, stacklevel=3)
-        return qmodel, agree, len(texts)
+        return agree
 
     def model_card(self) -> str:
         """A short Markdown model card with the final epoch's metrics."""

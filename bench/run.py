@@ -6,7 +6,7 @@
 Workloads (offline assets): long texts = BBC News articles, short texts = WNUT tweets joined into strings,
 and a mixed set of both. Baselines, fixed reference code in bench/baselines.py: the transformers `pipeline`
 with truncation, and a hand-written loop that sorts by length and pads per batch. adapt is measured fp32
-(`EasySequenceClassifier`) and int8 (an export with `quantize=True`). The model is the packaged MiniLM
+(`EasySequenceClassifier`), int8 (`export(quantize=True)`) and ONNX Runtime int8 (`export(onnx=True, quantize=True)`). The model is the packaged MiniLM
 with a fresh 5-class head: speed does not depend on what the head learned.
 Training: 320 BBC docs and a mixed set (a third BBC, two thirds tweets), batch 16, max_length 256, dynamic
 padding, AdamW 5e-5 constant, one epoch: a raw PyTorch loop, `transformers.Trainer` and the adapt Tuner (with
@@ -54,6 +54,7 @@ def make_model(out: Path) -> Path:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from adapt.modelio import save_hf_folder
+    from adapt.ort import ONNX_FILE, export_onnx
     from adapt.quantize import INT8_FILE, quantize_int8, save_int8
 
     torch.manual_seed(0)
@@ -65,8 +66,10 @@ def make_model(out: Path) -> Path:
     tok = AutoTokenizer.from_pretrained(path)
     q = quantize_int8(model)
     manifest = {"task": "sequence_classification", "labels": labels, "max_length": 256, "base_model": str(path),
-                "quantized": {"file": INT8_FILE, "scheme": "dynamic_int8_linear", "agreement": None, "n_texts": 0}}
-    return save_hf_folder(model, tok, out, manifest, extra_writers={INT8_FILE: lambda p: save_int8(q, p)})
+                "quantized": {"file": INT8_FILE, "scheme": "dynamic_int8_linear", "agreement": None, "n_texts": 0},
+                "onnx": {"file": ONNX_FILE, "int8": True, "agreement": None, "n_texts": 0}}
+    writers = {INT8_FILE: lambda p: save_int8(q, p), ONNX_FILE: lambda p: export_onnx(model, tok, p, quantize=True)}
+    return save_hf_folder(model, tok, out, manifest, extra_writers=writers)
 
 
 def timed(fn, texts: list[str], repeat: int) -> float:
@@ -230,12 +233,14 @@ def bench_inference(model_dir: Path, n_long: int, n_short: int, repeat: int) -> 
 
     fp32 = EasySequenceClassifier(precision="fp32")
     int8 = EasySequenceClassifier(precision="int8")
+    ort = EasySequenceClassifier(precision="onnx")
     ref = baselines.load(model_dir)
     runners = {
         "pipeline (truncation, bs 32)": lambda t: baselines.pipeline_predict(ref, t),
         "hand-sorted loop fp32": lambda t: baselines.sorted_loop_predict(ref, t),
         "adapt fp32": lambda t: fp32.tag_text(t, model_dir, max_length=256),
         "adapt int8 (export quantize=True)": lambda t: int8.tag_text(t, model_dir, max_length=256),
+        "adapt ONNX int8 (export onnx=True)": lambda t: ort.tag_text(t, model_dir, max_length=256),
     }
     rows = []
     for wl, texts in workloads(n_long, n_short).items():
@@ -243,7 +248,8 @@ def bench_inference(model_dir: Path, n_long: int, n_short: int, repeat: int) -> 
         base = speeds["hand-sorted loop fp32"]
         for name, v in speeds.items():
             rows.append({"workload": wl, "runner": name, "texts_per_s": round(v, 1), "vs_sorted_loop": round(v / base, 2),
-                         "vs_pipeline": round(v / speeds["pipeline (truncation, bs 32)"], 2)})
+                         "vs_pipeline": round(v / speeds["pipeline (truncation, bs 32)"], 2),
+                         "vs_adapt_fp32": round(v / speeds["adapt fp32"], 2)})
     return rows
 
 

@@ -19,7 +19,7 @@ def test_bench_runs_tiny(tmp_path):
     res = json.loads(out.read_text())
     rows = res["inference"]
     assert {r["workload"] for r in rows} == {"long", "short", "mixed"}
-    assert {r["runner"] for r in rows} >= {"adapt fp32", "adapt int8 (export quantize=True)", "hand-sorted loop fp32"}
+    assert {r["runner"] for r in rows} >= {"adapt fp32", "adapt int8 (export quantize=True)", "adapt ONNX int8 (export onnx=True)", "hand-sorted loop fp32"}
     assert all(r["texts_per_s"] > 0 for r in rows) and res["peak_rss_mb"] > 0
     assert {r["runner"] for r in res["training"]} == {
         "raw PyTorch loop", "HF Trainer", "adapt Tuner", "adapt Tuner group_by_length"}

@@ -404,3 +404,41 @@ def test_easy_runs_flair_text_classifier(flair_model, bbc_df):
     acc = np.mean([p == y for p, y in zip(out["predictions"], df.label)])
     assert acc > 0.6  # learned its training data, well above the ~0.33 majority
     json.dumps(clf.tag_text(texts[0], flair_model.parent, detail_level="high"))  # folder holding final-model.pt works too
+
+
+def test_onnx_export_parity_and_inference(trained, tmp_path, monkeypatch):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    import adapt.ort
+    from adapt.ort import OnnxRuntimeModel
+    from adapt.quantize import ParityError
+
+    tuner, _ = trained
+    out = tuner.export(tmp_path / "onnx", quantize=True, onnx=True, min_agreement=0.9)
+    manifest = json.loads((out / "adapt.json").read_text())
+    info = manifest["onnx"]
+    assert info["int8"] and info["agreement"] >= 0.9 and info["file"] in manifest["files"]
+    auto = EasySequenceClassifier()  # precision="auto" on CPU prefers the ONNX copy
+    assert isinstance(auto.get_model(out).model, OnnxRuntimeModel)
+    fp32 = EasySequenceClassifier(precision="fp32")
+    res, ref = auto.tag_text(NEW, out, detail_level="high"), fp32.tag_text(NEW, out, detail_level="high")
+    assert res["predictions"] == ref["predictions"] == ["business", "sports"]
+    assert np.allclose(res["probs"], ref["probs"], atol=0.1)
+    with pytest.raises(CorruptModelError, match="onnx=True"):
+        EasySequenceClassifier(precision="onnx").tag_text(NEW, tuner.save(tmp_path / "plain"))
+
+    real = adapt.ort.export_onnx
+
+    def corrupt(model, tokenizer, path, quantize=True):  # a graph whose classifier bias always picks the last class
+        graph = onnx.load(str(real(model, tokenizer, path, quantize)))
+        bias = next(t for t in graph.graph.initializer if t.name.endswith("classifier.bias"))
+        bias.CopyFrom(numpy_helper.from_array(np.arange(5, dtype=np.float32) * 50, bias.name))
+        onnx.save(graph, str(path))
+        return path
+
+    monkeypatch.setattr(adapt.ort, "export_onnx", corrupt)
+    with pytest.raises(ParityError, match="ONNX model agrees"):
+        tuner.export(tmp_path / "bad", onnx=True)
+    assert not (tmp_path / "bad").exists()
