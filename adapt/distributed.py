@@ -49,11 +49,11 @@ def barrier() -> None:
         dist.barrier()
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
+def broadcast_object(obj: Any, src: int = 0, cpu: bool | None = None) -> Any:
     """Rank `src`'s `obj` on every rank (e.g. the learning rate rank 0's LR finder chose)."""
     if world_size() <= 1:
         return obj
-    _ensure_process_group()
+    _ensure_process_group(cpu)
     import torch.distributed as dist
 
     box = [obj]
@@ -61,13 +61,15 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
-def _on_cpu() -> bool:
+def _on_cpu(cpu: bool | None = None) -> bool:
+    if cpu is not None:
+        return cpu
     import torch
 
     return not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
 
 
-def _ensure_process_group() -> None:
+def _ensure_process_group(cpu: bool | None = None) -> None:
     """Let Accelerate start the process group (gloo on CPU, nccl on GPU) from the launcher's environment.
 
     Accelerate only treats a torchrun launch as multi-CPU when told `cpu=True`; without it, CPU ranks would
@@ -76,7 +78,7 @@ def _ensure_process_group() -> None:
     if not _initialized():
         from accelerate import PartialState
 
-        PartialState(cpu=_on_cpu())
+        PartialState(cpu=_on_cpu(cpu))
 
 
 def _trainer_classes() -> tuple[type, type]:
@@ -105,9 +107,10 @@ def _trainer_classes() -> tuple[type, type]:
 
 
 @contextmanager
-def distributed_ctx(learn: Any, **accelerator_kwargs: Any) -> Iterator[Any]:
+def distributed_ctx(learn: Any, cpu: bool | None = None, **accelerator_kwargs: Any) -> Iterator[Any]:
     """Train `learn` data-parallel inside this block when launched on several ranks; a no-op otherwise.
 
+    `cpu=True` runs CPU ranks (gloo) even where GPUs exist; by default CPU ranks are used when there is no GPU.
     Rank 0 keeps fastai's progress output and logger; other ranks stay quiet.
     """
     if world_size() <= 1:
@@ -115,9 +118,9 @@ def distributed_ctx(learn: Any, **accelerator_kwargs: Any) -> Iterator[Any]:
         return
     from fastai.callback.progress import ProgressCallback
 
-    _ensure_process_group()
+    _ensure_process_group(cpu)
     _, trainer_cls = _trainer_classes()
-    accelerator_kwargs.setdefault("cpu", _on_cpu())
+    accelerator_kwargs["cpu"] = _on_cpu(cpu)
     trainer = trainer_cls(sync_bn=False, **accelerator_kwargs)
     if trainer.accelerator.num_processes != world_size():
         raise RuntimeError(

@@ -214,10 +214,11 @@ class Tuner:
             raise ValueError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         from .distributed import broadcast_object, distributed_ctx
 
+        on_cpu = self.device.type == "cpu"
         if lr is None:  # under torchrun / accelerate launch every rank uses rank 0's choice
-            lr = broadcast_object(self.lr_find().chosen)
+            lr = broadcast_object(self.lr_find().chosen, cpu=on_cpu)
         cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
-        with distributed_ctx(self.learn):
+        with distributed_ctx(self.learn, cpu=on_cpu):
             self._fit(epochs, lr, strategy, cbs, **fit_kwargs)
         # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
         self._history = self._recorded_history()

@@ -33,12 +33,18 @@ def set_seed(seed: int = 42, deterministic: bool = False) -> None:
 
 
 def default_device(device: Any = None) -> Any:
-    """Return `torch.device(device)`, or CUDA when available and CPU otherwise."""
+    """Return `torch.device(device)`, or CUDA when available and CPU otherwise.
+
+    Under `torchrun` / `accelerate launch` on GPUs, each process gets its own GPU (`cuda:$LOCAL_RANK`).
+    """
     import torch
 
     if device is not None:
         return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    local = os.environ.get("LOCAL_RANK")
+    return torch.device(f"cuda:{int(local)}" if local and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "cuda")
 
 
 MODEL_MARKERS = ("adapt.json", "config.json", "model.safetensors", "pytorch_model.bin")

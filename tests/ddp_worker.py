@@ -22,7 +22,7 @@ def main(out: Path) -> None:
     from fastai.callback.core import Callback
 
     from adapt import SequenceClassificationDatasets, SequenceClassificationTuner, set_seed
-    from adapt.distributed import rank
+    from adapt.distributed import broadcast_object, rank
 
     torch.set_num_threads(1)
     set_seed(0)
@@ -62,6 +62,7 @@ def main(out: Path) -> None:
         "losses": losses,
         "history": tuner.history(),
         "weights": digest.hexdigest(),
+        "broadcast": broadcast_object(f"from rank {rank()}"),
     }
     (out / f"rank{rank()}.json").write_text(json.dumps(report))
 

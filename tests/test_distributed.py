@@ -58,6 +58,7 @@ def test_loss_falls_and_weights_stay_identical(ddp_run):
         assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4
         assert rep["history"][-1]["train_loss"] < rep["history"][0]["train_loss"]
     assert r0["weights"] == r1["weights"]
+    assert r0["broadcast"] == r1["broadcast"] == "from rank 0"  # e.g. rank 0's LR-finder choice
 
 
 def test_only_rank0_saves_and_the_model_loads(ddp_run):
