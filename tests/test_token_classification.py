@@ -234,3 +234,17 @@ def test_easy_runs_flair_sequence_tagger(flair_tagger):
         assert all(text[e["start"]:e["end"]] == e["text"] for e in ents)
         assert all(abs(sum(t["scores"].values()) - 1) < 1e-3 for t in toks)
     assert "O" in out["tokens"][0][0]["scores"]
+
+
+def test_onnx_export_of_a_tagger(ner_trained, tmp_path):
+    from adapt.ort import OnnxRuntimeModel
+
+    tuner, _ = ner_trained
+    out = tuner.export(tmp_path / "ner-onnx", onnx=True, quantize=False)  # optimized fp32 graph: per-word parity
+    info = json.loads((out / "adapt.json").read_text())["onnx"]
+    assert info["int8"] is False and info["agreement"] >= 0.99
+    fast = EasyTokenTagger(precision="onnx")
+    assert isinstance(fast.get_model(out).model, OnnxRuntimeModel)
+    ref = EasyTokenTagger(precision="fp32").tag_text(TEXTS, out, detail_level="medium")
+    got = fast.tag_text(TEXTS, out, detail_level="medium")
+    assert [[t["tag"] for t in s] for s in got["tokens"]] == [[t["tag"] for t in s] for s in ref["tokens"]]
