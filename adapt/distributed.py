@@ -81,7 +81,7 @@ def _ensure_process_group(cpu: bool | None = None) -> None:
         PartialState(cpu=_on_cpu(cpu))
 
 
-def _trainer_classes() -> tuple[type, type]:
+def _trainer_class() -> type:
     import torch
     import torch.distributed as dist
     from fastai.distributed import DistributedDL, DistributedTrainer
@@ -103,7 +103,7 @@ def _trainer_classes() -> tuple[type, type]:
                 return dl
             return AnyBackendDistributedDL(dl, device=next(self.learn.model.parameters()).device)
 
-    return AnyBackendDistributedDL, AdaptDistributedTrainer
+    return AdaptDistributedTrainer
 
 
 @contextmanager
@@ -119,7 +119,7 @@ def distributed_ctx(learn: Any, cpu: bool | None = None, **accelerator_kwargs: A
     from fastai.callback.progress import ProgressCallback
 
     _ensure_process_group(cpu)
-    _, trainer_cls = _trainer_classes()
+    trainer_cls = _trainer_class()
     accelerator_kwargs["cpu"] = _on_cpu(cpu)
     trainer = trainer_cls(sync_bn=False, **accelerator_kwargs)
     if trainer.accelerator.num_processes != world_size():

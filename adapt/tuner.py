@@ -293,7 +293,9 @@ class Tuner:
             raise InvalidChoiceError(f"on_parity_fail must be 'raise' or 'warn', got {on_parity_fail!r}.")
         manifest_extra: dict[str, Any] = {}
         writers: dict[str, Any] = {}
-        texts = list(parity_texts) if parity_texts is not None else [t for t in self.heldout_texts() if t.strip()]
+        texts: list[Any] = []
+        if quantize or onnx:  # held-out text for the parity checks
+            texts = list(parity_texts) if parity_texts is not None else [t for t in self.heldout_texts() if t.strip()]
         with tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
             if quantize:
                 from .quantize import INT8_FILE, SCHEME, quantize_int8, save_int8
