@@ -39,8 +39,16 @@ _EXPORTS: dict[str, str] = {
     "parent_label": "adapt.tasks.sequence_classification",
     "TokenClassificationDatasets": "adapt.tasks.token_classification",
     "TokenClassificationTuner": "adapt.tasks.token_classification",
+    "LanguageModelDatasets": "adapt.tasks.language_modeling",
+    "LanguageModelTuner": "adapt.tasks.language_modeling",
     # inference
     "EasyTokenTagger": "adapt.tasks.token_classification",
+    "EasyTextGenerator": "adapt.tasks.language_modeling",
+    "EasyFillMask": "adapt.tasks.language_modeling",
+    "EasyWordEmbeddings": "adapt.tasks.embeddings",
+    "EasyStackedEmbeddings": "adapt.tasks.embeddings",
+    "EasyDocumentEmbeddings": "adapt.tasks.embeddings",
+    "Pooling": "adapt.tasks.embeddings",
     "EasySequenceClassifier": "adapt.tasks.sequence_classification",
     "ClassificationResults": "adapt.results",
 }
@@ -53,15 +61,23 @@ __all__ = [
     "CorruptModelError",
     "DecodeError",
     "DetailLevel",
+    "EasyDocumentEmbeddings",
+    "EasyFillMask",
     "EasySequenceClassifier",
+    "EasyStackedEmbeddings",
+    "EasyTextGenerator",
     "EasyTokenTagger",
+    "EasyWordEmbeddings",
     "EmptyDatasetError",
     "InvalidChoiceError",
     "InvalidInputError",
+    "LanguageModelDatasets",
+    "LanguageModelTuner",
     "LongText",
     "MissingColumnError",
     "ModelNotFoundError",
     "NumClassesError",
+    "Pooling",
     "SequenceClassificationDatasets",
     "SequenceClassificationTuner",
     "Strategy",
@@ -108,6 +124,8 @@ if TYPE_CHECKING:  # for IDEs and type checkers only
         WrongTaskError,
     )
     from .results import ClassificationResults
+    from .tasks.embeddings import EasyDocumentEmbeddings, EasyStackedEmbeddings, EasyWordEmbeddings, Pooling
+    from .tasks.language_modeling import EasyFillMask, EasyTextGenerator, LanguageModelDatasets, LanguageModelTuner
     from .tasks.sequence_classification import (
         EasySequenceClassifier,
         SequenceClassificationDatasets,

@@ -6,15 +6,25 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from .errors import EmptyDatasetError, MissingColumnError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TaskDatasets", "random_split", "train_valid_splits", "check_columns", "tokenize_text_columns"]
+__all__ = [
+    "TaskDatasets",
+    "random_split",
+    "train_valid_splits",
+    "dataframe_splits",
+    "read_text_folder",
+    "check_columns",
+    "tokenize_text_columns",
+]
 
 DEFAULT_MAX_LENGTH = 512
 
@@ -65,6 +75,68 @@ def train_valid_splits(
         tr, va = random_split(len(train), split_pct, seed)
         train, valid = train.select(tr), train.select(va)
     return train, valid
+
+
+def dataframe_splits(
+    train_df: Any,
+    cols: Sequence[str],
+    valid_df: Any = None,
+    split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
+    split_pct: float = 0.2,
+    seed: int | None = 42,
+) -> tuple[Any, Any]:
+    """(train, valid) `datasets.Dataset`s holding `cols` of pandas DataFrames.
+
+    Without `valid_df`, `split_func(train_df)` (row positions) or a seeded `split_pct` split makes one.
+    """
+    from datasets import Dataset
+
+    check_columns(list(train_df.columns), cols, "training DataFrame")
+    if len(train_df) == 0:
+        raise EmptyDatasetError("The training DataFrame is empty; pass at least one row.")
+    if valid_df is None:
+        tr, va = split_func(train_df) if split_func is not None else random_split(len(train_df), split_pct, seed)
+        train_df, valid_df = train_df.iloc[list(tr)], train_df.iloc[list(va)]
+    check_columns(list(valid_df.columns), cols, "validation DataFrame")
+    cols = list(cols)
+    return tuple(Dataset.from_pandas(df[cols].reset_index(drop=True), preserve_index=False) for df in (train_df, valid_df))
+
+
+def read_text_folder(
+    path: str | os.PathLike[str],
+    get_label: Callable[[Path], Any] | None = None,
+    extensions: Sequence[str] = (".txt",),
+    encoding: str = "utf-8",
+    max_items: int | None = None,
+    seed: int | None = 42,
+) -> dict[str, list[Any]]:
+    """Every file with one of `extensions` under `path`: `{"text": [...]}` plus `"label"` when `get_label` is given.
+
+    `max_items` keeps a seeded random subset of the files (in path order).
+    """
+    from .errors import DecodeError
+
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Folder {str(root)!r} does not exist.")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in tuple(extensions))
+    if not files:
+        raise EmptyDatasetError(f"No {list(extensions)} files under {str(root)!r}.")
+    if max_items is not None and max_items < len(files):
+        import numpy as np
+
+        pick = np.random.default_rng(seed).choice(len(files), size=max_items, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    texts = []
+    for f in files:
+        try:
+            texts.append(f.read_text(encoding=encoding))
+        except UnicodeDecodeError as e:
+            raise DecodeError(str(f), encoding, e) from e
+    out: dict[str, list[Any]] = {"text": texts}
+    if get_label is not None:
+        out["label"] = [get_label(f) for f in files]
+    return out
 
 
 def tokenize_text_columns(

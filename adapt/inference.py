@@ -199,13 +199,19 @@ def _finish(
     )
 
 
-def _pad_batch(features: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int, names: Sequence[str]) -> dict[str, Any]:
-    """Right-pad the rows `idx` of each feature to the batch's longest row (vectorized, no per-row tensor ops)."""
+def _pad_batch(
+    features: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int, names: Sequence[str], left: bool = False
+) -> dict[str, Any]:
+    """Pad the rows `idx` of each feature to the batch's longest row (vectorized, no per-row tensor ops).
+
+    Right padding by default; `left=True` for decoder-only generation, which continues from the last position.
+    """
     import numpy as np
     import torch
 
     lengths = np.fromiter((len(features["input_ids"][i]) for i in idx), dtype=np.int64, count=len(idx))
-    mask = np.arange(int(lengths.max())) < lengths[:, None]
+    width = int(lengths.max())
+    mask = np.arange(width) >= (width - lengths)[:, None] if left else np.arange(width) < lengths[:, None]
     out = {}
     for key in names:
         arr = np.full(mask.shape, pad_id if key == "input_ids" else 0, dtype=np.int64)
@@ -214,10 +220,14 @@ def _pad_batch(features: dict[str, list[list[int]]], idx: Sequence[int], pad_id:
     return out
 
 
-def forward_logits(model: Any, tokenizer: Any, encoded: Encoded, batch_size: int = 32) -> list[Any]:
+def forward_logits(
+    model: Any, tokenizer: Any, encoded: Encoded, batch_size: int = 32, positions: Sequence[Sequence[int]] | None = None
+) -> list[Any]:
     """Run the model over `encoded` windows in length-sorted, per-batch padded batches.
 
-    Returns one float32 numpy array of logits per window, in the original window order.
+    Returns one float32 numpy array of logits per window, in the original window order. With `positions`, only
+    the logits at `positions[k]` of window `k` are kept (e.g. the masks of a fill-mask model, whose full
+    logits would be vocabulary-sized at every token).
     """
     import torch
 
@@ -236,7 +246,12 @@ def forward_logits(model: Any, tokenizer: Any, encoded: Encoded, batch_size: int
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 batch = {k: v.to(device) for k, v in _pad_batch(encoded.features, idx, pad_id, names).items()}
-                logits = model(**batch).logits.float().cpu().numpy()
+                logits = model(**batch).logits
+                if positions is not None:
+                    for row, i in enumerate(idx):
+                        results[i] = logits[row, list(positions[i])].float().cpu().numpy()
+                    continue
+                logits = logits.float().cpu().numpy()
                 for row, i in enumerate(idx):
                     results[i] = logits[row]
     finally:
@@ -253,10 +268,10 @@ class EasyBase:
 
     task: ClassVar[str]
     auto_class: ClassVar[str]
-    hf_head: ClassVar[str]
-    flair_class: ClassVar[str]
+    hf_head: ClassVar[str | tuple[str, ...]]
+    flair_class: ClassVar[str | None] = None
     hf_predictor: ClassVar[Any]
-    flair_predictor: ClassVar[Any]
+    flair_predictor: ClassVar[Any] = None
     allow_pairs: ClassVar[bool] = False
 
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "int8", "onnx")
@@ -277,6 +292,10 @@ class EasyBase:
 
         src = resolve_model_source(model_name_or_path)
         if src.kind == "flair":
+            if self.flair_class is None:
+                from .errors import WrongTaskError
+
+                raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
             return self.flair_predictor(load_flair_model(src, self.flair_class))
         device = default_device(self.device)
         model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, device)

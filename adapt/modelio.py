@@ -181,10 +181,13 @@ def _architectures(config: Any) -> list[str]:
     return list(getattr(config, "architectures", None) or [])
 
 
-def load_hf_model(source: ModelSource, auto_class_name: str, task: str, head_suffix: str, device: Any) -> tuple[Any, Any]:
+def load_hf_model(
+    source: ModelSource, auto_class_name: str, task: str, head_suffix: str | tuple[str, ...], device: Any
+) -> tuple[Any, Any]:
     """Load (model, tokenizer) for `task` with `transformers.<auto_class_name>`, in eval mode on `device`.
 
-    Refuses folders that hold another task's model or a bare encoder with no `head_suffix` head.
+    Refuses folders that hold another task's model or a bare encoder with no `head_suffix` head (one of them,
+    for a tuple: GPT-2's causal head is `GPT2LMHeadModel`, most others `...ForCausalLM`).
     """
     import transformers
     from transformers import AutoConfig, AutoTokenizer
@@ -200,8 +203,9 @@ def load_hf_model(source: ModelSource, auto_class_name: str, task: str, head_suf
         ) from e
     archs = _architectures(config)
     if archs and not any(a.endswith(head_suffix) for a in archs):
+        heads = " or ".join(head_suffix) if isinstance(head_suffix, tuple) else head_suffix
         raise WrongTaskError(
-            f"{source.location!r} holds a {archs[0]}, not a model with a {head_suffix} head. "
+            f"{source.location!r} holds a {archs[0]}, not a model with a {heads} head. "
             f"Fine-tune it for {task!r} first, or use the Easy module for its task."
         )
     auto_cls = getattr(transformers, auto_class_name)

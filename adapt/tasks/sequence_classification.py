@@ -14,10 +14,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..data import TaskDatasets, check_columns, random_split, token_lengths, tokenize_text_columns, train_valid_splits
+from ..data import (
+    TaskDatasets,
+    check_columns,
+    dataframe_splits,
+    read_text_folder,
+    token_lengths,
+    tokenize_text_columns,
+    train_valid_splits,
+)
 from ..enums import DetailLevel, LongText
 from ..errors import (
-    DecodeError,
     EmptyDatasetError,
     InvalidInputError,
     NumClassesError,
@@ -194,18 +201,8 @@ class SequenceClassificationDatasets(TaskDatasets):
         seed: int | None = 42,
     ) -> SequenceClassificationDatasets:
         """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split is used."""
-        from datasets import Dataset
-
         cols = [c for c in (text_col, text_pair_col, label_col) if c]
-        check_columns(list(train_df.columns), cols, "training DataFrame")
-        if len(train_df) == 0:
-            raise EmptyDatasetError("The training DataFrame is empty; pass at least one row.")
-        if valid_df is None:
-            tr, va = split_func(train_df) if split_func is not None else random_split(len(train_df), split_pct, seed)
-            train_df, valid_df = train_df.iloc[list(tr)], train_df.iloc[list(va)]
-        check_columns(list(valid_df.columns), cols, "validation DataFrame")
-        train = Dataset.from_pandas(train_df[cols].reset_index(drop=True), preserve_index=False)
-        valid = Dataset.from_pandas(valid_df[cols].reset_index(drop=True), preserve_index=False)
+        train, valid = dataframe_splits(train_df, cols, valid_df, split_func, split_pct, seed)
         return cls._build(
             train,
             valid,
@@ -294,10 +291,10 @@ class SequenceClassificationDatasets(TaskDatasets):
 
         if tokenizer_name is None:
             raise ValueError("Pass tokenizer_name (a hub name or a local model path).")
-        train = Dataset.from_dict(_read_folder(train_path, get_label, extensions, encoding, max_items, seed))
+        train = Dataset.from_dict(read_text_folder(train_path, get_label, extensions, encoding, max_items, seed))
         valid = None
         if valid_path is not None:
-            valid = Dataset.from_dict(_read_folder(valid_path, get_label, extensions, encoding, None, seed))
+            valid = Dataset.from_dict(read_text_folder(valid_path, get_label, extensions, encoding, None, seed))
         return cls.from_hf(
             {"train": train, **({"validation": valid} if valid is not None else {})},
             "text",
@@ -384,35 +381,6 @@ class SequenceClassificationDatasets(TaskDatasets):
         hit = int((lengths >= self.max_length).sum())
         if hit:
             logger.info("%d of %d training texts reach max_length=%d and were truncated", hit, len(lengths), self.max_length)
-
-
-def _read_folder(
-    path: str | os.PathLike[str],
-    get_label: Callable[[Path], Any],
-    extensions: Sequence[str],
-    encoding: str,
-    max_items: int | None,
-    seed: int | None,
-) -> dict[str, list[Any]]:
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Folder {str(root)!r} does not exist.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in tuple(extensions))
-    if not files:
-        raise EmptyDatasetError(f"No {list(extensions)} files under {str(root)!r}.")
-    if max_items is not None and max_items < len(files):
-        import numpy as np
-
-        pick = np.random.default_rng(seed).choice(len(files), size=max_items, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    texts, labels = [], []
-    for f in files:
-        try:
-            texts.append(f.read_text(encoding=encoding))
-        except UnicodeDecodeError as e:
-            raise DecodeError(str(f), encoding, e) from e
-        labels.append(get_label(f))
-    return {"text": texts, "label": labels}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Word, stacked and document embeddings from any transformers model, on flair (as AdaptNLP offered them).
+
+`EasyWordEmbeddings`, `EasyStackedEmbeddings` and `EasyDocumentEmbeddings` return JSON-safe dicts (or NumPy
+arrays with `return_tensors="np"`). Words come from flair's tokenizer; each word's vector is its first sub-token's
+last-layer state, and texts longer than the model maximum are embedded in overlapping windows by flair.
+flair places models on `flair.device` (CUDA when available). Importing this module does not import flair.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..enums import ChoiceEnum
+from ..errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError
+from ..inference import normalize_texts
+
+__all__ = ["EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "EmbeddingResults", "Pooling"]
+
+RETURN_TENSORS = (None, "np")
+
+
+class Pooling(ChoiceEnum):
+    """How `EasyDocumentEmbeddings` turns a text into one vector.
+
+    - `mean`, `max`, `min`: flair's `DocumentPoolEmbeddings` over the word vectors
+    - `cls`: flair's `TransformerDocumentEmbeddings`, the first token's (`[CLS]`) last-layer state
+    """
+
+    Mean = "mean"
+    Max = "max"
+    Min = "min"
+    CLS = "cls"
+
+
+@dataclass
+class EmbeddingResults:
+    """Vectors for a list of texts: per word (`tokens` set, one `(n_words, dim)` array per text) or per document."""
+
+    sentences: list[str]
+    vectors: list[Any]
+    tokens: list[list[str]] | None = None
+
+    def to_dict(self, return_tensors: str | None = None) -> dict[str, Any]:
+        """`{"sentences", ["tokens",] "embeddings"}` with nested lists of floats, or NumPy arrays for `"np"`."""
+        import numpy as np
+
+        _check_return_tensors(return_tensors)
+        out: dict[str, Any] = {"sentences": list(self.sentences)}
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+            out["embeddings"] = list(self.vectors) if return_tensors == "np" else [v.tolist() for v in self.vectors]
+        else:
+            stacked = np.stack(self.vectors)
+            out["embeddings"] = stacked if return_tensors == "np" else stacked.tolist()
+        return out
+
+
+def _check_return_tensors(value: Any) -> None:
+    if value not in RETURN_TENSORS:
+        raise InvalidChoiceError(f"return_tensors must be one of {list(RETURN_TENSORS)}, got {value!r}.")
+
+
+def _names(models: Sequence[Any]) -> list[str]:
+    if not models:
+        raise InvalidInputError("Pass at least one model name or path.")
+    out = []
+    for m in models:
+        if not isinstance(m, (str, os.PathLike)) or not str(m).strip():
+            raise ModelNotFoundError(f"model names must be non-empty strings or paths, got {m!r}.")
+        out.append(str(m))
+    return out
+
+
+def _transformer_embeddings(model_name_or_path: str, index: int, document: bool = False) -> Any:
+    """A flair transformer embedding; local paths are checked first so a typo gives a clear error, not a hub lookup."""
+    from ..modelio import resolve_model_source
+
+    src = resolve_model_source(model_name_or_path)
+    if src.kind == "flair":
+        raise InvalidInputError(f"{model_name_or_path!r} is a flair model file; pass a transformers model name or folder.")
+    try:
+        from flair.embeddings import TransformerDocumentEmbeddings, TransformerWordEmbeddings
+    except ImportError as e:
+        raise ImportError("Embeddings need flair: pip install 'adapt[flair]'.") from e
+    # zero-padded index first: flair concatenates stacked vectors in name order, which is then the given order
+    name = f"{index:03d}-{model_name_or_path}"
+    try:
+        if document:
+            return TransformerDocumentEmbeddings(src.location, layers="-1", cls_pooling="cls", name=name, fine_tune=False)
+        return TransformerWordEmbeddings(
+            src.location, layers="-1", subtoken_pooling="first", allow_long_sentences=True, name=name, fine_tune=False
+        )
+    except OSError as e:
+        raise ModelNotFoundError(f"Could not load {model_name_or_path!r} (offline, or not a transformers model): {e}") from e
+
+
+def _embed(embedding: Any, texts: Sequence[str], batch_size: int, words: bool) -> tuple[list[list[str]], list[Any]]:
+    """Embed texts in length-sorted mini-batches; returns each text's words and its vectors as float32 NumPy."""
+    import numpy as np
+    import torch
+    from flair.data import Sentence
+
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"mini_batch_size must be a positive integer, got {batch_size!r}.")
+    sentences = [Sentence(t) for t in texts]
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
+    vectors: list[Any] = [None] * len(texts)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = [sentences[i] for i in idx]
+            embedding.embed(batch)
+            for i, s in zip(idx, batch, strict=True):
+                if words:
+                    vectors[i] = np.stack([t.get_embedding().float().cpu().numpy() for t in s])
+                else:
+                    vectors[i] = s.get_embedding().float().cpu().numpy()
+                s.clear_embeddings()
+    return [[t.text for t in s] for s in sentences], vectors
+
+
+class _WordEmbedder:
+    """Shared by the word and stacked modules: cached flair word embeddings, stacked when there are several."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def _embedding(self, names: Sequence[str]) -> Any:
+        key = tuple(names)
+        if key not in self._cache:
+            parts = [_transformer_embeddings(n, i) for i, n in enumerate(names)]
+            if len(parts) == 1:
+                self._cache[key] = parts[0]
+            else:
+                from flair.embeddings import StackedEmbeddings
+
+                self._cache[key] = StackedEmbeddings(parts)
+        return self._cache[key]
+
+    def _embed_words(self, text: Any, names: Sequence[str], batch_size: int, return_tensors: str | None) -> dict[str, Any]:
+        _check_return_tensors(return_tensors)
+        texts, _ = normalize_texts(text, allow_pairs=False)
+        tokens, vectors = _embed(self._embedding(names), texts, batch_size, words=True)
+        return EmbeddingResults(list(texts), vectors, tokens).to_dict(return_tensors)
+
+
+class EasyWordEmbeddings(_WordEmbedder):
+    """One vector per word from any transformers model (hub name or folder), via flair's `TransformerWordEmbeddings`.
+
+    Example:
+        >>> EasyWordEmbeddings().embed_text("Shares fell sharply", model_path)["embeddings"][0]  # 3 x 384 floats
+    """
+
+    def embed_text(
+        self, text: Any, model_name_or_path: Any, mini_batch_size: int = 32, return_tensors: str | None = None
+    ) -> dict[str, Any]:
+        """`{"sentences", "tokens": [[word, ...]], "embeddings": [[[float]]]}`, lists of length 1 for one string."""
+        return self._embed_words(text, _names([model_name_or_path]), mini_batch_size, return_tensors)
+
+
+class EasyStackedEmbeddings(_WordEmbedder):
+    """Word vectors of several models concatenated (flair's `StackedEmbeddings`), in the order given.
+
+    Example:
+        >>> EasyStackedEmbeddings(model_a, model_b).embed_text("Shares fell")  # dim = dim_a + dim_b per word
+    """
+
+    def __init__(self, *model_names_or_paths: Any) -> None:
+        super().__init__()
+        self.models = _names(model_names_or_paths)
+
+    def embed_text(self, text: Any, mini_batch_size: int = 32, return_tensors: str | None = None) -> dict[str, Any]:
+        """Same shape as `EasyWordEmbeddings.embed_text`, with concatenated vectors."""
+        return self._embed_words(text, self.models, mini_batch_size, return_tensors)
+
+
+class EasyDocumentEmbeddings:
+    """One vector per text from one or more transformers models, pooled `mean`/`max`/`min` over words or `cls`.
+
+    Example:
+        >>> EasyDocumentEmbeddings(model_path).embed_text(["Shares fell", "A late goal"], pooling="mean")
+    """
+
+    def __init__(self, *model_names_or_paths: Any) -> None:
+        self.models = _names(model_names_or_paths)
+        self._docs: dict[str, Any] = {}
+
+    def _embedding(self, pooling: Pooling) -> Any:
+        if pooling.value not in self._docs:
+            if pooling is Pooling.CLS:
+                parts = [_transformer_embeddings(n, i, document=True) for i, n in enumerate(self.models)]
+                self._docs[pooling.value] = parts
+            else:
+                from flair.embeddings import DocumentPoolEmbeddings
+
+                words = [_transformer_embeddings(n, i) for i, n in enumerate(self.models)]
+                self._docs[pooling.value] = [DocumentPoolEmbeddings(words, fine_tune_mode="none", pooling=pooling.value)]
+        return self._docs[pooling.value]
+
+    def embed_text(
+        self, text: Any, pooling: Pooling | str = Pooling.Mean, mini_batch_size: int = 32, return_tensors: str | None = None
+    ) -> dict[str, Any]:
+        """`{"sentences", "embeddings": [[float]]}` (a `(n_texts, dim)` array for `return_tensors="np"`)."""
+        import numpy as np
+
+        pooling = Pooling(pooling)
+        _check_return_tensors(return_tensors)
+        texts, _ = normalize_texts(text, allow_pairs=False)
+        parts = [_embed(e, texts, mini_batch_size, words=False)[1] for e in self._embedding(pooling)]
+        vectors = [np.concatenate(v) for v in zip(*parts, strict=True)]
+        return EmbeddingResults(list(texts), vectors).to_dict(return_tensors)

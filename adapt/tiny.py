@@ -1,0 +1,84 @@
+"""Tiny models for tests and demos: a byte-level BPE tokenizer trained on your text and a small GPT-2 from a config.
+
+Everything here runs offline in seconds on a CPU. Use it to test code that needs a causal language model when
+no pretrained one can be downloaded:
+
+    >>> tok = train_bpe_tokenizer(texts, vocab_size=2000)
+    >>> model = tiny_causal_lm(tok)          # ~0.7M parameters, random weights
+    >>> save_tiny_causal_lm(texts, "models/tiny-gpt2")   # both, as a folder any adapt or HF API can load
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["train_bpe_tokenizer", "tiny_causal_lm", "save_tiny_causal_lm", "EOS_TOKEN", "PAD_TOKEN"]
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<pad>"
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128, min_frequency: int = 2) -> Any:
+    """A fast byte-level BPE tokenizer (GPT-2 style) trained on `texts`, with `<|endoftext|>` as BOS/EOS and a pad token.
+
+    Its model inputs are `input_ids` and `attention_mask` only, as `generate` expects of decoder-only models.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        (t for t in texts if isinstance(t, str) and t.strip()),
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        show_progress=False,
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token=EOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        model_max_length=model_max_length,
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def tiny_causal_lm(
+    tokenizer: Any, n_layer: int = 2, n_head: int = 4, n_embd: int = 128, n_positions: int | None = None, seed: int = 0
+) -> Any:
+    """A randomly initialised GPT-2 sized to `tokenizer` (special token ids included); ~0.7M parameters by default."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    n_pos = n_positions or int(tokenizer.model_max_length)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=n_pos,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(config)
+
+
+def save_tiny_causal_lm(
+    texts: Iterable[str], directory: str | os.PathLike[str], vocab_size: int = 2000, **model_kwargs: Any
+) -> Path:
+    """Train a tokenizer on `texts`, build `tiny_causal_lm` and save both (atomically) as a transformers folder."""
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
+    model = tiny_causal_lm(tokenizer, **model_kwargs)
+    from .utils import atomic_directory
+
+    with atomic_directory(directory) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return Path(directory)
