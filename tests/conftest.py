@@ -117,3 +117,49 @@ def ner_trained(wnut_path: Path, model_path: str):
     tuner = TokenClassificationTuner(dsets.dataloaders(batch_size=8), model_path)
     metrics = tuner.tune(1, lr=slice(1e-4, 1e-3))
     return tuner, metrics
+
+
+# ---------------------------------------------------------------------------------------------------
+# language models: a tiny GPT-2 built from a config with a BPE tokenizer trained on BBC text
+# ---------------------------------------------------------------------------------------------------
+LM_BLOCK = 64
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(bbc_df, tmp_path_factory) -> Path:
+    """A random ~0.7M-parameter GPT-2 and a 2,000-token byte-level BPE tokenizer trained on the BBC sample."""
+    from adapt.tiny import save_tiny_causal_lm
+
+    return save_tiny_causal_lm(list(bbc_df.text), tmp_path_factory.mktemp("lm") / "tiny-gpt2")
+
+
+@pytest.fixture(scope="session")
+def causal_trained(bbc_df, tiny_lm_dir: Path):
+    """The tiny GPT-2 trained on 240 BBC docs (64-token blocks) for 2 epochs; perplexity before and after."""
+    from adapt import LanguageModelDatasets, LanguageModelTuner, set_seed
+
+    set_seed(0)
+    dsets = LanguageModelDatasets.from_dfs(bbc_df[["text"]], "text", str(tiny_lm_dir), block_size=LM_BLOCK)
+    tuner = LanguageModelTuner(dsets.dataloaders(batch_size=16), str(tiny_lm_dir))
+    before = tuner.evaluate()
+    tuner.tune(2, lr=1e-2)
+    return tuner, before, tuner.evaluate()
+
+
+@pytest.fixture(scope="session")
+def mlm_trained(bbc_df, model_path: str):
+    """MiniLM as a masked LM (random MLM head) on 40 BBC docs, 64-token blocks, one epoch; loss before and after."""
+    import warnings
+
+    from adapt import LanguageModelDatasets, LanguageModelTuner, set_seed
+
+    set_seed(0)
+    dsets = LanguageModelDatasets.from_dfs(
+        bbc_df[["text"]].iloc[:40], "text", model_path, block_size=LM_BLOCK, masked_lm=True, mlm_probability=0.15
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tuner = LanguageModelTuner(dsets.dataloaders(batch_size=16), model_path)
+    before = tuner.evaluate()
+    tuner.tune(1, lr=1e-3)
+    return tuner, before, tuner.evaluate(), [str(w.message) for w in caught]
