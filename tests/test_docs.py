@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.docs, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "nbs" / "01_sequence_classification.ipynb"
 NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
+LM_NOTEBOOK = ROOT / "nbs" / "03_language_models.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
 README = ROOT / "README.md"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
@@ -181,6 +182,33 @@ def test_token_classification_notebook_runs(tmp_path: Path, monkeypatch: pytest.
     for e in whole["entities"][0]:
         assert long_text[e["start"] : e["end"]] == e["text"]
     assert "same words as 100 copies: True" in out["long"] and "offsets exact: True" in out["long"], out["long"]
+
+
+def test_language_model_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = {
+        "ADAPT_NB_LM_DOCS": "120",
+        "ADAPT_NB_LM_EPOCHS": "1",
+        "ADAPT_NB_BLOCK_SIZE": "64",
+        "ADAPT_NB_MLM_DOCS": "12",
+        "ADAPT_NB_LM_OUT": str(tmp_path / "lm-tutorial"),
+    }
+    raw = _execute_notebook(LM_NOTEBOOK, budget, tmp_path, monkeypatch)
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+
+    assert "120 articles" in out["data"]
+    assert "config.json" in out["tiny"] and "tokenizer.json" in out["tiny"]
+    assert "LanguageModelDatasets(causal, block_size=64" in out["causal-datasets"] and "n_tokens" in out["causal-datasets"]
+    assert "perplexity" in out["causal-tune"] and "perplexity fell: True" in out["causal-tune"], out["causal-tune"][-2000:]
+    assert "'generated_text'" in out["generate"]
+    assert "sampling reproducible with a seed: True" in out["generate"] and "batched == one by one: True" in out["generate"]
+    assert "'token_scores'" in out["generate-high"] and "'token_ids'" in out["generate-high"]
+    assert "'generated_text'" in out["generate-empty"]
+    assert "LanguageModelDatasets(masked" in out["mlm-datasets"] and "[[" in out["mlm-datasets"]
+    assert "masked-LM loss fell: True" in out["mlm-tune"], out["mlm-tune"][-2000:]
+    assert "Shares [MASK] sharply on Monday. -> [[(" in out["fill-mask"]
+    assert "(7, 384)" in out["embeddings"] or ", 384)" in out["embeddings"]
+    assert ", 512)" in out["embeddings"] and "cosine similarity" in out["embeddings"]
+    assert (tmp_path / "lm-tutorial" / "bbc-gpt2" / "adapt.json").is_file()
 
 
 # ---------------------------------------------------------------------------------------------------
