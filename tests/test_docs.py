@@ -233,10 +233,10 @@ def test_demo_script_runs(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # README's Quick tour
 # ---------------------------------------------------------------------------------------------------
-def _quick_tour_blocks() -> list[str]:
+def _quick_tour_blocks(heading: str = "Quick tour") -> list[str]:
     text = README.read_text(encoding="utf-8")
-    section = re.search(r"^## Quick tour\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert section, "README.md has no '## Quick tour' section"
+    section = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert section, f"README.md has no '## {heading}' section"
     return re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
 
 
@@ -245,7 +245,7 @@ import json, sys, types
 blocks = json.loads(sys.stdin.read())
 ns = {"__name__": "__main__"}
 for i, src in enumerate(blocks, 1):
-    exec(compile(src, f"<README.md Quick tour block {i}>", "exec"), ns)
+    exec(compile(src, f"<README.md python block {i}>", "exec"), ns)
 
 def jsonable(v):
     try:
@@ -277,3 +277,21 @@ def test_readme_quick_tour_runs(tmp_path: Path) -> None:
     assert [set(p) for p in ns["preds"]["pairings"]] == [set(LABELS)] * 2
     assert len(ns["result"]["predictions"]) == 1 and ns["result"]["predictions"][0] in LABELS
     assert (tmp_path / "models" / "bbc" / "adapt.json").is_file()
+
+
+def test_readme_language_models_run(tmp_path: Path) -> None:
+    blocks = _quick_tour_blocks("Language models, generation and embeddings")
+    assert len(blocks) == 2, f"expected the section's two python blocks, found {len(blocks)}"
+    env = _tiny_env(ADAPT_README_LM_DOCS="60", ADAPT_README_LM_EPOCHS="1", ADAPT_README_MLM_DOCS="8")
+    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+    ns = json.loads(tail)
+
+    assert ns["N"] == 60 and ns["EPOCHS"] == 1 and ns["MLM_DOCS"] == 8
+    assert "perplexity" in printed and ns["after"]["perplexity"] < ns["before"]["perplexity"]
+    assert [g.startswith(p) for g, p in zip(ns["texts"]["generated_text"], ["The government said", "Shares in"])] == [True] * 2
+    assert len(ns["fills"]["predictions"][0][0]) == 3 and "[MASK]" not in ns["fills"]["filled"][0]
+    assert ns["words"]["tokens"] == [["Shares", "fell", "sharply", "."]] and len(ns["words"]["embeddings"][0][0]) == 384
+    assert "(2, 384)" in printed
+    for folder in ("tiny-gpt2", "bbc-gpt2", "bbc-minilm-mlm"):
+        assert (tmp_path / "models" / folder / "config.json").is_file()
