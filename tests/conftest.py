@@ -1,4 +1,5 @@
 """Shared offline fixtures. Trained models are built once per session and reused."""
+
 from __future__ import annotations
 
 import os

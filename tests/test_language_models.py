@@ -48,6 +48,25 @@ def test_blocks_keep_every_token(bbc_df, tiny_lm_dir: Path) -> None:
     assert dsets.max_length == 50 and "causal" in repr(dsets)
 
 
+def test_eos_padding_keeps_eos_labels(bbc_df, tiny_lm_dir: Path) -> None:
+    """A GPT-2 style tokenizer without a pad token pads with EOS; the EOS between documents is still a target."""
+    from transformers import AutoTokenizer
+
+    from datasets import Dataset
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    tok.pad_token = None
+    df = bbc_df[["text"]].iloc[:12]
+    dsets = LanguageModelDatasets(
+        Dataset.from_pandas(df.iloc[:8]), Dataset.from_pandas(df.iloc[8:]), tokenizer=tok, block_size=40
+    )
+    assert tok.pad_token_id == tok.eos_token_id
+    rows = [dsets.train[i] for i in range(len(dsets.train))]
+    batch = dsets.default_collate()([{k: r[k] for k in ("input_ids", "attention_mask")} for r in rows])
+    assert int((batch["labels"] == tok.eos_token_id).sum()) >= 7  # the EOS after each document
+    assert int((batch["labels"] == -100).sum()) == int((batch["attention_mask"] == 0).sum()) > 0
+
+
 def test_block_size_default_and_clamp(bbc_df, tiny_lm_dir: Path, model_path: str) -> None:
     from transformers import AutoTokenizer
 
@@ -109,8 +128,7 @@ def test_causal_batches_and_show_batch(causal_trained, capsys: pytest.CaptureFix
     tuner, _, _ = causal_trained
     x, y = tuner.dls.valid.one_batch()
     assert set(x) == {"input_ids", "attention_mask"}  # no token_type_ids: generate() would reject them
-    pad = tuner.tokenizer.pad_token_id
-    assert bool(((y == -100) == (x["input_ids"] == pad)).all())
+    assert bool(((y == -100) == (x["attention_mask"] == 0)).all())  # only padding is ignored
     assert bool((y[y != -100] == x["input_ids"][y != -100]).all())
     tuner.dls.show_batch(n=2, seed=0)
     out = capsys.readouterr().out
@@ -256,7 +274,9 @@ def test_overlong_prompt_keeps_its_end(generator: EasyTextGenerator, causal_dir:
     assert out["prompt_truncated"] == [True] and out["generated_text"][0].startswith(long_prompt)
 
 
-def test_wrong_kind_of_model_for_each_easy_module(generator: EasyTextGenerator, causal_dir: Path, mlm_trained, tmp_path: Path) -> None:
+def test_wrong_kind_of_model_for_each_easy_module(
+    generator: EasyTextGenerator, causal_dir: Path, mlm_trained, tmp_path: Path
+) -> None:
     tuner, _, _, _ = mlm_trained
     mlm_dir = tuner.save(tmp_path / "mlm")
     with pytest.raises(WrongTaskError, match="BertForMaskedLM.*ForCausalLM"):

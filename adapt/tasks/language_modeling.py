@@ -141,17 +141,30 @@ def _mask_once(batch: dict[str, list[Any]], collator: Any, seed: int) -> dict[st
 
 
 class LanguageModelCollate:
-    """Training rows get transformers' LM collator (fresh random masks per batch in masked mode); rows that
-    already carry labels (the pre-masked validation split) are only padded, labels with -100."""
+    """Pads each batch and adds labels.
+
+    - Masked mode, training rows: transformers' `DataCollatorForLanguageModeling` (fresh random masks per batch).
+    - Causal mode: labels are the inputs, -100 on padding. Padding is found from the attention mask, not the
+      token id, so a tokenizer that pads with EOS (GPT-2) still learns to predict EOS between documents.
+    - Rows that already carry labels (the pre-masked validation split) are only padded, labels with -100.
+    """
 
     def __init__(self, tokenizer: Any, masked_lm: bool, mlm_probability: float) -> None:
-        from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification
+        from transformers import DataCollatorForLanguageModeling, DataCollatorForTokenClassification, DataCollatorWithPadding
 
+        self.masked_lm = masked_lm
         self.lm = DataCollatorForLanguageModeling(tokenizer, mlm=masked_lm, mlm_probability=mlm_probability)
         self.fixed = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
+        self.pad = DataCollatorWithPadding(tokenizer)
 
     def __call__(self, rows: list[dict[str, Any]]) -> Any:
-        return self.fixed(rows) if "labels" in rows[0] else self.lm(rows)
+        if "labels" in rows[0]:
+            return self.fixed(rows)
+        if self.masked_lm:
+            return self.lm(rows)
+        batch = self.pad(rows)
+        batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE)
+        return batch
 
 
 class LanguageModelDatasets(TaskDatasets):
