@@ -54,7 +54,7 @@ def tiny_causal_lm(
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    n_pos = n_positions or int(tokenizer.model_max_length)
+    n_pos = n_positions or min(int(tokenizer.model_max_length), 1024)
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=n_pos,
@@ -65,7 +65,7 @@ def tiny_causal_lm(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GPT2LMHeadModel(config)
 

@@ -387,3 +387,39 @@ def test_embeddings_bad_input(model_path: str, tmp_path: Path) -> None:
         EasyWordEmbeddings().embed_text("ok", str(tmp_path / "nope"))
     with pytest.raises(InvalidInputError, match="at least one model"):
         EasyStackedEmbeddings()
+
+
+def test_validation_masks_are_seeded_per_block(mlm_trained) -> None:
+    from adapt.tasks.language_modeling import _mask_once
+
+    tuner, _, _, _ = mlm_trained
+    row = tuner.dls.task_datasets.train[0]
+    batch = {"input_ids": [row["input_ids"]] * 2, "special_tokens_mask": [row["special_tokens_mask"]] * 2}
+    collator = tuner.dls.task_datasets.collate.lm
+    same = _mask_once(batch, [5, 5], collator, seed=42)
+    apart = _mask_once(batch, [5, 1005], collator, seed=42)  # 1,000 apart: the next map batch of the same length
+    assert same["labels"][0] == same["labels"][1] and apart["labels"][0] != apart["labels"][1]
+    assert _mask_once(batch, [5, 1005], collator, seed=42) == apart
+
+
+def test_cut_at_eos() -> None:
+    from adapt.tasks.language_modeling import _cut_at_eos, _id_set
+
+    assert _cut_at_eos([5, 6, 2, 2, 2], {2}, 2) == [5, 6, 2]  # pad == eos: up to the first EOS
+    assert _cut_at_eos([5, 1, 6, 1, 1], {2}, 1) == [5, 1, 6]  # a generated pad id mid-row stays; trailing pads go
+    assert _cut_at_eos([5, 7, 9], {2, 9}, 1) == [5, 7, 9]  # any of several EOS ids stops the row
+    assert _id_set(None, 2, [3, 4], True) == {2, 3, 4}
+
+
+def test_fill_mask_rejects_unknown_options(mlm_trained) -> None:
+    tuner, _, _, _ = mlm_trained
+    with pytest.raises(TypeError, match="topk"):
+        tuner.predict("Shares [MASK].", topk=3)
+
+
+def test_cls_document_embeddings_window_long_texts(model_path: str) -> None:
+    docs = EasyDocumentEmbeddings(model_path)
+    out = docs.embed_text([" ".join([SENTENCES[0]] * 100), SENTENCES[1]], pooling="cls", return_tensors="np")
+    assert out["embeddings"].shape == (2, 384) and np.isfinite(out["embeddings"]).all()
+    docs.release()
+    assert not docs._docs

@@ -89,7 +89,9 @@ def _transformer_embeddings(model_name_or_path: str, index: int, document: bool 
     name = f"{index:03d}-{model_name_or_path}"
     try:
         if document:
-            return TransformerDocumentEmbeddings(src.location, layers="-1", cls_pooling="cls", name=name, fine_tune=False)
+            return TransformerDocumentEmbeddings(
+                src.location, layers="-1", cls_pooling="cls", allow_long_sentences=True, name=name, fine_tune=False
+            )
         return TransformerWordEmbeddings(
             src.location, layers="-1", subtoken_pooling="first", allow_long_sentences=True, name=name, fine_tune=False
         )
@@ -127,6 +129,10 @@ class _WordEmbedder:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], Any] = {}
+
+    def release(self) -> None:
+        """Drop every loaded model."""
+        self._cache.clear()
 
     def _embedding(self, names: Sequence[str]) -> Any:
         key = tuple(names)
@@ -187,6 +193,7 @@ class EasyDocumentEmbeddings:
     def __init__(self, *model_names_or_paths: Any) -> None:
         self.models = _names(model_names_or_paths)
         self._docs: dict[str, Any] = {}
+        self._words: list[Any] | None = None  # one word embedding per model, shared by mean, max and min
 
     def _embedding(self, pooling: Pooling) -> Any:
         if pooling.value not in self._docs:
@@ -196,9 +203,15 @@ class EasyDocumentEmbeddings:
             else:
                 from flair.embeddings import DocumentPoolEmbeddings
 
-                words = [_transformer_embeddings(n, i) for i, n in enumerate(self.models)]
-                self._docs[pooling.value] = [DocumentPoolEmbeddings(words, fine_tune_mode="none", pooling=pooling.value)]
+                if self._words is None:
+                    self._words = [_transformer_embeddings(n, i) for i, n in enumerate(self.models)]
+                self._docs[pooling.value] = [DocumentPoolEmbeddings(self._words, fine_tune_mode="none", pooling=pooling.value)]
         return self._docs[pooling.value]
+
+    def release(self) -> None:
+        """Drop every loaded model."""
+        self._docs.clear()
+        self._words = None
 
     def embed_text(
         self, text: Any, pooling: Pooling | str = Pooling.Mean, mini_batch_size: int = 32, return_tensors: str | None = None

@@ -126,14 +126,17 @@ def _tokenize_blocks(
     return {k: [v[s : s + block_size] for s in starts] for k, v in joined.items()}
 
 
-def _mask_once(batch: dict[str, list[Any]], collator: Any, seed: int) -> dict[str, list[list[int]]]:
-    """Mask validation blocks once, with a fixed seed, so validation loss compares like with like across epochs."""
+def _mask_once(batch: dict[str, list[Any]], indices: list[int], collator: Any, seed: int) -> dict[str, list[list[int]]]:
+    """Mask validation blocks once, with a fixed seed, so validation loss compares like with like across epochs.
+
+    Each block is seeded from `(seed, its index)`, so blocks of equal length get independent masks.
+    """
     import torch
 
     ids_out, labels_out = [], []
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for ids, special in zip(batch["input_ids"], batch["special_tokens_mask"], strict=True):
+    with torch.random.fork_rng(devices=[]):
+        for i, ids, special in zip(indices, batch["input_ids"], batch["special_tokens_mask"], strict=True):
+            torch.manual_seed(seed * 1_000_003 + i)
             masked, labels = collator.torch_mask_tokens(torch.tensor([ids]), special_tokens_mask=torch.tensor([special]))
             ids_out.append(masked[0].tolist())
             labels_out.append(labels[0].tolist())
@@ -220,7 +223,9 @@ class LanguageModelDatasets(TaskDatasets):
         self.valid = self._blocks(self.valid, "validation")
         if self.masked_lm:
             fn = partial(_mask_once, collator=self.collate.lm, seed=0 if seed is None else seed)
-            self.valid = self.valid.map(fn, batched=True, remove_columns=["special_tokens_mask"], desc="Masking validation")
+            self.valid = self.valid.map(
+                fn, batched=True, with_indices=True, remove_columns=["special_tokens_mask"], desc="Masking validation"
+            )
         logger.info("%d training and %d validation blocks of up to %d tokens", len(self.train), len(self.valid), self.block_size)
 
     # -- set-up ---------------------------------------------------------------------------------------------
@@ -284,7 +289,8 @@ class LanguageModelDatasets(TaskDatasets):
         )
         if len(out) == 0:
             raise EmptyDatasetError(
-                f"The {split} corpus is empty: no row of {self.text_col!r} holds any text. Pass non-empty texts."
+                f"The {split} corpus is empty: its rows of {self.text_col!r} hold no text (or fewer than 2 tokens). "
+                "Pass non-empty texts; with very few documents, pass a validation set (valid_df, valid_csv, ...)."
             )
         return out
 
@@ -566,13 +572,26 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def _cut_at_eos(ids: list[int], eos_id: int | None, pad_id: int | None) -> list[int]:
-    """Generated ids up to and including the first EOS, without the padding of finished rows."""
-    if eos_id is not None and eos_id in ids:
-        return ids[: ids.index(eos_id) + 1]
-    if pad_id is not None and pad_id in ids:
-        return ids[: ids.index(pad_id)]
-    return ids
+def _id_set(*values: Any) -> set[int]:
+    """Token ids from ints, lists of ints and Nones (configs may list several EOS ids)."""
+    out: set[int] = set()
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool):
+            out.add(v)
+        elif isinstance(v, (list, tuple)):
+            out.update(x for x in v if isinstance(x, int))
+    return out
+
+
+def _cut_at_eos(ids: list[int], eos_ids: set[int], pad_id: int | None) -> list[int]:
+    """Generated ids up to and including the first EOS, without the trailing padding of rows that finished early."""
+    for k, t in enumerate(ids):
+        if t in eos_ids:
+            return ids[: k + 1]
+    end = len(ids)
+    while pad_id is not None and end > 0 and ids[end - 1] == pad_id:
+        end -= 1
+    return ids[:end]
 
 
 @dataclass
@@ -645,10 +664,14 @@ class HFTextGenerator:
         from ..inference import _pad_batch
 
         tok, model = self.tokenizer, self.model
-        eos = tok.eos_token_id if tok.eos_token_id is not None else model.config.eos_token_id
-        pad = tok.pad_token_id if tok.pad_token_id is not None else eos
-        feats = {"input_ids": ids, "attention_mask": [[1] * len(r) for r in ids]}
-        batch = _pad_batch(feats, idx, 0 if pad is None else pad, ["input_ids", "attention_mask"], left=True)
+        gen_config = getattr(model, "generation_config", None)
+        eos = _id_set(
+            tok.eos_token_id, model.config.eos_token_id, getattr(gen_config, "eos_token_id", None), kwargs.get("eos_token_id")
+        )
+        pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos) if eos else None
+        rows = [ids[i] for i in idx]
+        feats = {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
+        batch = _pad_batch(feats, range(len(rows)), 0 if pad is None else pad, ["input_ids", "attention_mask"], left=True)
         batch = {k: v.to(model.device) for k, v in batch.items()}
         model.eval()
         try:
@@ -743,7 +766,7 @@ class HFFillMask:
         s = self.tokenizer.decode([token_id]).strip()
         return s[2:] if s.startswith("##") and len(s) > 2 else s  # a WordPiece continuation, shown joined
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32, top_k: int = 5, **_: Any) -> FillMaskResults:
+    def predict(self, texts: Sequence[str], batch_size: int = 32, top_k: int = 5) -> FillMaskResults:
         """Top-k tokens for every mask; long texts are windowed and each mask is read from its most central window."""
         tok = self.tokenizer
         mask = tok.mask_token
@@ -763,6 +786,8 @@ class HFFillMask:
             n_tok = len(enc.features["input_ids"][w])
             for j, k in enumerate(pos):
                 start, end = enc.offsets[w][k]
+                while start < end and texts[sid][start].isspace():  # lstrip mask tokens (RoBERTa) span the space
+                    start += 1
                 centrality = min(k, n_tok - 1 - k)
                 if (sid, start) not in best or centrality > best[(sid, start)][0]:
                     best[(sid, start)] = (centrality, logits[w][j], end)
