@@ -14,7 +14,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from itertools import chain
 from types import SimpleNamespace
@@ -536,7 +536,6 @@ class GenerationResults:
     """Generations for a list of prompts."""
 
     items: list[GenerationResult]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def decisions(self) -> list[str]:
         return [r.continuation for r in self.items]
