@@ -41,6 +41,12 @@ _EXPORTS: dict[str, str] = {
     "TokenClassificationTuner": "adapt.tasks.token_classification",
     "LanguageModelDatasets": "adapt.tasks.language_modeling",
     "LanguageModelTuner": "adapt.tasks.language_modeling",
+    "QuestionAnsweringDatasets": "adapt.tasks.question_answering",
+    "QuestionAnsweringTuner": "adapt.tasks.question_answering",
+    "SummarizationDatasets": "adapt.tasks.summarization",
+    "SummarizationTuner": "adapt.tasks.summarization",
+    "TranslationDatasets": "adapt.tasks.translation",
+    "TranslationTuner": "adapt.tasks.translation",
     # inference
     "EasyTokenTagger": "adapt.tasks.token_classification",
     "EasyTextGenerator": "adapt.tasks.language_modeling",
@@ -50,6 +56,9 @@ _EXPORTS: dict[str, str] = {
     "EasyDocumentEmbeddings": "adapt.tasks.embeddings",
     "Pooling": "adapt.tasks.embeddings",
     "EasySequenceClassifier": "adapt.tasks.sequence_classification",
+    "EasyQuestionAnswering": "adapt.tasks.question_answering",
+    "EasySummarizer": "adapt.tasks.summarization",
+    "EasyTranslator": "adapt.tasks.translation",
     "ClassificationResults": "adapt.results",
 }
 
@@ -63,10 +72,13 @@ __all__ = [
     "DetailLevel",
     "EasyDocumentEmbeddings",
     "EasyFillMask",
+    "EasyQuestionAnswering",
     "EasySequenceClassifier",
     "EasyStackedEmbeddings",
+    "EasySummarizer",
     "EasyTextGenerator",
     "EasyTokenTagger",
+    "EasyTranslator",
     "EasyWordEmbeddings",
     "EmptyDatasetError",
     "InvalidChoiceError",
@@ -78,12 +90,18 @@ __all__ = [
     "ModelNotFoundError",
     "NumClassesError",
     "Pooling",
+    "QuestionAnsweringDatasets",
+    "QuestionAnsweringTuner",
     "SequenceClassificationDatasets",
     "SequenceClassificationTuner",
     "Strategy",
+    "SummarizationDatasets",
+    "SummarizationTuner",
     "TaskDatasets",
     "TokenClassificationDatasets",
     "TokenClassificationTuner",
+    "TranslationDatasets",
+    "TranslationTuner",
     "Tuner",
     "UnknownLabelError",
     "WrongTaskError",
@@ -126,12 +144,15 @@ if TYPE_CHECKING:  # for IDEs and type checkers only
     from .results import ClassificationResults
     from .tasks.embeddings import EasyDocumentEmbeddings, EasyStackedEmbeddings, EasyWordEmbeddings, Pooling
     from .tasks.language_modeling import EasyFillMask, EasyTextGenerator, LanguageModelDatasets, LanguageModelTuner
+    from .tasks.question_answering import EasyQuestionAnswering, QuestionAnsweringDatasets, QuestionAnsweringTuner
     from .tasks.sequence_classification import (
         EasySequenceClassifier,
         SequenceClassificationDatasets,
         SequenceClassificationTuner,
         parent_label,
     )
+    from .tasks.summarization import EasySummarizer, SummarizationDatasets, SummarizationTuner
     from .tasks.token_classification import EasyTokenTagger, TokenClassificationDatasets, TokenClassificationTuner
+    from .tasks.translation import EasyTranslator, TranslationDatasets, TranslationTuner
     from .tuner import Tuner
     from .utils import set_seed

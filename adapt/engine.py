@@ -29,6 +29,7 @@ __all__ = [
     "hf_layer_groups",
     "LRSuggestion",
     "suggest_fine_tune_lr",
+    "ValidationScorer",
 ]
 
 
@@ -173,14 +174,22 @@ class AdaptiveDataLoaders(DataLoaders):
 
 
 class HFModel(nn.Module):
-    """Wrap a transformers model so fastai can call it with one dict of inputs and get logits back."""
+    """Wrap a transformers model so fastai can call it with one dict of inputs and get logits back.
 
-    def __init__(self, hf_model: nn.Module) -> None:
+    `output_keys` names the outputs to return: one tensor for one key (`logits`), else a tuple in that order
+    (a QA model's `start_logits`, `end_logits`).
+    """
+
+    def __init__(self, hf_model: nn.Module, output_keys: Sequence[str] = ("logits",)) -> None:
         super().__init__()
         self.hf_model = hf_model
+        self.output_keys = tuple(output_keys)
 
-    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.hf_model(**x).logits
+    def forward(self, x: dict[str, torch.Tensor]) -> Any:
+        out = self.hf_model(**x)
+        if len(self.output_keys) == 1:
+            return getattr(out, self.output_keys[0])
+        return tuple(getattr(out, k) for k in self.output_keys)
 
 
 def _largest_module_list(module: nn.Module) -> nn.ModuleList | None:
@@ -248,3 +257,55 @@ def suggest_fine_tune_lr(
     chosen = float(min(max(raw, lo), hi))
     reason = "minimum/10" if chosen == raw else f"minimum/10 bounded to [{lo:g}, {hi:g}]"
     return LRSuggestion(raw, chosen, float(x[i]), reason)
+
+
+class ValidationScorer:
+    """One validation-time computation reported as several fastai metrics (e.g. exact match and F1, or ROUGE-1/2/L).
+
+    `collect(learn)` runs after every validation batch and returns what to keep; `score(kept)` turns everything
+    kept in an epoch into `{metric name: value}`, computed once. `metrics()` gives the fastai `Metric` objects
+    for `names`; the first one resets and collects, the others only read the shared scores.
+    """
+
+    def __init__(
+        self, collect: Callable[[Any], Any], score: Callable[[list[Any]], dict[str, float]], names: Sequence[str]
+    ) -> None:
+        self.collect, self.score, self.names = collect, score, list(names)
+        self.kept: list[Any] = []
+        self._scores: dict[str, float] | None = None
+
+    def reset(self) -> None:
+        self.kept, self._scores = [], None
+
+    def scores(self) -> dict[str, float]:
+        if self._scores is None:
+            self._scores = self.score(self.kept) if self.kept else {n: float("nan") for n in self.names}
+        return self._scores
+
+    def metrics(self) -> list[Any]:
+        from fastai.metrics import Metric
+
+        scorer = self
+
+        class _View(Metric):
+            def __init__(self, key: str, owner: bool) -> None:
+                self.key, self.owner = key, owner
+
+            def reset(self) -> None:
+                if self.owner:
+                    scorer.reset()
+
+            def accumulate(self, learn: Any) -> None:
+                if self.owner:
+                    scorer.kept.append(scorer.collect(learn))
+                    scorer._scores = None
+
+            @property
+            def value(self) -> float:
+                return float(scorer.scores()[self.key])
+
+            @property
+            def name(self) -> str:
+                return self.key
+
+        return [_View(n, i == 0) for i, n in enumerate(self.names)]

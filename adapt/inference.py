@@ -98,6 +98,7 @@ class Encoded:
     n_windows: list[int]
     offsets: list[list[tuple[int, int]]] | None = None
     word_ids: list[list[int | None]] | None = None
+    sequence_ids: list[list[int | None]] | None = None
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -111,6 +112,7 @@ def encode(
     stride: int | None = None,
     return_offsets: bool = False,
     return_word_ids: bool = False,
+    return_sequence_ids: bool = False,
 ) -> Encoded:
     """Tokenize all texts at once. Truncate keeps the first window; Window keeps every overlapping window.
 
@@ -140,7 +142,8 @@ def encode(
         full = tokenizer(firsts, seconds, truncation=False, return_attention_mask=False)["input_ids"]
         enc["overflow_to_sample_mapping"] = list(range(len(texts)))
         n_full = [len(ids) for ids in full]
-        return _finish(enc, texts, max_length, long_text, return_word_ids, truncated=[n > max_length for n in n_full])
+        truncated = [n > max_length for n in n_full]
+        return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids, truncated=truncated)
     try:
         enc = tokenizer(
             firsts,
@@ -159,7 +162,7 @@ def encode(
             f"Cannot split these inputs into windows of {max_length} tokens with overlap {stride} "
             f"(is a first text of a pair longer than that?): {e}"
         ) from None
-    return _finish(enc, texts, max_length, long_text, return_word_ids)
+    return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids)
 
 
 def _finish(
@@ -168,6 +171,7 @@ def _finish(
     max_length: int,
     long_text: LongText,
     return_word_ids: bool,
+    return_sequence_ids: bool = False,
     truncated: list[bool] | None = None,
 ) -> Encoded:
     mapping = list(enc.pop("overflow_to_sample_mapping"))
@@ -196,6 +200,7 @@ def _finish(
         n_windows=n_windows,
         offsets=[offsets[k] for k in keep] if offsets is not None else None,
         word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
+        sequence_ids=[enc.sequence_ids(k) for k in keep] if return_sequence_ids else None,
     )
 
 
@@ -221,13 +226,19 @@ def _pad_batch(
 
 
 def forward_logits(
-    model: Any, tokenizer: Any, encoded: Encoded, batch_size: int = 32, positions: Sequence[Sequence[int]] | None = None
+    model: Any,
+    tokenizer: Any,
+    encoded: Encoded,
+    batch_size: int = 32,
+    positions: Sequence[Sequence[int]] | None = None,
+    output_keys: Sequence[str] = ("logits",),
 ) -> list[Any]:
     """Run the model over `encoded` windows in length-sorted, per-batch padded batches.
 
     Returns one float32 numpy array of logits per window, in the original window order. With `positions`, only
     the logits at `positions[k]` of window `k` are kept (e.g. the masks of a fill-mask model, whose full
-    logits would be vocabulary-sized at every token).
+    logits would be vocabulary-sized at every token). With several `output_keys` (e.g. a QA model's
+    `start_logits` and `end_logits`), each window's array stacks them: shape `(len(output_keys), n_tokens)`.
     """
     import torch
 
@@ -246,7 +257,9 @@ def forward_logits(
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 batch = {k: v.to(device) for k, v in _pad_batch(encoded.features, idx, pad_id, names).items()}
-                logits = model(**batch).logits
+                out = model(**batch)
+                keys = list(output_keys)
+                logits = getattr(out, keys[0]) if len(keys) == 1 else torch.stack([getattr(out, k) for k in keys], 1)
                 if positions is not None:
                     for row, i in enumerate(idx):
                         results[i] = logits[row, list(positions[i])].float().cpu().numpy()

@@ -1,4 +1,4 @@
-"""Tiny models for tests and demos: a byte-level BPE tokenizer trained on your text and a small GPT-2 from a config.
+"""Tiny models for tests and demos: a byte-level BPE tokenizer trained on your text, a small GPT-2 and a small BART.
 
 Everything here runs offline in seconds on a CPU. Use it to test code that needs a causal language model when
 no pretrained one can be downloaded:
@@ -6,6 +6,7 @@ no pretrained one can be downloaded:
     >>> tok = train_bpe_tokenizer(texts, vocab_size=2000)
     >>> model = tiny_causal_lm(tok)          # ~0.7M parameters, random weights
     >>> save_tiny_causal_lm(texts, "models/tiny-gpt2")   # both, as a folder any adapt or HF API can load
+    >>> save_tiny_seq2seq(texts, "models/tiny-bart")     # an encoder-decoder for summarization or translation
 """
 
 from __future__ import annotations
@@ -15,18 +16,29 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["train_bpe_tokenizer", "tiny_causal_lm", "save_tiny_causal_lm", "EOS_TOKEN", "PAD_TOKEN"]
+__all__ = [
+    "train_bpe_tokenizer",
+    "tiny_causal_lm",
+    "save_tiny_causal_lm",
+    "tiny_seq2seq",
+    "save_tiny_seq2seq",
+    "EOS_TOKEN",
+    "PAD_TOKEN",
+]
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<pad>"
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128, min_frequency: int = 2) -> Any:
+def train_bpe_tokenizer(
+    texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128, min_frequency: int = 2, add_eos: bool = False
+) -> Any:
     """A fast byte-level BPE tokenizer (GPT-2 style) trained on `texts`, with `<|endoftext|>` as BOS/EOS and a pad token.
 
     Its model inputs are `input_ids` and `attention_mask` only, as `generate` expects of decoder-only models.
+    `add_eos=True` ends every encoded text with EOS, as encoder-decoder models need (targets must teach stopping).
     """
-    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers import ByteLevelBPETokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
@@ -37,6 +49,12 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 2000, model_max_
         special_tokens=[EOS_TOKEN, PAD_TOKEN],
         show_progress=False,
     )
+    if add_eos:
+        eos = (EOS_TOKEN, bpe.token_to_id(EOS_TOKEN))
+        template = processors.TemplateProcessing(
+            single=f"$A {EOS_TOKEN}", pair=f"$A {EOS_TOKEN} $B {EOS_TOKEN}", special_tokens=[eos]
+        )
+        bpe._tokenizer.post_processor = processors.Sequence([processors.ByteLevel(trim_offsets=True), template])
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
         bos_token=EOS_TOKEN,
@@ -76,6 +94,54 @@ def save_tiny_causal_lm(
     """Train a tokenizer on `texts`, build `tiny_causal_lm` and save both (atomically) as a transformers folder."""
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
     model = tiny_causal_lm(tokenizer, **model_kwargs)
+    from .utils import atomic_directory
+
+    with atomic_directory(directory) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return Path(directory)
+
+
+def tiny_seq2seq(
+    tokenizer: Any, d_model: int = 128, layers: int = 2, heads: int = 4, max_positions: int | None = None, seed: int = 0
+) -> Any:
+    """A randomly initialised BART sized to `tokenizer` (EOS starts decoding, as in BART); ~0.9M parameters by default."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=2 * d_model,
+        decoder_ffn_dim=2 * d_model,
+        max_position_embeddings=max_positions or min(int(tokenizer.model_max_length), 1024),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        decoder_start_token_id=eos,
+        forced_eos_token_id=eos,
+        forced_bos_token_id=None,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BartForConditionalGeneration(config)
+
+
+def save_tiny_seq2seq(
+    texts: Iterable[str],
+    directory: str | os.PathLike[str],
+    vocab_size: int = 2000,
+    model_max_length: int = 256,
+    **model_kwargs: Any,
+) -> Path:
+    """Train an EOS-adding tokenizer on `texts`, build `tiny_seq2seq` and save both (atomically) as a transformers folder."""
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size, model_max_length=model_max_length, add_eos=True)
+    model = tiny_seq2seq(tokenizer, **model_kwargs)
     from .utils import atomic_directory
 
     with atomic_directory(directory) as tmp:

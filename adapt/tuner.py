@@ -51,6 +51,8 @@ class Tuner:
     """
 
     task: ClassVar[str] = "base"
+    # the model outputs fastai's loss and metrics receive (one tensor, or a tuple in this order)
+    output_keys: ClassVar[tuple[str, ...]] = ("logits",)
     classes: list[str]
 
     def __init__(
@@ -89,7 +91,7 @@ class Tuner:
         learner_kwargs.setdefault("path", tempfile.mkdtemp(prefix="adapt-"))
         self.learn = Learner(
             dls,
-            HFModel(self.model),
+            HFModel(self.model, self.output_keys),
             loss_func=loss_func,
             metrics=metrics,
             opt_func=opt_func or Adam,

@@ -164,3 +164,39 @@ def mlm_trained(bbc_df, model_path: str):
     before = tuner.evaluate()
     tuner.tune(1, lr=1e-3)
     return tuner, before, tuner.evaluate(), [str(w.message) for w in caught]
+
+
+# ---------------------------------------------------------------------------------------------------
+# question answering: synthetic SQuAD-style questions about the BBC sample, MiniLM with a new QA head
+# ---------------------------------------------------------------------------------------------------
+QA_DOCS = 160
+QA_MAX_LEN = 128
+QA_STRIDE = 32
+
+
+@pytest.fixture(scope="session")
+def qa_df(bbc_df):
+    """~320 questions about names and numbers mid-text (2 per doc), ~20% unanswerable; 2-sentence contexts."""
+    import pandas as pd
+
+    from adapt.synthetic import synthetic_qa
+
+    return pd.DataFrame(synthetic_qa(list(bbc_df.text.iloc[:QA_DOCS]), questions_per_doc=2, context_sentences=2, seed=0))
+
+
+@pytest.fixture(scope="session")
+def qa_trained(qa_df, model_path: str):
+    """MiniLM + QA head, 2 epochs at 2e-4 on 80% of `qa_df`; EM/F1 before and after."""
+    from adapt import QuestionAnsweringDatasets, QuestionAnsweringTuner, set_seed
+
+    set_seed(0)
+    dsets = QuestionAnsweringDatasets.from_dfs(qa_df, model_path, max_length=QA_MAX_LEN, doc_stride=QA_STRIDE)
+    tuner = QuestionAnsweringTuner(dsets.dataloaders(batch_size=16), model_path)
+    before = tuner.evaluate()
+    tuner.tune(2, lr=2e-4)
+    return tuner, before, tuner.evaluate()
+
+
+@pytest.fixture(scope="session")
+def qa_dir(qa_trained, tmp_path_factory) -> Path:
+    return qa_trained[0].save(tmp_path_factory.mktemp("qa") / "bbc-qa")

@@ -1,7 +1,7 @@
 """The REST app: `POST /predict`, `GET /health`, `/ready`, `/metadata`, `/metrics`, OpenAPI docs at `/docs`.
 
 One app serves any saved or exported adapt model (the task comes from `adapt.json`) and plain transformers
-sequence- or token-classification folders. Concurrent requests are micro-batched; limits give 413, bad
+sequence-classification, token-classification, question-answering and encoder-decoder folders. Concurrent requests are micro-batched; limits give 413, bad
 bodies 422, and internal errors 500 with a request id, after which the server keeps serving.
 """
 
@@ -271,7 +271,10 @@ def create_app(config: ServerConfig) -> FastAPI:
             level = DetailLevel(body.detail_level)
             inputs, _ = normalize_texts(_to_inputs(body.texts, spec), allow_pairs=spec.allow_pairs)
             _check_parameters(app.state.predictor, body.parameters)
-            result = await batcher.submit(inputs, body.parameters)
+            params = dict(body.parameters)
+            if level is DetailLevel.High and "with_scores" in inspect.signature(app.state.predictor.predict).parameters:
+                params.setdefault("with_scores", True)  # generators: token log-probabilities at High
+            result = await batcher.submit(inputs, params)
         except AdaptError as e:
             return _error(422, str(e))
         return JSONResponse(result.to_dict(level))

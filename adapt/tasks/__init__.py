@@ -20,7 +20,7 @@ class TaskSpec:
     name: str
     module: str
     easy: str
-    hf_head: str
+    hf_head: str | tuple[str, ...]  # suffixes of the HF architectures this task serves
     fields: tuple[str, ...]  # keys of an object item in a REST body, mapped to a tuple input
 
     def easy_class(self) -> Any:
@@ -43,7 +43,29 @@ TASKS: dict[str, TaskSpec] = {
     "token_classification": TaskSpec(
         "token_classification", "adapt.tasks.token_classification", "EasyTokenTagger", "ForTokenClassification", ("text",)
     ),
+    "question_answering": TaskSpec(
+        "question_answering",
+        "adapt.tasks.question_answering",
+        "EasyQuestionAnswering",
+        "ForQuestionAnswering",
+        ("question", "context"),
+    ),
+    # a plain transformers encoder-decoder folder has no task of its own; it is served as a summarizer
+    "summarization": TaskSpec(
+        "summarization",
+        "adapt.tasks.summarization",
+        "EasySummarizer",
+        ("ForConditionalGeneration", "EncoderDecoderModel"),
+        ("text",),
+    ),
+    "translation": TaskSpec(
+        "translation", "adapt.tasks.translation", "EasyTranslator", ("ForConditionalGeneration", "EncoderDecoderModel"), ("text",)
+    ),
 }
+
+
+def _heads() -> str:
+    return ", ".join(sorted({h for t in TASKS.values() for h in ((t.hf_head,) if isinstance(t.hf_head, str) else t.hf_head)}))
 
 
 def task_for_folder(model_dir: str | Path) -> TaskSpec:
@@ -60,8 +82,7 @@ def task_for_folder(model_dir: str | Path) -> TaskSpec:
         task = next((t.name for t in TASKS.values() for a in archs if a.endswith(t.hf_head)), None)
         if task is None:
             raise WrongTaskError(
-                f"{str(model_dir)!r} holds {archs or 'an unknown architecture'}; adapt serves "
-                f"{', '.join(t.hf_head for t in TASKS.values())} models."
+                f"{str(model_dir)!r} holds {archs or 'an unknown architecture'}; adapt serves {_heads()} models."
             )
     if task not in TASKS:
         raise WrongTaskError(f"{str(model_dir)!r} holds a {task!r} model; known tasks: {sorted(TASKS)}.")

@@ -45,6 +45,7 @@ __all__ = [
     "LanguageModelTuner",
     "causal_lm_loss",
     "masked_lm_loss",
+    "token_cross_entropy",
 ]
 
 
@@ -480,7 +481,8 @@ class LanguageModelDatasets(TaskDatasets):
 # ---------------------------------------------------------------------------------------------------
 # losses
 # ---------------------------------------------------------------------------------------------------
-def _token_ce(logits: Any, labels: Any) -> Any:
+def token_cross_entropy(logits: Any, labels: Any) -> Any:
+    """Mean cross-entropy over every position whose label is not -100 (a zero that keeps the graph when none is)."""
     import torch.nn.functional as F
 
     if not bool((labels != IGNORE).any()):  # nothing to predict in this batch: a zero that keeps the graph
@@ -490,12 +492,12 @@ def _token_ce(logits: Any, labels: Any) -> Any:
 
 def causal_lm_loss(logits: Any, labels: Any) -> Any:
     """Mean next-token cross-entropy: position t predicts label t+1; -100 labels (padding) are ignored."""
-    return _token_ce(logits[:, :-1], labels[:, 1:])
+    return token_cross_entropy(logits[:, :-1], labels[:, 1:])
 
 
 def masked_lm_loss(logits: Any, labels: Any) -> Any:
     """Mean cross-entropy over masked positions (every other label is -100)."""
-    return _token_ce(logits, labels)
+    return token_cross_entropy(logits, labels)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,852 @@
+"""Extractive question answering (SQuAD v1 and v2 style): datasets, tuner, SQuAD metrics and `EasyQuestionAnswering`.
+
+Long contexts are split into overlapping windows (`max_length`, `doc_stride`) with offset mappings, in
+training and inference alike (both use `adapt.inference.encode`). `HFQuestionAnswerer` turns start/end logits
+into character spans of the original context; it is shared by the tuner's metrics and `predict`, the Easy
+module and the server. Importing this module is cheap: datasets, transformers, torch and fastai load when used.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..data import TaskDatasets, check_columns, dataframe_splits, train_valid_splits
+from ..enums import DetailLevel, LongText
+from ..errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError, WrongTaskError
+from ..inference import EasyBase, Encoded, encode, forward_logits, model_max_length, normalize_texts
+from ..tuner import Tuner
+
+logger = logging.getLogger(__name__)
+
+TASK = "question_answering"
+HF_HEAD = "ForQuestionAnswering"
+OUTPUT_KEYS = ("start_logits", "end_logits")
+DEFAULT_MAX_LENGTH = 384
+DEFAULT_DOC_STRIDE = 128
+DEFAULT_QA_MODEL = "distilbert/distilbert-base-cased-distilled-squad"
+
+__all__ = [
+    "Answer",
+    "EasyQuestionAnswering",
+    "HFQuestionAnswerer",
+    "QAResult",
+    "QAResults",
+    "QuestionAnsweringDatasets",
+    "QuestionAnsweringTuner",
+    "qa_loss",
+    "read_squad_json",
+    "squad_exact_match",
+    "squad_f1",
+    "squad_normalize",
+    "squad_scores",
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# SQuAD metrics: the normalisation and EM/F1 of the official v2.0 evaluation script
+# ---------------------------------------------------------------------------------------------------
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation)
+
+
+def squad_normalize(text: str) -> str:
+    """Lower-case, drop punctuation and the articles a/an/the, collapse whitespace (as the official script does)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def squad_exact_match(prediction: str, gold_answers: Sequence[str]) -> float:
+    """1.0 if the normalised prediction equals any normalised gold answer; no gold answers means the answer is ""."""
+    golds = [g for g in gold_answers if squad_normalize(g)] or [""]
+    return float(max(squad_normalize(prediction) == squad_normalize(g) for g in golds))
+
+
+def _f1(prediction: str, gold: str) -> float:
+    pred, ref = squad_normalize(prediction).split(), squad_normalize(gold).split()
+    if not pred or not ref:  # an unanswerable question: right only if both are empty
+        return float(pred == ref)
+    same = sum((collections.Counter(pred) & collections.Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_f1(prediction: str, gold_answers: Sequence[str]) -> float:
+    """Token-overlap F1 against the best-matching gold answer (the official script's max over golds)."""
+    golds = [g for g in gold_answers if squad_normalize(g)] or [""]
+    return max(_f1(prediction, g) for g in golds)
+
+
+def squad_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean exact match and F1 in percent, as the official SQuAD script reports them."""
+    if len(predictions) != len(references) or not predictions:
+        raise InvalidInputError("squad_scores needs as many predictions as reference lists, and at least one.")
+    n = len(predictions)
+    em = sum(squad_exact_match(p, r) for p, r in zip(predictions, references, strict=True))
+    f1 = sum(squad_f1(p, r) for p, r in zip(predictions, references, strict=True))
+    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n}
+
+
+# ---------------------------------------------------------------------------------------------------
+# records and checks
+# ---------------------------------------------------------------------------------------------------
+def _answers_of(value: Any, where: str) -> tuple[list[str], list[int]]:
+    """(texts, starts) from a SQuAD `answers` value: `{"text": [...], "answer_start": [...]}`; empty = unanswerable."""
+    if value is None:
+        return [], []
+    if not isinstance(value, dict) or "text" not in value or "answer_start" not in value:
+        raise InvalidInputError(f"{where}: answers must be a dict with 'text' and 'answer_start' lists, got {value!r:.100}.")
+    texts, starts = value["text"], value["answer_start"]
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    starts = [starts] if isinstance(starts, int) else list(starts or [])
+    if len(texts) != len(starts):
+        raise InvalidInputError(f"{where}: {len(texts)} answer texts but {len(starts)} answer_start values.")
+    return texts, starts
+
+
+def check_answer(context: str, text: str, start: Any, where: str) -> None:
+    """Raise `InvalidInputError` unless `context[start:start + len(text)] == text`, saying where the text really is."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(f"{where}: an answer text is empty; list no answers for an unanswerable question.")
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < len(context):
+        raise InvalidInputError(f"{where}: answer_start={start!r} is not a character offset inside the context.")
+    found = context[start : start + len(text)]
+    if found != text:
+        at = context.find(text)
+        hint = f" The text occurs at offset {at}." if at >= 0 else " The text does not occur in the context."
+        raise InvalidInputError(
+            f"{where}: the answer {text!r} does not match the context at answer_start={start} (found {found!r}).{hint}"
+        )
+
+
+def _check_text(value: Any, what: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{where}: the {what} is {'empty' if isinstance(value, str) else repr(value)[:40]}; pass text.")
+    return value
+
+
+def read_squad_json(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Flat records (`id`, `question`, `context`, `answers`) from official SQuAD JSON, a JSON list or JSON Lines."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"JSON file {str(p)!r} does not exist.")
+    raw = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise InvalidInputError(f"{str(p)!r} is neither JSON nor JSON Lines: {e}") from e
+    if isinstance(data, dict) and isinstance(data.get("data"), list):  # official nested SQuAD layout
+        return _flatten_squad(data["data"])
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise InvalidInputError(f"{str(p)!r} holds no SQuAD records (a 'data' list, a list of objects or JSON Lines).")
+    return data
+
+
+def _flatten_squad(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for article in articles:
+        for para in article.get("paragraphs", []):
+            for qa in para.get("qas", []):
+                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                rows.append(
+                    {
+                        "id": str(qa.get("id", len(rows))),
+                        "question": qa["question"],
+                        "context": para["context"],
+                        "answers": {
+                            "text": [a["text"] for a in answers],
+                            "answer_start": [int(a["answer_start"]) for a in answers],
+                        },
+                    }
+                )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# windows -> features
+# ---------------------------------------------------------------------------------------------------
+def _cls_index(input_ids: Sequence[int], tokenizer: Any) -> int:
+    cls = tokenizer.cls_token_id
+    return input_ids.index(cls) if cls is not None and cls in input_ids else 0
+
+
+def _context_offsets(enc: Encoded, w: int) -> list[list[int]]:
+    """Window `w`'s character offsets into the context; [-1, -1] for question and special tokens."""
+    assert enc.offsets is not None and enc.sequence_ids is not None
+    return [list(o) if s == 1 else [-1, -1] for o, s in zip(enc.offsets[w], enc.sequence_ids[w], strict=True)]
+
+
+def _span_tokens(offsets: list[list[int]], start: int, end: int) -> tuple[int, int] | None:
+    """Token indices of the first and last context tokens of chars [start, end), or None when not inside this window."""
+    ctx = [k for k, (s, _) in enumerate(offsets) if s >= 0]
+    if not ctx or offsets[ctx[0]][0] > start or offsets[ctx[-1]][1] < end:
+        return None
+    first = next(k for k in ctx if offsets[k][1] > start)
+    last = next(k for k in reversed(ctx) if offsets[k][0] < end)
+    return first, last
+
+
+def _tokenize_qa(
+    batch: dict[str, list[Any]],
+    indices: list[int],
+    tokenizer: Any,
+    cols: tuple[str, str, str],
+    max_length: int,
+    doc_stride: int,
+    split: str,
+    keep_offsets: bool,
+) -> dict[str, list[Any]]:
+    """Check each example, cut it into windows and label each window's answer tokens (CLS when it is not inside)."""
+    q_col, c_col, a_col = cols
+    pairs, answers = [], []
+    for i, q, c, a in zip(indices, batch[q_col], batch[c_col], batch[a_col], strict=True):
+        where = f"Row {i} of the {split} split"
+        q, c = _check_text(q, "question", where), _check_text(c, "context", where)
+        texts, starts = _answers_of(a, where)
+        for t, s in zip(texts, starts, strict=True):
+            check_answer(c, t, s, where)
+        pairs.append((q, c))
+        answers.append((texts[0], starts[0]) if texts else None)
+    enc = encode(tokenizer, pairs, max_length, LongText.Window, doc_stride, return_offsets=True, return_sequence_ids=True)
+    out: dict[str, list[Any]] = {k: list(v) for k, v in enc.features.items()}
+    out["start_positions"], out["end_positions"], out["example_id"] = [], [], []
+    if keep_offsets:
+        out["offset_mapping"] = []
+    for w, sid in enumerate(enc.sample_ids):
+        offsets = _context_offsets(enc, w)
+        cls = _cls_index(enc.features["input_ids"][w], tokenizer)
+        ans = answers[sid]
+        span = _span_tokens(offsets, ans[1], ans[1] + len(ans[0])) if ans else None
+        out["start_positions"].append(span[0] if span else cls)
+        out["end_positions"].append(span[1] if span else cls)
+        out["example_id"].append(indices[sid])
+        if keep_offsets:
+            out["offset_mapping"].append(offsets)
+    return out
+
+
+class QuestionAnsweringDatasets(TaskDatasets):
+    """SQuAD-style examples (question, context, answers with `text` and `answer_start`) cut into labelled windows.
+
+    Contexts longer than `max_length` tokens become overlapping windows (`doc_stride` tokens of overlap); a window
+    that does not hold the answer is labelled with the CLS token, as is every window of an unanswerable
+    question (an empty `answers` list, SQuAD v2). Every answer must match its context at `answer_start`.
+
+    Example:
+        >>> dsets = QuestionAnsweringDatasets.from_dfs(df, model_path, max_length=384, doc_stride=128)
+        >>> dsets.dataloaders(batch_size=16).show_batch()
+    """
+
+    def __init__(
+        self,
+        train_dset: Any,
+        valid_dset: Any = None,
+        tokenizer_name: str | None = None,
+        question_col: str = "question",
+        context_col: str = "context",
+        answers_col: str = "answers",
+        max_length: int | None = None,
+        doc_stride: int | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+        tokenizer: Any = None,
+        num_proc: int | None = None,
+    ) -> None:
+        super().__init__(
+            train_dset,
+            valid_dset,
+            tokenizer_name=tokenizer_name,
+            tokenize=False,
+            auto_kwargs=auto_kwargs,
+            tokenizer=tokenizer,
+            label_keys=["start_positions", "end_positions"],
+            num_proc=num_proc,
+        )
+        self.cols = (question_col, context_col, answers_col)
+        for split, d in (("train", self.train), ("validation", self.valid)):
+            check_columns(d.column_names, list(self.cols), f"{split} split")
+        limit = model_max_length(None, self.tokenizer)
+        self.qa_max_length = min(max_length or DEFAULT_MAX_LENGTH, limit)
+        self.doc_stride = min(doc_stride or DEFAULT_DOC_STRIDE, self.qa_max_length // 2 - 1)
+        if doc_stride is not None and self.doc_stride != doc_stride:
+            logger.warning(
+                "doc_stride=%d is too large for max_length=%d; using %d", doc_stride, self.qa_max_length, self.doc_stride
+            )
+        self.valid_examples = self.valid.select_columns(list(self.cols))
+        self.unanswerable = self._any_unanswerable(self.train)
+        self.train = self._windows(self.train, "train", keep_offsets=False)
+        self.valid = self._windows(self.valid, "validation", keep_offsets=True)
+        logger.info("%d training and %d validation windows of up to %d tokens", len(self.train), len(self.valid), self.max_length)
+
+    @property
+    def max_length(self) -> int:
+        return self.qa_max_length
+
+    def _any_unanswerable(self, dset: Any) -> bool:
+        col = self.cols[2]
+        return any(not (a or {}).get("text") for a in dset[col])
+
+    def _windows(self, dset: Any, split: str, keep_offsets: bool) -> Any:
+        fn = partial(
+            _tokenize_qa,
+            tokenizer=self.tokenizer,
+            cols=self.cols,
+            max_length=self.qa_max_length,
+            doc_stride=self.doc_stride,
+            split=split,
+            keep_offsets=keep_offsets,
+        )
+        return dset.map(
+            fn,
+            batched=True,
+            with_indices=True,
+            remove_columns=dset.column_names,
+            num_proc=self.num_proc,
+            desc=f"Windowing ({split})",
+        )
+
+    def row_view(self, row: dict[str, Any], raw: bool = False) -> dict[str, Any]:
+        """A window: its question, a decoded snippet of its context, and the labelled answer (or `<no answer>`)."""
+        ids = list(row["input_ids"])
+        s, e = int(row["start_positions"]), int(row["end_positions"])
+        if raw:
+            return {"n_tokens": len(ids), "start_positions": s, "end_positions": e}
+        cls = _cls_index(ids, self.tokenizer)
+        answer = "<no answer>" if s == e == cls else self.tokenizer.decode(ids[s : e + 1], skip_special_tokens=True)
+        return {"window": self.tokenizer.decode(ids, skip_special_tokens=True), "answer": answer, "n_tokens": len(ids)}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(train={len(self.train)} windows, valid={len(self.valid)} windows from "
+            f"{len(self.valid_examples)} questions, max_length={self.max_length}, doc_stride={self.doc_stride})"
+        )
+
+    # -- constructors ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_hf(
+        cls,
+        dataset_or_dict: Any,
+        tokenizer_name: str,
+        question_col: str = "question",
+        context_col: str = "context",
+        answers_col: str = "answers",
+        train_split: str = "train",
+        valid_split: str = "validation",
+        split_pct: float = 0.2,
+        seed: int | None = 42,
+        max_length: int | None = None,
+        doc_stride: int | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+        num_proc: int | None = None,
+    ) -> QuestionAnsweringDatasets:
+        """From a `datasets.Dataset` (split by `split_pct`) or a `DatasetDict` such as `load_dataset("squad_v2")`."""
+        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
+        return cls(
+            train,
+            valid,
+            tokenizer_name=tokenizer_name,
+            question_col=question_col,
+            context_col=context_col,
+            answers_col=answers_col,
+            max_length=max_length,
+            doc_stride=doc_stride,
+            auto_kwargs=auto_kwargs,
+            num_proc=num_proc,
+        )
+
+    @classmethod
+    def from_dfs(
+        cls,
+        train_df: Any,
+        tokenizer_name: str,
+        valid_df: Any = None,
+        question_col: str = "question",
+        context_col: str = "context",
+        answers_col: str = "answers",
+        split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
+        split_pct: float = 0.2,
+        seed: int | None = 42,
+        max_length: int | None = None,
+        doc_stride: int | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+        num_proc: int | None = None,
+    ) -> QuestionAnsweringDatasets:
+        """From pandas DataFrames whose `answers` cells are SQuAD dicts (`{"text": [...], "answer_start": [...]}`)."""
+        cols = [question_col, context_col, answers_col]
+        train, valid = dataframe_splits(train_df, cols, valid_df, split_func, split_pct, seed)
+        return cls.from_hf(
+            {"train": train, "validation": valid},
+            tokenizer_name,
+            question_col,
+            context_col,
+            answers_col,
+            seed=seed,
+            max_length=max_length,
+            doc_stride=doc_stride,
+            auto_kwargs=auto_kwargs,
+            num_proc=num_proc,
+        )
+
+    @classmethod
+    def from_jsons(
+        cls,
+        train_json: str | os.PathLike[str],
+        tokenizer_name: str,
+        valid_json: str | os.PathLike[str] | None = None,
+        split_pct: float = 0.2,
+        seed: int | None = 42,
+        max_length: int | None = None,
+        doc_stride: int | None = None,
+        auto_kwargs: dict[str, Any] | None = None,
+        num_proc: int | None = None,
+    ) -> QuestionAnsweringDatasets:
+        """From official SQuAD JSON files (v1.1 or v2.0), JSON lists of records or JSON Lines (see `read_squad_json`)."""
+        import pandas as pd
+
+        frames = [pd.DataFrame.from_records(read_squad_json(p)) for p in (train_json, valid_json) if p is not None]
+        return cls.from_dfs(
+            frames[0],
+            tokenizer_name,
+            valid_df=frames[1] if len(frames) > 1 else None,
+            split_pct=split_pct,
+            seed=seed,
+            max_length=max_length,
+            doc_stride=doc_stride,
+            auto_kwargs=auto_kwargs,
+            num_proc=num_proc,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# logits -> answers (shared by the tuner's metrics, predict, the Easy module and the server)
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Answer:
+    """An answer span: `start`/`end` are character offsets into the context (`context[start:end] == text`)."""
+
+    text: str
+    score: float
+    start: int | None
+    end: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.text, "score": self.score, "start": self.start, "end": self.end}
+
+
+@dataclass
+class QAResult:
+    """One question's best answer (empty when `no_answer`), its top-n candidates and the no-answer probability."""
+
+    question: str
+    context: str
+    answer: Answer
+    no_answer: bool
+    best_n: list[Answer]
+    no_answer_score: float
+    windows: int = 1
+
+
+@dataclass
+class QAResults:
+    """Answers for a list of (question, context) pairs."""
+
+    items: list[QAResult]
+
+    def decisions(self) -> list[str]:
+        return [r.answer.text for r in self.items]
+
+    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
+        """Low: questions and answers (`answer`, `score`, `start`, `end`, `no_answer`). Medium adds the top-n
+        candidates per question (`best_n`). High adds the no-answer probability and the number of windows."""
+        level = DetailLevel(detail_level)
+        out: dict[str, Any] = {
+            "questions": [r.question for r in self.items],
+            "answers": [{**r.answer.to_dict(), "no_answer": r.no_answer} for r in self.items],
+        }
+        if level.at_least(DetailLevel.Medium):
+            out["best_n"] = [[a.to_dict() for a in r.best_n] for r in self.items]
+        if level.at_least(DetailLevel.High):
+            out["no_answer_scores"] = [r.no_answer_score for r in self.items]
+            out["windows"] = [r.windows for r in self.items]
+        return out
+
+
+def _probs(logits: Any, allowed: Any) -> Any:
+    """Softmax over the allowed positions only (context tokens and CLS); 0 elsewhere."""
+    import numpy as np
+
+    x = np.where(allowed, logits.astype(np.float64), -np.inf)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def window_candidates(
+    start_logits: Any, end_logits: Any, offsets: Sequence[Sequence[int]], cls: int, n_best: int, max_answer_length: int
+) -> tuple[list[tuple[float, int, int]], float]:
+    """A window's top spans `(probability, char start, char end)` and its no-answer probability.
+
+    Start and end probabilities are softmaxes over the window's context tokens plus CLS; a span scores
+    `p_start * p_end` and no answer scores `p_start[CLS] * p_end[CLS]`.
+    """
+    import numpy as np
+
+    ctx = np.array([o[0] >= 0 for o in offsets])
+    allowed = ctx.copy()
+    allowed[cls] = True
+    ps, pe = _probs(np.asarray(start_logits), allowed), _probs(np.asarray(end_logits), allowed)
+    starts = [int(k) for k in np.argsort(-ps)[: n_best + 1] if ctx[k]]
+    ends = [int(k) for k in np.argsort(-pe)[: n_best + 1] if ctx[k]]
+    spans = [
+        (float(ps[s] * pe[e]), int(offsets[s][0]), int(offsets[e][1]))
+        for s in starts
+        for e in ends
+        if s <= e < s + max_answer_length
+    ]
+    return sorted(spans, reverse=True)[:n_best], float(ps[cls] * pe[cls])
+
+
+def best_answers(
+    question: str,
+    context: str,
+    windows: Sequence[tuple[Any, Any, Sequence[Sequence[int]], int]],
+    n_best: int,
+    max_answer_length: int,
+    allow_no_answer: bool,
+) -> QAResult:
+    """Merge the candidates of every window of one question into its `QAResult`.
+
+    A span found in several windows keeps its best score. With `allow_no_answer`, the question is unanswerable
+    when the least confident window's no-answer probability beats the best span (SQuAD v2 post-processing).
+    """
+    spans: dict[tuple[int, int], float] = {}
+    null = 1.0
+    for start_logits, end_logits, offsets, cls in windows:
+        cands, w_null = window_candidates(start_logits, end_logits, offsets, cls, n_best, max_answer_length)
+        null = min(null, w_null)
+        for score, s, e in cands:
+            spans[(s, e)] = max(score, spans.get((s, e), 0.0))
+    ranked = sorted(spans.items(), key=lambda kv: -kv[1])[:n_best]
+    top = [Answer(context[s:e], score, s, e) for (s, e), score in ranked]
+    if not top or (allow_no_answer and null > top[0].score):
+        return QAResult(question, context, Answer("", null, None, None), True, top, null, len(windows))
+    return QAResult(question, context, top[0], False, top, null, len(windows))
+
+
+def _check_pairs(texts: Sequence[Any]) -> list[tuple[str, str]]:
+    for i, t in enumerate(texts):
+        if not isinstance(t, tuple) or len(t) != 2:
+            raise InvalidInputError(f"Input {i} is not a (question, context) pair; question answering needs both.")
+    return list(texts)
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+@dataclass
+class HFQuestionAnswerer:
+    """A QA model, its tokenizer and window settings; `predict` answers (question, context) pairs."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int = DEFAULT_MAX_LENGTH
+    doc_stride: int = DEFAULT_DOC_STRIDE
+    allow_no_answer: bool = False
+    max_answer_length: int = 30
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> HFQuestionAnswerer:
+        m = manifest or {}
+        limit = model_max_length(model, tokenizer)
+        max_length = min(int(m.get("max_length") or DEFAULT_MAX_LENGTH), limit)
+        stride = min(int(m.get("doc_stride") or DEFAULT_DOC_STRIDE), max_length // 2 - 1)
+        return cls(
+            model, tokenizer, max_length, stride, bool(m.get("allow_no_answer", False)), int(m.get("max_answer_length", 30))
+        )
+
+    def predict(
+        self,
+        texts: Sequence[Any],
+        batch_size: int = 32,
+        n_best_size: int = 20,
+        max_answer_length: int | None = None,
+        allow_no_answer: bool | None = None,
+    ) -> QAResults:
+        """Answer each (question, context) pair; contexts of any length are read in overlapping windows.
+
+        `allow_no_answer` (default: whether the model was trained with unanswerable questions) lets the model
+        answer "" when no span beats its no-answer score.
+        """
+        pairs = _check_pairs(texts)
+        n_best = _check_positive("n_best_size", n_best_size)
+        max_len = _check_positive("max_answer_length", max_answer_length or self.max_answer_length)
+        no_answer = self.allow_no_answer if allow_no_answer is None else bool(allow_no_answer)
+        enc = encode(
+            self.tokenizer,
+            pairs,
+            self.max_length,
+            LongText.Window,
+            self.doc_stride,
+            return_offsets=True,
+            return_sequence_ids=True,
+        )
+        logits = forward_logits(self.model, self.tokenizer, enc, batch_size, output_keys=OUTPUT_KEYS)
+        per_example: list[list[Any]] = [[] for _ in pairs]
+        for w, sid in enumerate(enc.sample_ids):
+            ids = enc.features["input_ids"][w]
+            n = len(ids)  # the batch was padded further
+            per_example[sid].append(
+                (logits[w][0][:n], logits[w][1][:n], _context_offsets(enc, w), _cls_index(ids, self.tokenizer))
+            )
+        return QAResults([best_answers(q, c, per_example[i], n_best, max_len, no_answer) for i, (q, c) in enumerate(pairs)])
+
+
+def qa_loss(pred: tuple[Any, Any], start_positions: Any, end_positions: Any) -> Any:
+    """Mean of the start and end cross-entropies (the loss of transformers' QA heads)."""
+    import torch.nn.functional as F
+
+    start_logits, end_logits = pred
+    return (F.cross_entropy(start_logits.float(), start_positions) + F.cross_entropy(end_logits.float(), end_positions)) / 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# tuner
+# ---------------------------------------------------------------------------------------------------
+def _load_qa_model(model_name: Any) -> Any:
+    import transformers
+
+    from ..modelio import resolve_model_source
+
+    if isinstance(model_name, transformers.PreTrainedModel):
+        return model_name
+    src = resolve_model_source(model_name)
+    if src.kind == "flair":
+        raise WrongTaskError(f"{model_name!r} is a flair model; QuestionAnsweringTuner fine-tunes transformers models.")
+    if src.manifest and src.manifest.get("task") not in (None, TASK):
+        raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not a question-answering model.")
+    try:
+        return transformers.AutoModelForQuestionAnswering.from_pretrained(src.location)
+    except OSError as e:
+        raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
+    except ValueError as e:
+        raise WrongTaskError(f"{model_name!r} has no question-answering head class in transformers: {e}") from e
+
+
+class QuestionAnsweringTuner(Tuner):
+    """Fine-tune an extractive QA model with fastai; exact match and F1 (official SQuAD) are reported every epoch.
+
+    Example:
+        >>> tuner = QuestionAnsweringTuner(dsets.dataloaders(batch_size=16), model_path)
+        >>> tuner.tune(2, lr=5e-5)
+        >>> tuner.predict({"question": "Who won?", "context": "Arsenal won the cup."})
+    """
+
+    task = TASK
+    output_keys = OUTPUT_KEYS
+
+    def __init__(
+        self,
+        dls: Any,
+        model_name: Any,
+        tokenizer: Any = None,
+        loss_func: Callable[..., Any] | None = None,
+        metrics: Any = None,
+        opt_func: Callable[..., Any] | None = None,
+        additional_cbs: Any = None,
+        expose_fastai_api: bool = False,
+        device: Any = None,
+        mixed_precision: str | None = None,
+        n_best_size: int = 20,
+        max_answer_length: int = 30,
+        **learner_kwargs: Any,
+    ) -> None:
+        from ..engine import ValidationScorer
+
+        dsets = getattr(dls, "task_datasets", None)
+        if not isinstance(dsets, QuestionAnsweringDatasets):
+            raise ValueError("QuestionAnsweringTuner needs dataloaders built by QuestionAnsweringDatasets(...).dataloaders().")
+        self.classes = []
+        self.base_model = str(getattr(model_name, "name_or_path", model_name))
+        self.n_best_size = _check_positive("n_best_size", n_best_size)
+        self.max_answer_length = _check_positive("max_answer_length", max_answer_length)
+        self.scorer = ValidationScorer(self._collect, self._score, ["exact_match", "f1"])
+        super().__init__(
+            dls,
+            _load_qa_model(model_name),
+            tokenizer=tokenizer,
+            loss_func=loss_func or qa_loss,
+            metrics=self.scorer.metrics() if metrics is None else metrics,
+            opt_func=opt_func,
+            additional_cbs=additional_cbs,
+            expose_fastai_api=expose_fastai_api,
+            device=device,
+            mixed_precision=mixed_precision,
+            **learner_kwargs,
+        )
+
+    @property
+    def datasets(self) -> QuestionAnsweringDatasets:
+        return self.dls.task_datasets
+
+    # validation metrics: the logits of each validation window, in order, then the shared post-processing
+    @staticmethod
+    def _collect(learn: Any) -> list[tuple[Any, Any]]:
+        start, end = learn.pred
+        mask = learn.xb[0]["attention_mask"].bool()
+        return [(s[m].float().cpu().numpy(), e[m].float().cpu().numpy()) for s, e, m in zip(start, end, mask, strict=True)]
+
+    def _score(self, kept: list[list[tuple[Any, Any]]]) -> dict[str, float]:
+        logits = [w for batch in kept for w in batch]
+        dsets = self.datasets
+        windows = dsets.valid
+        if len(logits) != len(windows):  # a partial validation run (e.g. interrupted): nothing to score
+            return {"exact_match": float("nan"), "f1": float("nan")}
+        examples = dsets.valid_examples
+        grouped: dict[int, list[Any]] = collections.defaultdict(list)
+        for (s, e), ex_id, offsets, ids in zip(
+            logits, windows["example_id"], windows["offset_mapping"], windows["input_ids"], strict=True
+        ):
+            grouped[ex_id].append((s, e, offsets, _cls_index(ids, self.tokenizer)))
+        q_col, c_col, a_col = dsets.cols
+        preds, refs = [], []
+        for i, ex in enumerate(examples):
+            res = best_answers(ex[q_col], ex[c_col], grouped[i], self.n_best_size, self.max_answer_length, dsets.unanswerable)
+            preds.append(res.answer.text)
+            refs.append(_answers_of(ex[a_col], "")[0])
+        return squad_scores(preds, refs)
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss, exact match and F1 (percent), via the same windows and post-processing as `predict`."""
+        with self.learn.no_bar():
+            res = self.learn.validate()
+        return {"valid_loss": float(res[0]), **self.scorer.scores()}
+
+    def predictor(self) -> HFQuestionAnswerer:
+        """The shared answering path over this tuner's model (what `EasyQuestionAnswering` uses)."""
+        return HFQuestionAnswerer.from_model(self.model, self.tokenizer, self.manifest())
+
+    def predict(
+        self,
+        question: Any,
+        context: Any = None,
+        bs: int = 32,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Answer a question about a context, or equal-length lists of both (kwargs as `EasyQuestionAnswering`)."""
+        pairs = qa_pairs(question, context)
+        return self.predictor().predict(pairs, batch_size=bs, **kwargs).to_dict(DetailLevel(detail_level))
+
+    def heldout_texts(self, n: int = 200) -> list[Any]:
+        """Up to `n` validation (question, context) pairs, for the int8 parity check."""
+        q_col, c_col, _ = self.datasets.cols
+        ex = self.datasets.valid_examples.select(range(min(n, len(self.datasets.valid_examples))))
+        return list(zip(ex[q_col], ex[c_col], strict=True))
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        quantize: bool = False,
+        onnx: bool = False,
+        parity_texts: Sequence[Any] | None = None,
+        min_agreement: float = 0.99,
+        on_parity_fail: str = "raise",
+    ) -> Any:
+        """The saved folder plus a model card; `quantize=True` adds a parity-checked int8 copy (ONNX: classifiers only)."""
+        if onnx:
+            raise InvalidChoiceError("ONNX copies are made for classification and tagging models; use onnx=False.")
+        return super().export(path, quantize, False, parity_texts, min_agreement, on_parity_fail)
+
+    def manifest(self) -> dict[str, Any]:
+        dsets = self.datasets
+        return {
+            "task": TASK,
+            "max_length": dsets.max_length,
+            "doc_stride": dsets.doc_stride,
+            "allow_no_answer": dsets.unanswerable,
+            "max_answer_length": self.max_answer_length,
+            "base_model": self.base_model,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Easy module
+# ---------------------------------------------------------------------------------------------------
+def qa_pairs(query: Any, context: Any) -> list[tuple[str, str]]:
+    """(question, context) pairs from two strings, two equal-length lists, or `{"question", "context"}` dicts."""
+    if context is None:
+        items = [query] if isinstance(query, dict) else query
+        if not isinstance(items, (list, tuple)) or not all(isinstance(d, dict) for d in items):
+            raise InvalidInputError("Pass a context: predict_qa(question, context), or dicts with 'question' and 'context'.")
+        query, context = [d.get("question") for d in items], [d.get("context") for d in items]
+    if isinstance(query, str) != isinstance(context, str):
+        raise InvalidInputError("Pass one question with one context, or two lists of the same length.")
+    if isinstance(query, str):
+        query, context = [query], [context]
+    if not isinstance(query, Sequence) or not isinstance(context, Sequence) or len(query) != len(context):
+        n_q = len(query) if isinstance(query, Sequence) else "?"
+        n_c = len(context) if isinstance(context, Sequence) else "?"
+        raise InvalidInputError(f"Got {n_q} questions and {n_c} contexts; pass lists of the same length.")
+    pairs, _ = normalize_texts([(q, c) for q, c in zip(query, context, strict=True)], allow_pairs=True)
+    return pairs  # type: ignore[return-value]
+
+
+class EasyQuestionAnswering(EasyBase):
+    """Answer questions about texts with any extractive QA folder or hub model (adapt save, plain transformers).
+
+    Example:
+        >>> qa = EasyQuestionAnswering()
+        >>> qa.predict_qa("Who won the cup?", "Arsenal won the cup on Saturday.", model_name_or_path="models/qa")
+        {'questions': ['Who won the cup?'], 'answers': [{'answer': 'Arsenal', 'score': 0.93, 'start': 0, 'end': 7,
+        'no_answer': False}]}
+    """
+
+    task = TASK
+    auto_class = "AutoModelForQuestionAnswering"
+    hf_head = HF_HEAD
+    hf_predictor = HFQuestionAnswerer
+    allow_pairs = True
+
+    def predict_qa(
+        self,
+        query: Any,
+        context: Any,
+        n_best_size: int = 20,
+        mini_batch_size: int = 32,
+        model_name_or_path: Any = DEFAULT_QA_MODEL,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        max_answer_length: int | None = None,
+        allow_no_answer: bool | None = None,
+    ) -> dict[str, Any]:
+        """Best answer to each question in its context: text, score and character `start`/`end` in the context.
+
+        `query` and `context` are a string each, or equal-length lists paired element by element. Medium and High
+        add the top `n_best_size` candidates (`best_n`); High adds no-answer probabilities and window counts. An
+        unanswerable question (models trained with some, or `allow_no_answer=True`) gives `"answer": ""`,
+        `"no_answer": true`. Contexts longer than the model maximum are read in overlapping windows.
+        """
+        level = DetailLevel(detail_level)
+        pairs = qa_pairs(query, context)
+        res = self.get_model(model_name_or_path).predict(
+            pairs,
+            batch_size=mini_batch_size,
+            n_best_size=n_best_size,
+            max_answer_length=max_answer_length,
+            allow_no_answer=allow_no_answer,
+        )
+        return res.to_dict(level)
