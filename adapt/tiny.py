@@ -103,9 +103,18 @@ def save_tiny_causal_lm(
 
 
 def tiny_seq2seq(
-    tokenizer: Any, d_model: int = 128, layers: int = 2, heads: int = 4, max_positions: int | None = None, seed: int = 0
+    tokenizer: Any,
+    d_model: int = 64,
+    layers: int = 1,
+    heads: int = 4,
+    max_positions: int | None = None,
+    dropout: float = 0.0,
+    seed: int = 0,
 ) -> Any:
-    """A randomly initialised BART sized to `tokenizer` (EOS starts decoding, as in BART); ~0.9M parameters by default."""
+    """A randomly initialised BART sized to `tokenizer` (EOS starts decoding, as in BART); ~0.2M parameters by default.
+
+    One layer each side learns copy-like tasks (e.g. `adapt.synthetic.cipher_translation`) in a few hundred steps.
+    """
     import torch
     from transformers import BartConfig, BartForConditionalGeneration
 
@@ -126,6 +135,7 @@ def tiny_seq2seq(
         decoder_start_token_id=eos,
         forced_eos_token_id=eos,
         forced_bos_token_id=None,
+        dropout=dropout,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

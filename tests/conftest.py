@@ -200,3 +200,81 @@ def qa_trained(qa_df, model_path: str):
 @pytest.fixture(scope="session")
 def qa_dir(qa_trained, tmp_path_factory) -> Path:
     return qa_trained[0].save(tmp_path_factory.mktemp("qa") / "bbc-qa")
+
+
+# ---------------------------------------------------------------------------------------------------
+# encoder-decoder tasks: a tiny BART (1 layer each side) built from a config, tokenizer trained locally
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cipher_df(bbc_dir: Path):
+    """~1,700 BBC sentences of 5-10 words and their word-substitution-cipher "translations"."""
+    import numpy as np
+    import pandas as pd
+
+    from adapt.synthetic import cipher_translation, split_sentences
+
+    files = sorted(bbc_dir.rglob("*.txt"))
+    pick = np.random.default_rng(0).choice(len(files), size=1200, replace=False)
+    sents = [s for i in sorted(pick) for s in split_sentences(files[i].read_text(encoding="latin-1"), 5, 10)]
+    return pd.DataFrame(cipher_translation(sents))
+
+
+@pytest.fixture(scope="session")
+def translation_trained(cipher_df, tmp_path_factory):
+    """Tiny BART trained on the cipher (80/20 split) for 14 epochs; loss and BLEU before and after."""
+    from adapt import TranslationDatasets, TranslationTuner, set_seed
+    from adapt.tiny import save_tiny_seq2seq
+
+    model_dir = save_tiny_seq2seq(list(cipher_df.source) + list(cipher_df.target), tmp_path_factory.mktemp("tr") / "tiny-bart")
+    set_seed(0)
+    dsets = TranslationDatasets.from_dfs(cipher_df, str(model_dir), max_source_length=48, max_target_length=48)
+    tuner = TranslationTuner(dsets.dataloaders(batch_size=32), str(model_dir))
+    before = tuner.evaluate()
+    tuner.tune(14, lr=3e-3)
+    return tuner, before, tuner.evaluate()
+
+
+@pytest.fixture(scope="session")
+def translation_dir(translation_trained, tmp_path_factory) -> Path:
+    return translation_trained[0].save(tmp_path_factory.mktemp("tr-saved") / "cipher")
+
+
+@pytest.fixture(scope="session")
+def aclsum_dfs():
+    """ACLSum train (100) and validation (50) papers: abstract -> one-sentence outcome summary."""
+    import importlib.util
+    import json
+
+    import pandas as pd
+
+    # only the package's data files are read: importing it needs an extra dependency (sienna)
+    base = Path(importlib.util.find_spec("aclsum").submodule_search_locations[0]) / "dataset"
+
+    def rows(split: str) -> pd.DataFrame:
+        lines = (base / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        recs = [json.loads(x) for x in lines if x.strip()]
+        return pd.DataFrame({"text": [" ".join(r["sentences"]["abstract"]) for r in recs],
+                             "summary": [r["summary"]["outcome"] for r in recs]})
+
+    return rows("train"), rows("val")
+
+
+@pytest.fixture(scope="session")
+def summarization_trained(aclsum_dfs, tmp_path_factory):
+    """Tiny BART on ACLSum abstracts (256 tokens) -> summaries (64), 20 epochs; loss and ROUGE before and after."""
+    from adapt import SummarizationDatasets, SummarizationTuner, set_seed
+    from adapt.tiny import save_tiny_seq2seq
+
+    train, valid = aclsum_dfs
+    model_dir = save_tiny_seq2seq(list(train.text) + list(train.summary), tmp_path_factory.mktemp("sum") / "tiny-bart")
+    set_seed(0)
+    dsets = SummarizationDatasets.from_dfs(train, str(model_dir), valid_df=valid, max_source_length=256, max_target_length=64)
+    tuner = SummarizationTuner(dsets.dataloaders(batch_size=16), str(model_dir))
+    before = tuner.evaluate()
+    tuner.tune(20, lr=3e-3)
+    return tuner, before, tuner.evaluate()
+
+
+@pytest.fixture(scope="session")
+def summarization_dir(summarization_trained, tmp_path_factory) -> Path:
+    return summarization_trained[0].save(tmp_path_factory.mktemp("sum-saved") / "aclsum")

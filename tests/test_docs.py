@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "nbs" / "01_sequence_classification.ipynb"
 NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
 LM_NOTEBOOK = ROOT / "nbs" / "03_language_models.ipynb"
+READING_NOTEBOOK = ROOT / "nbs" / "04_qa_summarization_translation.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
 README = ROOT / "README.md"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
@@ -209,6 +210,52 @@ def test_language_model_notebook_runs(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "(7, 384)" in out["embeddings"] or ", 384)" in out["embeddings"]
     assert ", 512)" in out["embeddings"] and "cosine similarity" in out["embeddings"]
     assert (tmp_path / "lm-tutorial" / "bbc-gpt2" / "adapt.json").is_file()
+
+
+def test_qa_summarization_translation_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = {
+        "ADAPT_NB_QA_DOCS": "40",
+        "ADAPT_NB_QA_EPOCHS": "1",
+        "ADAPT_NB_SUM_EPOCHS": "2",
+        "ADAPT_NB_B2B_DOCS": "8",
+        "ADAPT_NB_TR_SENTS": "200",
+        "ADAPT_NB_TR_EPOCHS": "2",
+        "ADAPT_NB_S2S_OUT": str(tmp_path / "reading"),
+    }
+    raw = _execute_notebook(READING_NOTEBOOK, budget, tmp_path, monkeypatch)
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+
+    assert re.search(r"\d+ questions, \d+ unanswerable", out["qa-data"]) and "'answer_start'" in out["qa-data"]
+    assert "QuestionAnsweringDatasets(train=" in out["qa-datasets"] and "window" in out["qa-datasets"]
+    assert "exact_match" in out["qa-tune"] and "F1 rose: True" in out["qa-tune"], out["qa-tune"][-2000:]
+    assert "'no_answer'" in out["qa-predict"] and "'start'" in out["qa-predict"]
+    assert re.search(r"windows read: (\d+)", out["qa-long"]) and int(re.search(r"windows read: (\d+)", out["qa-long"])[1]) > 10
+    assert "100 training and 50 validation papers" in out["sum-data"]
+    assert "rouge1" in out["sum-tune"] and "validation loss fell: True" in out["sum-tune"], out["sum-tune"][-2000:]
+    assert "'summaries'" in out["sum-predict"] and "reference:" in out["sum-predict"]
+    assert "EncoderDecoderModel" in out["bert2bert"] and "BERT2BERT validation loss:" in out["bert2bert"]
+    assert "200 sentence pairs" in out["tr-data"] and "BLEU before:" in out["tr-tune"]
+    assert out["tr-predict"].count("-> ") == 3
+    for name in ("bbc-qa", "aclsum-tiny", "cipher"):
+        assert (tmp_path / "reading" / name / "adapt.json").is_file()
+
+
+def test_readme_qa_summarization_translation_run(tmp_path: Path) -> None:
+    blocks = _quick_tour_blocks("Question answering, summarization and translation")
+    assert len(blocks) == 2, f"expected the section's two python blocks, found {len(blocks)}"
+    env = _tiny_env(ADAPT_README_QA_DOCS="30", ADAPT_README_QA_EPOCHS="1", ADAPT_README_TR_EPOCHS="1")
+    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+    ns = json.loads(tail)
+
+    assert ns["QA_DOCS"] == 30 and ns["QA_EPOCHS"] == 1 and ns["TR_EPOCHS"] == 1
+    assert "exact_match" in printed and set(ns["qa_scores"]) == {"valid_loss", "exact_match", "f1"}
+    assert set(ns["answer"]["answers"][0]) == {"answer", "score", "start", "end", "no_answer"}
+    assert len(ns["answer"]["best_n"][0]) <= 3
+    assert "bleu" in printed and len(ns["translations"]["translations"]) == 2
+    assert "rouge1" in printed and len(ns["summaries"]["summaries"]) == 1
+    for folder in ("bbc-qa", "tiny-bart", "cipher", "headlines"):
+        assert (tmp_path / "models" / folder / "config.json").is_file()
 
 
 # ---------------------------------------------------------------------------------------------------

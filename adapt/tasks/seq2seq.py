@@ -383,6 +383,8 @@ class HFSeq2SeqGenerator:
         n = _check_num_tokens(self.max_target_length if num_tokens_to_produce is None else num_tokens_to_produce)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch size must be >= 1, got {batch_size}.")
+        if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams < 1:
+            raise InvalidInputError(f"num_beams must be a positive integer (1 = greedy), got {num_beams!r}.")
         if generate_kwargs.get("num_return_sequences", 1) != 1:
             raise InvalidInputError("num_return_sequences must be 1; call again with another seed for more samples.")
         pre = self.prefix if prefix is None else prefix
