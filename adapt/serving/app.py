@@ -1,8 +1,9 @@
 """The REST app: `POST /predict`, `GET /health`, `/ready`, `/metadata`, `/metrics`, OpenAPI docs at `/docs`.
 
 One app serves any saved or exported adapt model (the task comes from `adapt.json`) and plain transformers
-sequence-classification, token-classification, question-answering and encoder-decoder folders. Concurrent requests are micro-batched; limits give 413, bad
-bodies 422, and internal errors 500 with a request id, after which the server keeps serving.
+sequence-classification, token-classification, question-answering and encoder-decoder folders. Concurrent
+requests are micro-batched; limits give 413, bad bodies 422, and internal errors 500 with a request id, after
+which the server keeps serving.
 """
 
 from __future__ import annotations
