@@ -1,24 +1,113 @@
-"""The `adapt` command line: serve, predict, tune and export."""
+"""The `adapt` command line: tune, predict, export and serve, for every task in the registry.
+
+Errors a user can cause print one line (`adapt: error: ...`) and exit with status 2. Progress goes to stderr;
+stdout carries only JSON, so it can be piped.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+from .errors import AdaptError, InvalidInputError, unknown_name
+
+if TYPE_CHECKING:
+    from .tasks.base import TaskSpec
 
 app = typer.Typer(
     name="adapt",
     help="Fine-tune Hugging Face transformers with fastai, and serve or run the saved models.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"adapt {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Fine-tune Hugging Face transformers with fastai, and serve or run the saved models."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# inputs and options
+# ---------------------------------------------------------------------------------------------------
+def _key_values(pairs: Sequence[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"{what} {pair!r} is not key=value.")
+        out[key.strip()] = value
+    return out
+
+
+def _parse_options(pairs: dict[str, str], declared: Sequence[Any], what: str, where: str) -> dict[str, Any]:
+    """`key=value` strings -> typed values of the declared options (unknown keys refused, with the list)."""
+    from .options import check_options, parse_cli_value
+
+    table = {o.name: o for o in declared}
+    raw: dict[str, Any] = {}
+    for key, value in pairs.items():
+        if key not in table:
+            raise InvalidInputError(unknown_name(what, key, list(table), where))
+        raw[key] = parse_cli_value(table[key], value)
+    return check_options(raw, declared, where, what)
+
+
+def _read_inputs(texts: Sequence[str], file: Path | None, as_json: bool) -> list[Any]:
+    """Positional texts and `--file` lines; JSON lines (strings or objects) with `--jsonl` or a .jsonl/.json file."""
+    items: list[Any] = [json.loads(t) if as_json else t for t in texts]
+    if file is not None:
+        if not file.is_file():
+            from .errors import DataNotFoundError
+
+            raise DataNotFoundError(f"Input file {str(file)!r} does not exist.")
+        lines = file.read_text(encoding="utf-8").splitlines()
+        while lines and not lines[-1].strip():  # trailing blank lines end the file; blank lines inside it are errors
+            lines.pop()
+        parse = as_json or file.suffix in (".jsonl", ".json")
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                raise InvalidInputError(f"{file}:{n} is blank; every line is one input (output line N answers line N).")
+            try:
+                items.append(json.loads(line) if parse else line)
+            except json.JSONDecodeError as e:
+                raise InvalidInputError(f"{file}:{n} is not JSON ({e.msg}); write one JSON string or object per line.") from e
+    if not items:
+        raise InvalidInputError("Give inputs as arguments or with --file.")
+    return items
+
+
+def _spec_for(model: str, task: str | None) -> TaskSpec:
+    from .tasks import get_task, task_for_folder
+
+    if task is not None:
+        return get_task(task)
+    if Path(model).exists():
+        return task_for_folder(model)
+    raise InvalidInputError(f"{model!r} is not a local folder; pass --task to say which task the hub model is for.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------------
 @app.command()
 def serve(
     model_dir: str = typer.Argument(..., envvar="ADAPT_MODEL", help="Saved or exported model folder (or $ADAPT_MODEL)."),
@@ -33,7 +122,7 @@ def serve(
     device: Optional[str] = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Serve a model over REST: POST /predict, GET /health /ready /metadata /metrics, docs at /docs."""
+    """Serve a model of any task over REST: POST /predict, GET /health /ready /metadata /metrics, docs at /docs."""
     import uvicorn
 
     from .serving.app import ServerConfig
@@ -47,101 +136,182 @@ def serve(
 
 @app.command()
 def predict(
-    model_dir: str = typer.Argument(..., help="Saved or exported model folder, or a hub name."),
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to predict (or use --file).")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A text file with one input per line.")] = None,
+    model: Annotated[str, typer.Argument(help="Saved or exported model folder, or a hub name (with --task).")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Inputs (or use --file).")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="One input per line (.jsonl: JSON per line).")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read inputs as JSON: strings or objects such as "
+                                        '{"question": ..., "context": ...}.')] = False,
+    task: Annotated[Optional[str], typer.Option(help="The task, for hub names (default: read from the folder).")] = None,
     detail_level: str = typer.Option("low", help="low, medium or high."),
-    batch_size: int = typer.Option(32, help="Texts per model call."),
+    batch_size: int = typer.Option(32, help="Inputs per model call."),
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="A task option, key=value (repeatable).")] = None,
+    long_text: Annotated[Optional[str], typer.Option(help="truncate or window (tasks that take long_text).")] = None,
+    output: Annotated[str, typer.Option(help="jsonl: one line per input; json: one object, as the Easy verb.")] = "jsonl",
 ) -> None:
-    """Predict and print one JSON line per input, in input order."""
+    """Predict with a model of any task and print JSON: one line per input, in input order."""
     from .enums import DetailLevel
-    from .tasks import TASKS, task_for_folder
+    from .inference import prepare, run
 
-    items = list(texts or [])
-    if file is not None:
-        items += [line.rstrip("\n") for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not items:
-        raise typer.BadParameter("Give texts as arguments or --file.")
-    spec = task_for_folder(model_dir) if Path(model_dir).exists() else TASKS["sequence_classification"]
-    easy = spec.easy_class()()
-    result = easy.get_model(model_dir).predict(_validated(items, spec.allow_pairs), batch_size=batch_size)
-    level = DetailLevel(detail_level)
-    for i in range(len(result.items)):  # one line per input, in the Easy modules' shape (lists of length 1)
-        sys.stdout.write(json.dumps(dataclasses.replace(result, items=result.items[i : i + 1]).to_dict(level)) + "\n")
+    level = DetailLevel(detail_level)  # checked before any model loads
+    if output not in ("jsonl", "json"):
+        raise InvalidInputError(f"--output must be jsonl or json, got {output!r}.")
+    spec = _spec_for(model, task)
+    pairs = _key_values(param, "--param")
+    if long_text is not None:
+        pairs["long_text"] = long_text
+    options = _parse_options(pairs, spec.predictor.options, "option", spec.name)
+    items = _read_inputs(texts or [], file, jsonl)
+    predictor = spec.easy().get_model(model)
+    call = prepare(predictor, items, spec.fields, level, options)
+    result = run(predictor, call, batch_size)
+    if output == "json":
+        sys.stdout.write(json.dumps(result.to_dict(level)) + "\n")
+        return
+    for i in range(len(result.items)):  # one line per input, in the Easy verbs' shape (lists of length 1)
+        sys.stdout.write(json.dumps(result.select(i, i + 1).to_dict(level)) + "\n")
 
 
-def _validated(items: list[str], allow_pairs: bool) -> list[str]:
-    from .inference import normalize_texts
+def _data_form(data: Path, spec: TaskSpec) -> str:
+    form = "folder" if data.is_dir() else {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(
+        data.suffix.lower(), "conll" if "conll" in spec.data_forms else ""
+    )
+    if form not in spec.data_forms:
+        from .errors import InvalidChoiceError
 
-    return normalize_texts(items, allow_pairs=allow_pairs)[0]  # type: ignore[return-value]
+        raise InvalidChoiceError(
+            f"{spec.name} trains on {', '.join(spec.data_forms)} data; {str(data)!r} is "
+            f"{'a folder' if data.is_dir() else repr(data.suffix or 'a file without a suffix')}."
+        )
+    return form
+
+
+def _load_data(spec: TaskSpec, data: Path, valid: Path | None, form: str, model: str, kwargs: dict[str, Any]) -> Any:
+    cls = spec.datasets
+    if not data.exists():
+        from .errors import DataNotFoundError
+
+        raise DataNotFoundError(f"Training data {str(data)!r} does not exist.")
+    valid_kw = {} if valid is None else {{"csv": "valid_csv", "jsonl": "valid_json"}.get(form, "valid_path"): valid}
+    if form == "csv":
+        return cls.from_csvs(data, tokenizer_name=model, **({"sep": "\t"} if data.suffix == ".tsv" else {}), **valid_kw, **kwargs)
+    if form == "jsonl":
+        return cls.from_jsons(data, tokenizer_name=model, **valid_kw, **kwargs)
+    if form == "conll":
+        return cls.from_conll(data, tokenizer_name=model, **valid_kw, **kwargs)
+    return cls.from_folders(data, tokenizer_name=model, **valid_kw, **kwargs)
+
+
+def _route_options(spec: TaskSpec, pairs: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`--option key=value` -> (dataset keywords, tuner keywords), by the names each declares."""
+    from .data import SHARED_OPTIONS
+
+    data_opts = [*SHARED_OPTIONS, *spec.datasets.columns, *spec.datasets.options]
+    data_names = {o.name for o in data_opts}
+    tuner_names = {o.name for o in spec.tuner.options}
+    unknown = sorted(set(pairs) - data_names - tuner_names)
+    if unknown:
+        raise InvalidInputError(unknown_name("option", unknown[0], sorted(data_names | tuner_names), f"adapt tune --task {spec.name}"))
+    data = _parse_options({k: v for k, v in pairs.items() if k in data_names}, data_opts, "option", spec.name)
+    tuner = _parse_options({k: v for k, v in pairs.items() if k in tuner_names}, spec.tuner.options, "option", spec.name)
+    return data, tuner
 
 
 @app.command()
 def tune(
-    data: Annotated[Path, typer.Argument(help="A CSV file, a folder of .txt files (one per label), or a CoNLL file (ner).")],
+    data: Annotated[Path, typer.Argument(help="Training data: a CSV/TSV, JSON Lines, a folder of .txt files or CoNLL.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the fine-tuned model to.")],
-    task: str = typer.Option("classification", help="classification or ner."),
+    task: str = typer.Option("classification", help="Task name or alias (adapt tasks lists them)."),
     model: str = typer.Option(..., "--model", "-m", help="Hub name or local model folder to start from."),
+    valid: Annotated[Optional[Path], typer.Option(help="Validation data, of the same form.")] = None,
     epochs: int = typer.Option(1, help="Total epochs."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate; default: found with the LR finder."),
     strategy: str = typer.Option("one_cycle", help="one_cycle, flat_cos, sgdr or constant."),
     batch_size: int = typer.Option(16, help="Training batch size."),
-    max_length: int = typer.Option(256, help="Tokens kept per text (windows for ner)."),
-    text_col: str = typer.Option("text", help="CSV text column."),
-    label_col: str = typer.Option("label", help="CSV label column."),
+    max_length: Optional[int] = typer.Option(None, help="Tokens kept per item (the task's window, block or source)."),
+    text_col: Optional[str] = typer.Option(None, help="Column of the texts (classification, lm)."),
+    label_col: Optional[str] = typer.Option(None, help="Column of the labels (classification)."),
     valid_pct: float = typer.Option(0.2, help="Validation share when no validation set is given."),
     max_items: Optional[int] = typer.Option(None, help="Folders only: sample this many files."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the data files."),
     seed: int = typer.Option(42, help="Random seed."),
+    option: Annotated[Optional[list[str]], typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
 ) -> None:
-    """Fine-tune a model on a CSV, a folder of .txt files or a CoNLL file, then save it."""
-    from . import set_seed
+    """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
+    from .enums import Strategy
+    from .tasks import get_task
+    from .utils import set_seed
 
+    spec = get_task(task)
+    strategy_ = Strategy(strategy)  # checked before anything loads
+    pairs = _key_values(option, "--option")
+    for name, value in (("text_col", text_col), ("label_col", label_col)):
+        if value is not None:
+            pairs[name] = value
+    data_kwargs, tuner_kwargs = _route_options(spec, pairs)
+    form = _data_form(data, spec)
+    kwargs: dict[str, Any] = {"split_pct": valid_pct, "seed": seed, "encoding": encoding, **spec.data_defaults, **data_kwargs}
+    if max_length is not None:
+        kwargs["max_length"] = max_length
+    if max_items is not None:
+        kwargs["max_items"] = max_items
+    if form != "folder":
+        kwargs.pop("max_items", None)
     set_seed(seed)
-    kwargs = {"tokenize_kwargs": {"max_length": max_length}}
-    if task in ("ner", "token_classification"):
-        from .tasks.token_classification import TokenClassificationDatasets as TD
-        from .tasks.token_classification import TokenClassificationTuner as Tuner
-
-        dsets = TD.from_conll(data, model, split_pct=valid_pct, encoding=encoding, seed=seed, **kwargs)
-    elif task in ("classification", "sequence_classification"):
-        from .tasks.sequence_classification import SequenceClassificationDatasets as SD
-        from .tasks.sequence_classification import SequenceClassificationTuner as Tuner  # type: ignore[assignment]
-
-        if data.is_dir():
-            dsets = SD.from_folders(
-                data, tokenizer_name=model, split_pct=valid_pct, encoding=encoding, max_items=max_items, seed=seed, **kwargs
-            )
-        else:
-            dsets = SD.from_csvs(data, text_col, label_col, model, split_pct=valid_pct, seed=seed, encoding=encoding, **kwargs)
-    else:
-        raise typer.BadParameter(f"Unknown task {task!r}; use classification or ner.", param_hint="--task")
-    tuner = Tuner(dsets.dataloaders(batch_size=batch_size), model)
-    metrics = tuner.tune(epochs, lr=lr, strategy=strategy)
-    tuner.save(out)
-    sys.stdout.write(json.dumps({"saved": str(out), "metrics": metrics}) + "\n")
+    with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
+        dsets = _load_data(spec, data, valid, form, model, kwargs)
+        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, **tuner_kwargs)
+        metrics = tuner.tune(epochs, lr=lr, strategy=strategy_)
+        tuner.save(out)
+    sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
 
 
 @app.command()
 def export(
     model_dir: Annotated[str, typer.Argument(help="A folder written by tuner.save() (or save_pretrained).")],
     out: Annotated[Path, typer.Argument(help="Where to write the deployable artifact.")],
+    int8: Annotated[bool, typer.Option("--int8", help="Add a parity-checked int8 copy (tasks that allow it).")] = False,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Add a parity-checked ONNX Runtime copy (tasks that allow it).")] = False,
+    parity_file: Annotated[Optional[Path], typer.Option(help="Held-out inputs for the parity checks, one per line "
+                                                        "(.jsonl: JSON per line).")] = None,
+    min_agreement: float = typer.Option(0.99, help="Least share of decisions a copy must share with fp32."),
+    on_parity_fail: str = typer.Option("raise", help="raise (refuse the copy) or warn."),
 ) -> None:
-    """Verify a saved folder (checksums included) and write it, with a model card, as a deployable artifact."""
+    """Verify a saved folder (checksums included) and write it, with a model card and optional fast copies."""
     from .modelio import export_folder
 
-    target = export_folder(model_dir, out)
-    sys.stdout.write(json.dumps({"exported": str(target)}) + "\n")
+    texts = _read_inputs([], parity_file, False) if parity_file is not None else None
+    with contextlib.redirect_stdout(sys.stderr):
+        target = export_folder(model_dir, out, int8, onnx, texts, min_agreement, on_parity_fail)
+    sys.stdout.write(json.dumps({"exported": str(target), "int8": int8, "onnx": onnx}) + "\n")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    from .errors import AdaptError
+@app.command()
+def tasks() -> None:
+    """List the tasks adapt knows: name, aliases, data forms, Easy verb and options (one JSON line each)."""
+    from .tasks import all_tasks
 
+    for spec in all_tasks().values():
+        row = {
+            "task": spec.name,
+            "aliases": list(spec.aliases),
+            "summary": spec.summary,
+            "data": list(spec.data_forms),
+            "fields": [f.name for f in spec.fields],
+            "easy": f"{spec.easy.__name__}.{spec.verb}",
+            "predict_options": [o.name for o in spec.predictor.options],
+            "tune_options": [o.name for o in (*spec.datasets.columns, *spec.datasets.options, *spec.tuner.options)],
+            "fast_copies": sorted(spec.fast_copies),
+        }
+        sys.stdout.write(json.dumps(row) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: user errors print one line and exit 2."""
     try:
-        app()
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
     except AdaptError as e:
-        sys.stderr.write(f"adapt: error: {e}\n")
+        message = " ".join(str(e).split())
+        sys.stderr.write(f"adapt: error: {message}\n")
         sys.exit(2)
 
 

@@ -1,5 +1,9 @@
 """`TaskDatasets`: Hugging Face train/valid splits plus a tokenizer and a batched tokenize function.
 
+Every task's datasets class gets one set of constructors from here: `from_dfs`, `from_csvs`, `from_jsons`,
+`from_hf` and (where the task has a folder form) `from_folders`. Their shared keyword parameters are declared
+once (`SHARED_OPTIONS`); a task declares its positional columns and its own keyword options, and builds
+itself from a (train, valid) pair of `datasets.Dataset`s in `_from_splits`.
 `datasets` and `transformers` are imported when a dataset is built; fastai only when `dataloaders()` is called.
 """
 
@@ -8,25 +12,71 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-from .errors import EmptyDatasetError, MissingColumnError
+from .errors import DataNotFoundError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, MissingColumnError
+from .options import Option, check_options, defaults
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "SHARED_OPTIONS",
+    "LoadOptions",
     "TaskDatasets",
-    "random_split",
-    "train_valid_splits",
-    "dataframe_splits",
-    "read_text_folder",
     "check_columns",
+    "dataframe_splits",
+    "random_split",
+    "read_text_folder",
     "tokenize_text_columns",
+    "train_valid_splits",
 ]
 
 DEFAULT_MAX_LENGTH = 512
+SplitFunc = Callable[[Any], tuple[Sequence[int], Sequence[int]]]
+D = TypeVar("D", bound="TaskDatasets")
+
+SHARED_OPTIONS = (
+    Option("split_pct", float, 0.2, "validation share when no validation data is given", 0.2),
+    Option("split_func", Callable, None, "split_func(items) -> (train_indices, valid_indices), instead of split_pct"),
+    Option("seed", int, 42, "seed of the random split", 0),
+    Option("train_split", str, "train", "the training split of a DatasetDict", "train"),
+    Option("valid_split", str, "validation", "the validation split of a DatasetDict", "validation"),
+    Option("max_length", int, None, "tokens kept per item (the task's window, block or source length)", 64),
+    Option("tokenize_kwargs", dict, None, "extra keyword arguments of the tokenizer call", {}),
+    Option("auto_kwargs", dict, None, "keyword arguments of AutoTokenizer.from_pretrained (revision, ...)", {}),
+    Option("num_proc", int, None, "tokenize in this many processes", 1),
+    Option("cache_dir", (str, os.PathLike), None, "cache folder for files read by datasets"),
+    Option("tokenizer", object, None, "a loaded tokenizer, instead of loading tokenizer_name"),
+)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The shared constructor parameters, as checked by `TaskDatasets._bind` (see `SHARED_OPTIONS`)."""
+
+    split_pct: float = 0.2
+    split_func: SplitFunc | None = None
+    seed: int | None = 42
+    train_split: str = "train"
+    valid_split: str = "validation"
+    max_length: int | None = None
+    tokenize_kwargs: dict[str, Any] | None = None
+    auto_kwargs: dict[str, Any] | None = None
+    num_proc: int | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    tokenizer: Any = None
+
+    def build_kwargs(self) -> dict[str, Any]:
+        """What every task's `__init__` takes from the shared parameters."""
+        return {
+            "tokenize_kwargs": self.tokenize_kwargs,
+            "auto_kwargs": self.auto_kwargs,
+            "num_proc": self.num_proc,
+            "tokenizer": self.tokenizer,
+        }
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str | None], what: str = "dataset") -> None:
@@ -40,8 +90,8 @@ def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple
     """Seedable random split of `range(n)` into (train indices, valid indices)."""
     import numpy as np
 
-    if not 0 < valid_pct < 1:
-        raise ValueError(f"valid_pct/split_pct must be between 0 and 1, got {valid_pct}.")
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
+        raise InvalidInputError(f"valid_pct/split_pct must be between 0 and 1, got {valid_pct!r}.")
     perm = np.random.default_rng(seed).permutation(n)
     cut = int(round(n * valid_pct))
     cut = min(max(cut, 1), n - 1) if n > 1 else 0
@@ -54,8 +104,9 @@ def train_valid_splits(
     valid_split: str = "validation",
     split_pct: float = 0.2,
     seed: int | None = 42,
+    split_func: SplitFunc | None = None,
 ) -> tuple[Any, Any]:
-    """(train, valid) from a `DatasetDict` with named splits, or a `Dataset` split randomly by `split_pct`.
+    """(train, valid) from a `DatasetDict` with named splits, or a `Dataset` split by `split_func` or `split_pct`.
 
     A `DatasetDict` without `valid_split` is split the same way.
     """
@@ -63,25 +114,36 @@ def train_valid_splits(
 
     if isinstance(dataset_or_dict, (DatasetDict, dict)):
         if train_split not in dataset_or_dict:
-            raise KeyError(f"No {train_split!r} split; the DatasetDict has {list(dataset_or_dict.keys())}. Pass train_split=...")
+            raise MissingColumnError(
+                f"No {train_split!r} split; the DatasetDict has {list(dataset_or_dict.keys())}. Pass train_split=..."
+            )
         train, valid = dataset_or_dict[train_split], dataset_or_dict.get(valid_split)
     elif isinstance(dataset_or_dict, Dataset):
         train, valid = dataset_or_dict, None
     else:
-        raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
+        raise InvalidInputError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
     if len(train) == 0:
         raise EmptyDatasetError("The training split is empty; pass at least one row.")
     if valid is None:
-        tr, va = random_split(len(train), split_pct, seed)
+        tr, va = _split_indices(train, len(train), split_func, split_pct, seed)
         train, valid = train.select(tr), train.select(va)
     return train, valid
+
+
+def _split_indices(
+    items: Any, n: int, split_func: SplitFunc | None, split_pct: float, seed: int | None
+) -> tuple[list[int], list[int]]:
+    if split_func is None:
+        return random_split(n, split_pct, seed)
+    tr, va = split_func(items)
+    return [int(i) for i in tr], [int(i) for i in va]
 
 
 def dataframe_splits(
     train_df: Any,
     cols: Sequence[str],
     valid_df: Any = None,
-    split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
+    split_func: SplitFunc | None = None,
     split_pct: float = 0.2,
     seed: int | None = 42,
 ) -> tuple[Any, Any]:
@@ -91,15 +153,51 @@ def dataframe_splits(
     """
     from datasets import Dataset
 
+    if not hasattr(train_df, "columns") or not hasattr(train_df, "iloc"):
+        raise InvalidInputError(f"Expected a pandas DataFrame, got {type(train_df).__name__}; use from_hf for datasets.")
     check_columns(list(train_df.columns), cols, "training DataFrame")
     if len(train_df) == 0:
         raise EmptyDatasetError("The training DataFrame is empty; pass at least one row.")
     if valid_df is None:
-        tr, va = split_func(train_df) if split_func is not None else random_split(len(train_df), split_pct, seed)
-        train_df, valid_df = train_df.iloc[list(tr)], train_df.iloc[list(va)]
+        tr, va = _split_indices(train_df, len(train_df), split_func, split_pct, seed)
+        train_df, valid_df = train_df.iloc[tr], train_df.iloc[va]
     check_columns(list(valid_df.columns), cols, "validation DataFrame")
     cols = list(cols)
     return tuple(Dataset.from_pandas(df[cols].reset_index(drop=True), preserve_index=False) for df in (train_df, valid_df))
+
+
+def text_files(
+    path: str | os.PathLike[str], extensions: Sequence[str] = (".txt",), max_items: int | None = None, seed: int | None = 42
+) -> list[Path]:
+    """The files with one of `extensions` under `path` (recursively, in path order); `max_items` keeps a seeded subset."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataNotFoundError(f"Folder {str(root)!r} does not exist.")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in tuple(extensions))
+    if not files:
+        raise EmptyDatasetError(f"No {list(extensions)} files under {str(root)!r}.")
+    if max_items is not None and max_items < len(files):
+        import numpy as np
+
+        pick = np.random.default_rng(seed).choice(len(files), size=max_items, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    return files
+
+
+def read_text_files(files: Sequence[Path], get_label: Callable[[Path], Any] | None, encoding: str) -> dict[str, list[Any]]:
+    """`{"text": [...]}` of `files`, plus `"label"` from `get_label(path)` when given."""
+    from .errors import DecodeError
+
+    texts = []
+    for f in files:
+        try:
+            texts.append(f.read_text(encoding=encoding))
+        except UnicodeDecodeError as e:
+            raise DecodeError(str(f), encoding, e) from e
+    out: dict[str, list[Any]] = {"text": texts}
+    if get_label is not None:
+        out["label"] = [get_label(f) for f in files]
+    return out
 
 
 def read_text_folder(
@@ -114,29 +212,7 @@ def read_text_folder(
 
     `max_items` keeps a seeded random subset of the files (in path order).
     """
-    from .errors import DecodeError
-
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"Folder {str(root)!r} does not exist.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in tuple(extensions))
-    if not files:
-        raise EmptyDatasetError(f"No {list(extensions)} files under {str(root)!r}.")
-    if max_items is not None and max_items < len(files):
-        import numpy as np
-
-        pick = np.random.default_rng(seed).choice(len(files), size=max_items, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    texts = []
-    for f in files:
-        try:
-            texts.append(f.read_text(encoding=encoding))
-        except UnicodeDecodeError as e:
-            raise DecodeError(str(f), encoding, e) from e
-    out: dict[str, list[Any]] = {"text": texts}
-    if get_label is not None:
-        out["label"] = [get_label(f) for f in files]
-    return out
+    return read_text_files(text_files(path, extensions, max_items, seed), get_label, encoding)
 
 
 def tokenize_text_columns(
@@ -151,12 +227,15 @@ def tokenize_text_columns(
     return tokenizer(batch[text_col], pairs, **tokenize_kwargs)
 
 
-def token_lengths(dset: Any) -> Any:
-    """Number of tokens in each row of a tokenized `datasets.Dataset` (NumPy), read from Arrow without Python lists."""
-    import pyarrow.compute as pc
+_SHARED_NAMES = frozenset(o.name for o in SHARED_OPTIONS)
 
-    col = dset.with_format("arrow")[:]["input_ids"]
-    return pc.list_value_length(col).to_numpy(zero_copy_only=False)
+
+def _data_files(train: str | os.PathLike[str], valid: str | os.PathLike[str] | None, kind: str) -> dict[str, str]:
+    files = {"train": str(train), **({"validation": str(valid)} if valid is not None else {})}
+    for f in files.values():
+        if not Path(f).is_file():
+            raise DataNotFoundError(f"{kind} file {f!r} does not exist.")
+    return files
 
 
 def _count_rows(dset: Any) -> int:
@@ -179,7 +258,156 @@ class TaskDatasets:
 
     Splits stay Arrow-backed: file-based datasets (CSV, `load_dataset`) are tokenized into memory-mapped
     cache files, so data larger than memory works; `num_proc` tokenizes in that many processes.
+
+    Task subclasses get the constructors `from_dfs`, `from_csvs`, `from_jsons`, `from_hf` and `from_folders`:
+    the data, the task's `columns` (positional, in order), `tokenizer_name`, then keyword arguments: the
+    shared ones of `SHARED_OPTIONS` and the task's own `options`. Unknown keywords are refused with the list of
+    accepted ones.
     """
+
+    # -- what a task declares -------------------------------------------------------------------------------
+    columns: ClassVar[tuple[Option, ...]] = ()  # positional column parameters of the table forms
+    options: ClassVar[tuple[Option, ...]] = ()  # the task's keyword options
+    folder_args: ClassVar[tuple[Option, ...]] = ()  # positional parameters of from_folders before tokenizer_name
+    folder_columns: ClassVar[tuple[tuple[str, str], ...]] = ()  # from_folders: (column option, value); () = no folder form
+    max_length_option: ClassVar[str | None] = None  # the option `max_length` sets (default: tokenize_kwargs)
+
+    @classmethod
+    def _from_splits(cls: type[D], train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any) -> D:
+        """Build the task's datasets from (train, valid) `datasets.Dataset`s; `options` are the checked task options."""
+        raise InvalidChoiceError(f"{cls.__name__} has no table constructors; build it with {cls.__name__}(train, valid, ...).")
+
+    # -- constructors ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_hf(cls: type[D], dataset_or_dict: Any, *args: Any, **kwargs: Any) -> D:
+        """From a `datasets.Dataset` (split by `split_func` or `split_pct`) or a `DatasetDict` with named splits.
+
+        Arrow-backed datasets stay memory-mapped; `num_proc` tokenizes in parallel processes.
+        """
+        name, load, opts = cls._bind(args, kwargs, cls.columns, "from_hf")
+        train, valid = train_valid_splits(
+            dataset_or_dict, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func
+        )
+        return cls._from_splits(train, valid, name, load, **opts)
+
+    @classmethod
+    def from_dfs(cls: type[D], train_df: Any, *args: Any, valid_df: Any = None, **kwargs: Any) -> D:
+        """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split makes one."""
+        name, load, opts = cls._bind(args, kwargs, cls.columns, "from_dfs")
+        cols = [v for k, v in opts.items() if k.endswith("_col") and isinstance(v, str)]
+        train, valid = dataframe_splits(train_df, cols, valid_df, load.split_func, load.split_pct, load.seed)
+        return cls._from_splits(train, valid, name, load, **opts)
+
+    @classmethod
+    def from_csvs(
+        cls: type[D], train_csv: str | os.PathLike[str], *args: Any, valid_csv: str | os.PathLike[str] | None = None,
+        encoding: str = "utf-8", **kwargs: Any,
+    ) -> D:
+        """From CSV files read by `datasets` (Arrow, memory-mapped, cached), so files larger than memory work.
+
+        Keywords of the `datasets` CSV reader (`sep`, `quotechar`, `column_names`, ...) are passed on to it.
+        """
+        from datasets import load_dataset
+        from datasets.packaged_modules.csv.csv import CsvConfig
+
+        reader_names = {f for f in CsvConfig.__dataclass_fields__ if f not in ("name", "data_files", "features", "encoding")}
+        taken = _SHARED_NAMES | {o.name for o in (*cls.columns, *cls.options)}
+        reader = {k: kwargs.pop(k) for k in list(kwargs) if k in reader_names and k not in taken}
+        files = _data_files(train_csv, valid_csv, "CSV")
+        dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=kwargs.get("cache_dir"), **reader)
+        return cls.from_hf(dd, *args, **kwargs)
+
+    @classmethod
+    def from_jsons(
+        cls: type[D], train_json: str | os.PathLike[str], *args: Any, valid_json: str | os.PathLike[str] | None = None,
+        encoding: str = "utf-8", **kwargs: Any,
+    ) -> D:
+        """From JSON Lines files (one object per line) or JSON lists of objects, read by `datasets`."""
+        files = _data_files(train_json, valid_json, "JSON")
+        return cls.from_hf(cls._read_jsons(files, encoding, kwargs.get("cache_dir")), *args, **kwargs)
+
+    @classmethod
+    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any) -> Any:
+        from datasets import load_dataset
+
+        return load_dataset("json", data_files=files, encoding=encoding, cache_dir=cache_dir)
+
+    @classmethod
+    def from_folders(
+        cls: type[D],
+        train_path: str | os.PathLike[str],
+        *args: Any,
+        valid_path: str | os.PathLike[str] | None = None,
+        extensions: Sequence[str] = (".txt",),
+        encoding: str = "utf-8",
+        max_items: int | None = None,
+        **kwargs: Any,
+    ) -> D:
+        """One text file per item, searched recursively; `max_items` takes a seeded random subset of the files.
+
+        Without `valid_path`, `split_func(files)` (a list of paths) or a seeded `split_pct` split makes one.
+        """
+        from datasets import Dataset
+
+        if not cls.folder_columns:
+            raise InvalidChoiceError(f"{cls.__name__} has no folder form; use from_dfs, from_csvs, from_jsons or from_hf.")
+        name, load, opts = cls._bind(args, kwargs, cls.folder_args, "from_folders")
+        get_label = opts.pop("get_label", None)
+        files = text_files(train_path, extensions, max_items, load.seed)
+        data = {"train": Dataset.from_dict(read_text_files(files, get_label, encoding))}
+        if valid_path is not None:
+            data["validation"] = Dataset.from_dict(read_text_files(text_files(valid_path, extensions), get_label, encoding))
+        elif load.split_func is not None:
+            tr, va = _split_indices(files, len(files), load.split_func, load.split_pct, load.seed)
+            data = {"train": data["train"].select(tr), "validation": data["train"].select(va)}
+        train, valid = train_valid_splits(data, split_pct=load.split_pct, seed=load.seed)
+        return cls._from_splits(train, valid, name, load, **{**opts, **dict(cls.folder_columns)})
+
+    # -- binding ----------------------------------------------------------------------------------------------
+    @classmethod
+    def _bind(
+        cls, args: Sequence[Any], kwargs: dict[str, Any], positional: Sequence[Option], method: str
+    ) -> tuple[str | None, LoadOptions, dict[str, Any]]:
+        """(tokenizer_name, shared parameters, task options) from a constructor call, every name checked."""
+        where = f"{cls.__name__}.{method}"
+        names = [o.name for o in positional] + ["tokenizer_name"]
+        if len(args) > len(names):
+            raise InvalidInputError(
+                f"{where} takes {len(names)} positional arguments after the data ({', '.join(names)}), got {len(args)}; "
+                "pass the others by keyword."
+            )
+        given = dict(zip(names, args, strict=False))
+        twice = sorted(set(given) & set(kwargs))
+        if twice:
+            raise InvalidInputError(f"{where} got {twice} both positionally and by keyword.")
+        given.update(kwargs)
+        name = given.pop("tokenizer_name", None)
+        table = (*SHARED_OPTIONS, *positional, *cls.options)
+        checked = check_options(given, table, where, "argument")
+        shared = {k: v for k, v in checked.items() if k in _SHARED_NAMES}
+        opts = {**defaults((*positional, *cls.options)), **{k: v for k, v in checked.items() if k not in _SHARED_NAMES}}
+        load = LoadOptions(**shared)
+        if name is None and load.tokenizer is None:
+            raise InvalidInputError(f"{where} needs tokenizer_name (a hub name or a local model folder).")
+        return name, cls._place_max_length(load, opts, where), opts
+
+    @classmethod
+    def _place_max_length(cls, load: LoadOptions, opts: dict[str, Any], where: str) -> LoadOptions:
+        """`max_length` sets the task's own length option, or the tokenizer's `max_length`."""
+        import dataclasses
+
+        if load.max_length is None:
+            return load
+        target = cls.max_length_option
+        if target is not None:
+            if opts.get(target) is not None and opts[target] != load.max_length:
+                raise InvalidInputError(f"{where}: pass either max_length or {target}, not both.")
+            opts[target] = load.max_length
+            return load
+        tok = dict(load.tokenize_kwargs or {})
+        if tok.get("max_length") not in (None, load.max_length):
+            raise InvalidInputError(f"{where}: pass either max_length or tokenize_kwargs['max_length'], not both.")
+        return dataclasses.replace(load, tokenize_kwargs={**tok, "max_length": load.max_length})
 
     def __init__(
         self,
@@ -199,7 +427,7 @@ class TaskDatasets:
     ) -> None:
         if tokenizer is None:
             if tokenizer_name is None:
-                raise ValueError("Pass tokenizer_name (a hub name or local model path) or a tokenizer.")
+                raise InvalidInputError("Pass tokenizer_name (a hub name or local model path) or a tokenizer.")
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_name, **dict(auto_kwargs or {}))
@@ -228,6 +456,10 @@ class TaskDatasets:
     @property
     def max_length(self) -> int:
         return int(self.tokenize_kwargs.get("max_length") or DEFAULT_MAX_LENGTH)
+
+    def manifest(self) -> dict[str, Any]:
+        """The data settings a saved model keeps in `adapt.json` (inference reads them back)."""
+        return {"max_length": self.max_length}
 
     def _prepare(self, dset: Any, split: str) -> Any:
         if dset is None or _count_rows(dset) == 0:

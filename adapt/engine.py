@@ -118,8 +118,7 @@ class AdaptiveDataLoaders(DataLoaders):
         `group_by_length=True` batches training texts of similar length together (in a random order): much less
         padding when lengths are mixed, nothing gained when most texts fill `max_length`.
         """
-        from .data import token_lengths
-        from .utils import default_device
+        from .utils import default_device, token_lengths
 
         collate = HFBatchCollate(collate_fn or dsets.default_collate(), dsets.label_keys)
         splits = [dsets.train] + ([dsets.valid] if dsets.valid is not None else [])

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from enum import Enum
+from .errors import InvalidChoiceError, closest
 
-from .errors import InvalidChoiceError
-
-__all__ = ["Strategy", "DetailLevel", "LongText"]
+__all__ = ["ChoiceEnum", "DetailLevel", "LongText", "Strategy"]
 
 
 def _norm(s: str) -> str:
@@ -14,17 +13,33 @@ def _norm(s: str) -> str:
 
 
 class ChoiceEnum(str, Enum):
-    """A `str` enum that accepts member names or values in any case, and lists the valid ones on error."""
+    """A `str` enum that accepts member names, values or aliases in any case, and suggests the closest on error."""
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """Extra accepted spellings -> member value (e.g. AdaptNLP's names); none by default."""
+        return {}
 
     @classmethod
     def _missing_(cls, value: object) -> ChoiceEnum:
         if isinstance(value, str):
             key = _norm(value)
+            aliases = {_norm(k): v for k, v in cls.aliases().items()}
             for member in cls:
-                if key in (_norm(member.name), _norm(member.value)):
+                if key in (_norm(member.name), _norm(member.value)) or aliases.get(key) == member.value:
                     return member
-        choices = ", ".join(repr(m.value) for m in cls)
-        raise InvalidChoiceError(f"{value!r} is not a valid {cls.__name__}. Valid choices: {choices}.")
+        raise InvalidChoiceError(cls.invalid_message(value))
+
+    @classmethod
+    def invalid_message(cls, value: object) -> str:
+        """`'OneCycel' is not a valid Strategy. Did you mean 'OneCycle'? Valid: OneCycle ('one_cycle'), ...`."""
+        names = [m.name for m in cls] + [m.value for m in cls]
+        guess = closest(str(value), names) if isinstance(value, str) else None
+        if guess is not None:
+            guess = cls(guess).name
+        hint = f" Did you mean {guess!r}?" if guess else ""
+        valid = ", ".join(f"{m.name} ({m.value!r})" for m in cls)
+        return f"{value!r} is not a valid {cls.__name__}.{hint} Valid: {valid}."
 
     def __str__(self) -> str:
         return self.value
@@ -45,6 +60,11 @@ class Strategy(ChoiceEnum):
     CosineAnnealing = "flat_cos"
     SGDR = "sgdr"
     Constant = "constant"
+
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """AdaptNLP named the policies by their fastai methods."""
+        return {"fit_one_cycle": "one_cycle", "fit_flat_cos": "flat_cos", "fit_sgdr": "sgdr", "fit": "constant"}
 
 
 class DetailLevel(ChoiceEnum):

@@ -1,20 +1,32 @@
-"""Exceptions raised by adapt. Each one says what went wrong and what to do about it."""
+"""Exceptions raised by adapt. Each one says what went wrong and what to do about it.
+
+Every error a user can cause is an `AdaptError`. Most also subclass the built-in exception a caller would
+expect (`ValueError`, `FileNotFoundError`, `ImportError`, ...), so existing `except` clauses keep working.
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "AdaptError",
+    "CorruptModelError",
+    "DataNotFoundError",
+    "DecodeError",
+    "EmptyDatasetError",
     "InvalidChoiceError",
     "InvalidInputError",
-    "UnknownLabelError",
-    "NumClassesError",
-    "EmptyDatasetError",
     "MissingColumnError",
+    "MissingDependencyError",
     "ModelNotFoundError",
-    "CorruptModelError",
-    "WrongTaskError",
-    "DecodeError",
+    "NumClassesError",
     "TargetExistsError",
+    "UnknownLabelError",
+    "WrongTaskError",
+    "closest",
+    "install_hint",
+    "unknown_name",
 ]
 
 
@@ -27,7 +39,7 @@ class InvalidChoiceError(AdaptError, ValueError):
 
 
 class InvalidInputError(AdaptError, ValueError):
-    """Input text is empty, None or not a string."""
+    """An input or option is empty, of the wrong type, out of range or unknown."""
 
 
 class UnknownLabelError(AdaptError, ValueError):
@@ -53,6 +65,10 @@ class ModelNotFoundError(AdaptError, FileNotFoundError):
     """A model path does not exist, or cannot be fetched."""
 
 
+class DataNotFoundError(AdaptError, FileNotFoundError):
+    """A data file or folder does not exist."""
+
+
 class CorruptModelError(AdaptError, ValueError):
     """A model folder exists but lacks files or holds unreadable ones."""
 
@@ -63,6 +79,10 @@ class WrongTaskError(AdaptError, ValueError):
 
 class TargetExistsError(AdaptError, FileExistsError):
     """A save or export would overwrite something that is not a previous model save."""
+
+
+class MissingDependencyError(AdaptError, ImportError):
+    """An optional dependency is not installed; the message says which `pip install` adds it."""
 
 
 class DecodeError(AdaptError, UnicodeDecodeError):
@@ -77,3 +97,36 @@ class DecodeError(AdaptError, UnicodeDecodeError):
             f"Cannot decode {self.path!r} as {self.wanted_encoding!r} ({self.reason} at byte {self.start}). "
             "Pass the file's encoding, e.g. encoding='latin-1' or encoding='cp1252'."
         )
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice most similar to `name` (case-insensitive), or None when nothing is close."""
+    options = list(choices)
+    lowered = {c.lower(): c for c in options}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def unknown_name(what: str, name: str, valid: Iterable[str], where: str = "") -> str:
+    """'Unknown option 'x' for y. Did you mean 'z'? Accepted: a, b, c.' (the shared wording of name errors)."""
+    valid = list(valid)
+    guess = closest(name, valid)
+    hint = f" Did you mean {guess!r}?" if guess else ""
+    accepted = ", ".join(valid) if valid else "none"
+    return f"Unknown {what} {name!r}{' for ' + where if where else ''}.{hint} Accepted: {accepted}."
+
+
+def install_hint(extra: str) -> str:
+    """`pip install '<this distribution>[extra]'`, with the name pip knows this package by."""
+    return f"pip install '{distribution_name()}[{extra}]'"
+
+
+def distribution_name() -> str:
+    """The PyPI distribution that installed the `adapt` package (falls back to the settings.ini name)."""
+    from importlib import metadata
+
+    try:
+        names = metadata.packages_distributions().get("adapt") or []
+    except Exception:  # noqa: BLE001 - metadata of unrelated broken installs must not hide the real error
+        names = []
+    return names[0] if names else "adapt"

@@ -1,6 +1,7 @@
 """Task-agnostic inference: validate -> encode (truncate or window) -> length-sorted batches -> forward.
 
-Shared by `Tuner.predict`, the `Easy*` modules and the server. Imports torch lazily; never fastai or flair.
+`prepare` / `run` / `predict_json` are the one front door of prediction, shared by `Tuner.predict`, the
+`Easy*` verbs, `adapt predict` and `POST /predict`. Imports torch lazily; never fastai or flair.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, Union
 
-from .enums import LongText
+from .enums import DetailLevel, LongText
 from .errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -18,48 +19,100 @@ logger = logging.getLogger(__name__)
 Text = Union[str, tuple[str, str]]
 
 __all__ = [
-    "Text",
-    "normalize_texts",
+    "TEXT",
+    "TEXT_PAIR",
     "Encoded",
+    "Field",
+    "PredictCall",
+    "Text",
+    "check_batch_size",
+    "check_text",
     "encode",
     "forward_logits",
     "model_max_length",
+    "normalize_inputs",
+    "normalize_texts",
+    "pad_batch",
+    "predict_json",
+    "prepare",
     "resolve_max_length",
+    "run",
     "softmax",
-    "EasyBase",
 ]
 
 
-def _check_str(x: object, where: str) -> str:
+@dataclass(frozen=True)
+class Field:
+    """One input field of a task (`text`, `text_pair`, `question`, `context`, ...)."""
+
+    name: str
+    required: bool = True
+    allow_empty: bool = False  # generation prompts may be empty (the model starts from BOS)
+
+
+TEXT = (Field("text"),)
+TEXT_PAIR = (Field("text"), Field("text_pair", required=False))
+
+
+def check_text(x: object, where: str, allow_empty: bool = False) -> str:
+    """`x` if it is a string the tokenizers can encode, else `InvalidInputError` naming `where`."""
     if x is None:
         raise InvalidInputError(f"{where} is None; pass a non-empty string.")
     if not isinstance(x, str):
         raise InvalidInputError(f"{where} is a {type(x).__name__}, not a string: {x!r:.80}. Pass text as str.")
-    if not x.strip():
+    if not allow_empty and not x.strip():
         raise InvalidInputError(f"{where} is empty or whitespace; pass a non-empty string.")
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(
+            f"{where} is not valid Unicode text (a lone surrogate {x[e.start]!r} at character {e.start}); "
+            "send UTF-8 text."
+        ) from None
     return x
 
 
-def normalize_texts(text: Any, allow_pairs: bool = True) -> tuple[list[Text], bool]:
-    """Validate one text or a list of texts; return (list, was_single). Pairs are `(text, text_pair)` tuples."""
-    single = isinstance(text, str) or (allow_pairs and isinstance(text, tuple))
-    items = [text] if single else text
-    if items is None or isinstance(items, (bytes, dict)) or not isinstance(items, Sequence):
-        raise InvalidInputError(f"Expected a string or a list of strings, got {type(text).__name__}.")
+def _item(item: Any, fields: Sequence[Field], where: str) -> Text:
+    names = [f.name for f in fields]
+    n_required = sum(f.required for f in fields)
+    if isinstance(item, dict):
+        unknown = sorted(set(item) - set(names))
+        missing = [f.name for f in fields if f.required and f.name not in item]
+        if unknown or missing:
+            raise InvalidInputError(f"{where} must have the fields {names} ({n_required} required); got {sorted(item)}.")
+        values = [item[f.name] for f in fields if f.name in item]
+    elif isinstance(item, tuple) and len(fields) > 1:
+        if not n_required <= len(item) <= len(fields):
+            raise InvalidInputError(f"{where} is a tuple of {len(item)}; this task takes ({', '.join(names)}).")
+        values = list(item)
+    elif n_required > 1:
+        raise InvalidInputError(
+            f"{where} is a {type(item).__name__}; this task needs {' and '.join(names)}: pass an object "
+            f"with those fields or a tuple."
+        )
+    else:
+        values = [item]
+    checked = [check_text(v, f"{where}.{f.name}" if len(values) > 1 else where, f.allow_empty) for v, f in zip(values, fields, strict=False)]
+    return checked[0] if len(checked) == 1 else (checked[0], checked[1])
+
+
+def normalize_inputs(raw: Any, fields: Sequence[Field] = TEXT) -> tuple[list[Text], bool]:
+    """Validate one input or a list; return (list, was_single). An input is a string, a tuple or a dict of `fields`.
+
+    Items may mix forms (a string and a `{"text", "text_pair"}` object in one list); each is checked on its own.
+    """
+    single = isinstance(raw, (str, dict)) or (isinstance(raw, tuple) and len(fields) > 1)
+    items = [raw] if single else raw
+    if items is None or isinstance(items, (bytes, str, dict)) or not isinstance(items, Sequence):
+        raise InvalidInputError(f"Expected a string or a list of strings, got {type(raw).__name__}.")
     if len(items) == 0:
         raise InvalidInputError("Got an empty list of texts; pass at least one non-empty string.")
-    out: list[Text] = []
-    for i, item in enumerate(items):
-        where = "text" if single else f"texts[{i}]"
-        if isinstance(item, tuple) and allow_pairs:
-            if len(item) != 2:
-                raise InvalidInputError(f"{where} is a tuple of {len(item)}; a sentence pair is (text, text_pair).")
-            out.append((_check_str(item[0], f"{where}[0]"), _check_str(item[1], f"{where}[1]")))
-        else:
-            out.append(_check_str(item, where))
-    if len({isinstance(t, tuple) for t in out}) > 1:
-        raise InvalidInputError("Mix of single texts and (text, text_pair) pairs; pass them in separate calls.")
-    return out, single
+    return [_item(x, fields, "text" if single else f"texts[{i}]") for i, x in enumerate(items)], single
+
+
+def normalize_texts(text: Any, allow_pairs: bool = True) -> tuple[list[Text], bool]:
+    """`normalize_inputs` for texts, or `(text, text_pair)` pairs when `allow_pairs`."""
+    return normalize_inputs(text, TEXT_PAIR if allow_pairs else TEXT)
 
 
 def model_max_length(model: Any, tokenizer: Any, cap: int = 512) -> int:
@@ -126,6 +179,15 @@ def encode(
         raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
     if not getattr(tokenizer, "is_fast", False):
         raise InvalidInputError("adapt needs a fast (Rust) tokenizer for windows and offsets; this model only has a slow one.")
+    kinds = [isinstance(t, tuple) for t in texts]
+    if len(set(kinds)) > 1:  # single texts and pairs in one call: encode each group, then merge in input order
+        groups = [[i for i, k in enumerate(kinds) if k is kind] for kind in (False, True)]
+        parts = [
+            encode(tokenizer, [texts[i] for i in g], max_length, long_text, stride, return_offsets, return_word_ids,
+                   return_sequence_ids)
+            for g in groups
+        ]
+        return _merge(parts, groups, len(texts))
     pairs = bool(texts) and isinstance(texts[0], tuple)
     firsts = [t[0] for t in texts] if pairs else list(texts)
     seconds = [t[1] for t in texts] if pairs else None
@@ -204,7 +266,24 @@ def _finish(
     )
 
 
-def _pad_batch(
+def _merge(parts: Sequence[Encoded], groups: Sequence[Sequence[int]], n: int) -> Encoded:
+    """One `Encoded` from encodings of disjoint groups of inputs (`groups[g]` are the input indices of `parts[g]`)."""
+    n_windows = [0] * n
+    merged = Encoded(features={k: [] for k in parts[0].features}, sample_ids=[], n_windows=n_windows)
+    for part, idx in zip(parts, groups, strict=True):
+        for key in merged.features:
+            merged.features[key].extend(part.features.get(key) or [[0] * len(ids) for ids in part.features["input_ids"]])
+        merged.sample_ids.extend(idx[s] for s in part.sample_ids)
+        for j, w in enumerate(part.n_windows):
+            n_windows[idx[j]] = w
+        for name in ("offsets", "word_ids", "sequence_ids"):
+            got = getattr(part, name)
+            if got is not None:
+                setattr(merged, name, (getattr(merged, name) or []) + list(got))
+    return merged
+
+
+def pad_batch(
     features: dict[str, list[list[int]]], idx: Sequence[int], pad_id: int, names: Sequence[str], left: bool = False
 ) -> dict[str, Any]:
     """Pad the rows `idx` of each feature to the batch's longest row (vectorized, no per-row tensor ops).
@@ -242,8 +321,7 @@ def forward_logits(
     """
     import torch
 
-    if batch_size < 1:
-        raise InvalidInputError(f"batch size must be >= 1, got {batch_size}.")
+    check_batch_size(batch_size)
     names = [n for n in tokenizer.model_input_names if n in encoded.features]
     lengths = [len(ids) for ids in encoded.features["input_ids"]]
     order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
@@ -256,7 +334,7 @@ def forward_logits(
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in _pad_batch(encoded.features, idx, pad_id, names).items()}
+                batch = {k: v.to(device) for k, v in pad_batch(encoded.features, idx, pad_id, names).items()}
                 out = model(**batch)
                 keys = list(output_keys)
                 logits = getattr(out, keys[0]) if len(keys) == 1 else torch.stack([getattr(out, k) for k in keys], 1)
@@ -272,101 +350,61 @@ def forward_logits(
     return results
 
 
-class EasyBase:
-    """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device.
+@dataclass(frozen=True)
+class PredictCall:
+    """A validated prediction request: inputs, checked options, the detail level and what it asks to compute."""
 
-    A task sets which transformers auto class and head it loads, the flair class it accepts, and the two
-    predictor classes (with the same `predict(texts, batch_size, **kwargs)`) that wrap a loaded model.
-    """
+    inputs: list[Text]
+    options: dict[str, Any]
+    level: DetailLevel
+    single: bool = False
 
-    task: ClassVar[str]
-    auto_class: ClassVar[str]
-    hf_head: ClassVar[str | tuple[str, ...]]
-    flair_class: ClassVar[str | None] = None
-    hf_predictor: ClassVar[Any]
-    flair_predictor: ClassVar[Any] = None
-    allow_pairs: ClassVar[bool] = False
+    @property
+    def compute(self) -> dict[str, Any]:
+        """Predictor keywords that depend on the detail level (token scores only at High)."""
+        return {"scores": self.level.at_least(DetailLevel.High)}
 
-    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "int8", "onnx")
 
-    def __init__(self, device: Any = None, precision: str = "auto") -> None:
-        if precision not in self.PRECISIONS:
-            from .errors import InvalidChoiceError
+def prepare(
+    predictor: Any,
+    raw: Any,
+    fields: Sequence[Field],
+    detail_level: DetailLevel | str = DetailLevel.Low,
+    options: dict[str, Any] | None = None,
+    where: str = "",
+) -> PredictCall:
+    """Normalise `raw` inputs, read the detail level and check `options` against the predictor's declared ones."""
+    from .options import check_options
 
-            raise InvalidChoiceError(f"precision must be one of {list(self.PRECISIONS)}, got {precision!r}.")
-        self.device = device
-        # auto, on CPU: the exported ONNX copy (when onnxruntime is installed), else the int8 copy, else fp32
-        self.precision = precision
-        self._cache: dict[tuple[str, str], Any] = {}
+    level = DetailLevel(detail_level)
+    inputs, single = normalize_inputs(raw, fields)
+    opts = check_options(options or {}, predictor.options, where or type(predictor).__name__)
+    return PredictCall(inputs, opts, level, single)
 
-    def _load(self, model_name_or_path: Any) -> Any:
-        from .modelio import load_flair_model, load_hf_model, resolve_model_source
-        from .utils import default_device
 
-        src = resolve_model_source(model_name_or_path)
-        if src.kind == "flair":
-            if self.flair_class is None:
-                from .errors import WrongTaskError
+def run(predictor: Any, call: PredictCall, batch_size: int = 32) -> Any:
+    """Run a prepared call; the predictor gets the detail-dependent keywords it declares (`scores`)."""
+    check_batch_size(batch_size)
+    compute = call.compute if getattr(predictor, "computes_scores", False) else {}
+    return predictor.predict(call.inputs, batch_size=batch_size, **compute, **call.options)
 
-                raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
-            return self.flair_predictor(load_flair_model(src, self.flair_class))
-        device = default_device(self.device)
-        model, tokenizer = load_hf_model(src, self.auto_class, self.task, self.hf_head, device)
-        return self.hf_predictor.from_model(self._fast_path(model, src, device), tokenizer, src.manifest)
 
-    def _fast_path(self, model: Any, src: Any, device: Any) -> Any:
-        """The model to run: fp32, the int8 copy or the ONNX Runtime copy, as `precision` asks."""
-        from pathlib import Path
+def predict_json(
+    predictor: Any,
+    raw: Any,
+    fields: Sequence[Field],
+    batch_size: int = 32,
+    detail_level: DetailLevel | str = DetailLevel.Low,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one front door: prepare -> run -> `to_dict(level)`, shared by Tuner.predict, Easy*, the CLI and REST."""
+    call = prepare(predictor, raw, fields, detail_level, options)
+    result: dict[str, Any] = run(predictor, call, batch_size).to_dict(call.level)
+    return result
 
-        from .errors import CorruptModelError
-        from .ort import OnnxRuntimeModel, onnx_available
 
-        manifest = src.manifest or {}
-        onnx, q = manifest.get("onnx"), manifest.get("quantized")
-        choice = self.precision
-        if choice == "auto":
-            on_cpu = device.type == "cpu"
-            choice = "onnx" if on_cpu and onnx and onnx_available() else "int8" if on_cpu and q else "fp32"
-        if choice == "fp32":
-            return model
-        saved = onnx if choice == "onnx" else q
-        if not saved:
-            how = "onnx=True" if choice == "onnx" else "quantize=True"
-            raise CorruptModelError(f"{src.location!r} has no {choice} copy; export it with {how}.")
-        if choice == "onnx":
-            return OnnxRuntimeModel(Path(src.location) / saved["file"], model.config)
-        from .quantize import load_int8
-
-        return load_int8(model, Path(src.location) / saved["file"])
-
-    def get_model(self, model_name_or_path: Any) -> Any:
-        """Return the cached loaded model for this path, loading it on first use."""
-        from .utils import default_device
-
-        key = (str(model_name_or_path), str(default_device(self.device)))
-        if key not in self._cache:
-            self._cache[key] = self._load(model_name_or_path)
-        return self._cache[key]
-
-    def tag_text(
-        self, text: Any, model_name_or_path: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any
-    ) -> dict[str, Any]:
-        """Predict for one input or a list; a JSON-safe dict with lists of length 1 for a single input."""
-        from .enums import DetailLevel
-
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=self.allow_pairs)
-        return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, **kwargs).to_dict(level)
-
-    def tag_all(self, text: Any, mini_batch_size: int = 32, detail_level: Any = "low", **kwargs: Any) -> dict[str, Any]:
-        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
-        if not self._cache:
-            raise ValueError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
-        return {
-            name: self.tag_text(text, name, mini_batch_size=mini_batch_size, detail_level=detail_level, **kwargs)
-            for name, _device in list(self._cache)
-        }
-
-    def release(self) -> None:
-        """Drop every cached model."""
-        self._cache.clear()
+def check_batch_size(batch_size: Any) -> int:
+    """`batch_size` if it is a positive integer, else `InvalidInputError`."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}.")
+    return batch_size

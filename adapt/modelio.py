@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptModelError, ModelNotFoundError, WrongTaskError
+from .errors import CorruptModelError, InvalidInputError, MissingDependencyError, ModelNotFoundError, WrongTaskError, install_hint
 from .utils import atomic_directory, library_versions, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def load_flair_model(source: ModelSource, class_name: str) -> Any:
         import flair.models
         from flair.nn import Model
     except ImportError as e:
-        raise ImportError("Loading a flair .pt model needs flair: pip install 'adapt[flair]'.") from e
+        raise MissingDependencyError(f"Loading a flair .pt model needs flair: {install_hint('flair')}.") from e
     try:
         model = Model.load(source.location)
     except Exception as e:  # flair raises many kinds of errors for unreadable files
@@ -263,18 +263,63 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, float] | None = None
     return "\n".join(lines)
 
 
-def export_folder(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
-    """Export an already saved folder: verify it (checksums included), copy it atomically, add a model card."""
+def export_folder(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    quantize: bool = False,
+    onnx: bool = False,
+    parity_texts: Any = None,
+    min_agreement: float = 0.99,
+    on_parity_fail: str = "raise",
+) -> Path:
+    """Export an already saved folder: verify it (checksums included), copy it atomically, add a model card.
+
+    `quantize`/`onnx` add the task's int8/ONNX copies, each checked against fp32 on `parity_texts` (held-out
+    inputs; required with either), as `Tuner.export` does.
+    """
     import shutil
+    import tempfile
 
     src = resolve_model_source(source)
     if src.kind != "hf_dir":
         raise CorruptModelError(f"{str(source)!r} is not a saved transformers folder; export needs one.")
-    target = Path(target)
-    with atomic_directory(target, protect=src.location) as tmp:
-        for f in Path(src.location).iterdir():
-            if f.is_file():
-                shutil.copy2(f, tmp / f.name)
-        if not (tmp / "README.md").exists():
-            (tmp / "README.md").write_text(model_card(src.manifest or {"task": "unknown"}), encoding="utf-8")
+    copies = None
+    with tempfile.TemporaryDirectory(prefix="adapt-export-") as work:
+        if quantize or onnx:
+            copies = _fast_copies(src, parity_texts, Path(work), quantize, onnx, min_agreement, on_parity_fail)
+        target = Path(target)
+        with atomic_directory(target, protect=src.location) as tmp:
+            for f in Path(src.location).iterdir():
+                if f.is_file():
+                    shutil.copy2(f, tmp / f.name)
+            manifest = dict(src.manifest or {"task": "unknown"})
+            if copies is not None:
+                for name, write in copies.writers.items():
+                    write(tmp / name)
+                manifest.update(copies.manifest)
+                if src.manifest:  # keep the manifest the truth: every weight file checksummed
+                    files = dict(manifest.get("files") or {})
+                    files.update({n: sha256_file(tmp / n) for n in copies.writers})
+                    manifest["files"] = files
+                    (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+            if not (tmp / "README.md").exists():
+                (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
     return target
+
+
+def _fast_copies(
+    src: ModelSource, parity_texts: Any, work: Path, quantize: bool, onnx: bool, min_agreement: float, on_fail: str
+) -> Any:
+    from .fastcopy import build_fast_copies, check_fast_copies
+    from .inference import normalize_inputs
+    from .tasks import task_for_folder
+
+    spec = task_for_folder(src.location)
+    check_fast_copies(spec, quantize, onnx, on_fail)
+    if not parity_texts:
+        raise InvalidInputError(
+            "int8/ONNX copies are checked against fp32 on held-out inputs: pass parity_texts (adapt export --parity-file)."
+        )
+    texts, _ = normalize_inputs(list(parity_texts), spec.fields)
+    predictor = spec.easy(precision="fp32").get_model(src.location)
+    return build_fast_copies(predictor, texts, work, quantize, onnx, min_agreement, on_fail)

@@ -36,9 +36,9 @@ def onnx_available() -> bool:
 
 def _require() -> None:
     if not onnx_available():
-        from .errors import AdaptError
+        from .errors import MissingDependencyError, install_hint
 
-        raise AdaptError("The ONNX fast path needs onnxruntime and onnx: pip install 'adapt[onnx]'.")
+        raise MissingDependencyError(f"The ONNX fast path needs onnxruntime and onnx: {install_hint('onnx')}.")
 
 
 def _input_names(tokenizer: Any) -> list[str]:

@@ -1,60 +1,61 @@
-"""Result dataclasses. `to_dict(detail_level)` returns plain JSON-safe data: lists, strings, floats, ints."""
+"""The results contract every predictor returns: per-input `items`, `to_dict(level)`, `decisions()` and slicing.
+
+A task's results type is a dataclass subclass of `Results` whose first field is `items` (one entry per input,
+in input order). `to_dict(detail_level)` returns plain JSON-safe data (lists, strings, numbers, bools, None),
+the same dict `Tuner.predict`, the `Easy*` verbs, `adapt predict` and `POST /predict` give. `select(i, j)`
+keeps inputs `i..j-1` with every shared field (classes, tags, ...), which is how the micro-batcher hands
+each request its own part of a batched call.
+
+Embeddings (`adapt.tasks.embeddings`) are apart: they return vectors through `to_dict(return_tensors)`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .enums import DetailLevel
 
-__all__ = ["ClassificationResult", "ClassificationResults"]
+__all__ = ["Results", "ResultsLike", "json_text"]
+
+R = TypeVar("R", bound="Results")
 
 
-def _text_json(text: Any) -> Any:
-    return list(text) if isinstance(text, tuple) else text
+@runtime_checkable
+class ResultsLike(Protocol):
+    """What the engine, the server and the CLI rely on."""
+
+    items: list[Any]
+
+    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]: ...
+
+    def decisions(self) -> list[Any]: ...
+
+    def select(self: Any, start: int, stop: int) -> Any: ...
 
 
-@dataclass
-class ClassificationResult:
-    """One input's prediction. `prediction` is a label, or a list of labels for multi-label models."""
+@dataclasses.dataclass
+class Results:
+    """Base of every task's results dataclass."""
 
-    text: Any
-    prediction: str | list[str]
-    probs: list[float]
-    logits: list[float] | None = None
-    windows: int = 1
-    truncated: bool = False
+    items: list[Any]
 
+    def __len__(self) -> int:
+        return len(self.items)
 
-@dataclass
-class ClassificationResults:
-    """Predictions for a list of inputs, with the class order of every `probs` row."""
-
-    items: list[ClassificationResult]
-    classes: list[str]
-    multi_label: bool = False
-    threshold: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    def select(self: R, start: int, stop: int) -> R:
+        """The results of inputs `start..stop-1` only (shared fields kept)."""
+        return dataclasses.replace(self, items=self.items[start:stop])
 
     def decisions(self) -> list[Any]:
-        """One hashable decision per input (the predicted label, or a tuple of labels), for parity checks."""
-        return [tuple(r.prediction) if isinstance(r.prediction, list) else r.prediction for r in self.items]
+        """One comparable decision per input (parity checks of int8/ONNX copies)."""
+        raise NotImplementedError
 
     def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
-        """Low: sentences, predictions, probs. Medium adds classes and pairings. High adds logits and windows."""
-        level = DetailLevel(detail_level)
-        out: dict[str, Any] = {
-            "sentences": [_text_json(r.text) for r in self.items],
-            "predictions": [r.prediction for r in self.items],
-            "probs": [r.probs for r in self.items],
-        }
-        if level.at_least(DetailLevel.Medium):
-            out["classes"] = list(self.classes)
-            out["pairings"] = [dict(zip(self.classes, r.probs, strict=True)) for r in self.items]
-        if level.at_least(DetailLevel.High):
-            out["logits"] = [r.logits for r in self.items]
-            out["truncated"] = [r.truncated for r in self.items]
-            out["windows"] = [r.windows for r in self.items]
-            out["multi_label"] = self.multi_label
-            out["threshold"] = self.threshold
-        return out
+        """JSON-safe output at `detail_level`."""
+        raise NotImplementedError
+
+
+def json_text(text: Any) -> Any:
+    """An input as JSON: a `(text, text_pair)` tuple becomes a list."""
+    return list(text) if isinstance(text, tuple) else text

@@ -1,4 +1,4 @@
-"""Tiny models for tests and demos: a byte-level BPE tokenizer trained on your text, a small GPT-2 and a small BART.
+"""Tiny models for tests and demos: tokenizers trained on your text, a small GPT-2, a small BART and a small BERT.
 
 Everything here runs offline in seconds on a CPU. Use it to test code that needs a causal language model when
 no pretrained one can be downloaded:
@@ -7,6 +7,7 @@ no pretrained one can be downloaded:
     >>> model = tiny_causal_lm(tok)          # ~0.7M parameters, random weights
     >>> save_tiny_causal_lm(texts, "models/tiny-gpt2")   # both, as a folder any adapt or HF API can load
     >>> save_tiny_seq2seq(texts, "models/tiny-bart")     # an encoder-decoder for summarization or translation
+    >>> save_tiny_encoder(texts, "models/tiny-bert")     # a BERT encoder (MLM head) for classification, NER, QA, MLM
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "train_bpe_tokenizer",
-    "tiny_causal_lm",
-    "save_tiny_causal_lm",
-    "tiny_seq2seq",
-    "save_tiny_seq2seq",
     "EOS_TOKEN",
     "PAD_TOKEN",
+    "save_tiny_causal_lm",
+    "save_tiny_encoder",
+    "save_tiny_seq2seq",
+    "tiny_causal_lm",
+    "tiny_encoder",
+    "tiny_seq2seq",
+    "train_bpe_tokenizer",
+    "train_wordpiece_tokenizer",
 ]
 
 EOS_TOKEN = "<|endoftext|>"
@@ -93,7 +97,10 @@ def save_tiny_causal_lm(
 ) -> Path:
     """Train a tokenizer on `texts`, build `tiny_causal_lm` and save both (atomically) as a transformers folder."""
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
-    model = tiny_causal_lm(tokenizer, **model_kwargs)
+    return _save(tiny_causal_lm(tokenizer, **model_kwargs), tokenizer, directory)
+
+
+def _save(model: Any, tokenizer: Any, directory: str | os.PathLike[str]) -> Path:
     from .utils import atomic_directory
 
     with atomic_directory(directory) as tmp:
@@ -151,10 +158,52 @@ def save_tiny_seq2seq(
 ) -> Path:
     """Train an EOS-adding tokenizer on `texts`, build `tiny_seq2seq` and save both (atomically) as a transformers folder."""
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size, model_max_length=model_max_length, add_eos=True)
-    model = tiny_seq2seq(tokenizer, **model_kwargs)
-    from .utils import atomic_directory
+    return _save(tiny_seq2seq(tokenizer, **model_kwargs), tokenizer, directory)
 
-    with atomic_directory(directory) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return Path(directory)
+
+def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128) -> Any:
+    """A fast lower-casing WordPiece tokenizer (BERT style: [CLS], [SEP], [PAD], [MASK], [UNK]) trained on `texts`."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    wp = BertWordPieceTokenizer(lowercase=True)
+    wp.train_from_iterator((t for t in texts if isinstance(t, str) and t.strip()), vocab_size=vocab_size, show_progress=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=wp._tokenizer,
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        mask_token="[MASK]",
+        unk_token="[UNK]",
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_encoder(tokenizer: Any, hidden: int = 64, layers: int = 2, heads: int = 2, seed: int = 0) -> Any:
+    """A randomly initialised BERT with a masked-LM head sized to `tokenizer`; ~0.3M parameters by default.
+
+    Any task with an encoder head (classification, NER, QA) starts from it, and it trains as a masked LM.
+    """
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=min(int(tokenizer.model_max_length), 512),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BertForMaskedLM(config)
+
+
+def save_tiny_encoder(
+    texts: Iterable[str], directory: str | os.PathLike[str], vocab_size: int = 2000, **model_kwargs: Any
+) -> Path:
+    """Train a WordPiece tokenizer on `texts`, build `tiny_encoder` and save both (atomically) as a transformers folder."""
+    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=vocab_size)
+    return _save(tiny_encoder(tokenizer, **model_kwargs), tokenizer, directory)

@@ -12,9 +12,14 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .enums import Strategy
+from .enums import DetailLevel, Strategy
+from .errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError, UnknownLabelError, WrongTaskError, unknown_name
+from .options import Option, check_options, defaults, options_signature
+
+if TYPE_CHECKING:
+    from .tasks.base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,9 @@ def _load_fastai_extensions() -> None:
 class Tuner:
     """Fine-tune a transformers model with fastai: `tune`, `lr_find`, `predict`, `evaluate`, `save`, `export`.
 
+    A task's tuner declares its task (`task`), its own keyword `options`, and hooks for what differs
+    (default loss and metrics, labels, extra manifest entries); this class writes the rest once: construction,
+    model loading and its checks, prediction through the shared front door, evaluation, saving and export.
     `tuner.learn` is the fastai `Learner`; with `expose_fastai_api=True` its attributes are also reachable on
     the tuner itself (`tuner.fit_one_cycle(...)`, `tuner.recorder`).
     """
@@ -53,12 +61,19 @@ class Tuner:
     task: ClassVar[str] = "base"
     # the model outputs fastai's loss and metrics receive (one tensor, or a tuple in this order)
     output_keys: ClassVar[tuple[str, ...]] = ("logits",)
+    options: ClassVar[tuple[Option, ...]] = ()  # the task's own keyword-only options
+    also_loads: ClassVar[tuple[str, ...]] = ()  # saved tasks besides its own whose weights it can start from
     classes: list[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `help(SequenceClassificationTuner)` and `inspect.signature` show the declared options
+        cls.__signature__ = options_signature(Tuner.__init__, cls.options, replace_var_keyword=False)  # type: ignore[attr-defined]
 
     def __init__(
         self,
         dls: Any,
-        model: Any,
+        model_name: Any,
         tokenizer: Any = None,
         loss_func: Callable[..., Any] | None = None,
         metrics: Any = None,
@@ -67,7 +82,7 @@ class Tuner:
         expose_fastai_api: bool = False,
         device: Any = None,
         mixed_precision: str | None = None,
-        **learner_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
         from fastai.optimizer import Adam
@@ -77,29 +92,59 @@ class Tuner:
         from .engine import HFModel, hf_layer_groups
         from .utils import default_device
 
+        learner_kwargs = self._set_options(kwargs)
         self.dls = dls
+        self.datasets = self._check_data(dls)
         self.tokenizer = tokenizer if tokenizer is not None else getattr(dls, "tokenizer", None)
         if self.tokenizer is None:
-            raise ValueError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
+            raise InvalidInputError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
+        self.base_model = str(getattr(model_name, "name_or_path", model_name))
+        self.classes = self._classes(dls)
         self.device = default_device(device if device is not None else getattr(dls, "device", None))
         dls.to(self.device)
-        self.model = model.to(self.device)
+        self.model = self._load_model(model_name).to(self.device)
         self.expose_fastai_api = expose_fastai_api
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
+        self._default_metrics_used = metrics is None
         # fastai writes checkpoints (e.g. the LR finder's) under `path`; keep them out of the working directory
         learner_kwargs.setdefault("path", tempfile.mkdtemp(prefix="adapt-"))
         self.learn = Learner(
             dls,
             HFModel(self.model, self.output_keys),
-            loss_func=loss_func,
-            metrics=metrics,
+            loss_func=loss_func or self.default_loss(),
+            metrics=self.default_metrics() if metrics is None else metrics,
             opt_func=opt_func or Adam,
             splitter=hf_layer_groups,
             cbs=additional_cbs,
             **learner_kwargs,
         )
         self._set_precision(mixed_precision)
+
+    def _set_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Set the declared task options as attributes; return the rest, which must be fastai `Learner` arguments."""
+        import inspect
+
+        from fastai.learner import Learner
+
+        learner = [p for p in inspect.signature(Learner.__init__).parameters if p not in ("self", "dls", "model")]
+        mine = {o.name for o in self.options}
+        values = {**defaults(self.options), **check_options({k: v for k, v in kwargs.items() if k in mine}, self.options)}
+        for name, value in values.items():
+            setattr(self, name, value)
+        rest = {k: v for k, v in kwargs.items() if k not in mine}
+        unknown = sorted(set(rest) - set(learner))
+        if unknown:
+            accepted = sorted(mine) + [f"fastai Learner's {p}" for p in learner]
+            raise InvalidInputError(unknown_name("argument", unknown[0], accepted, type(self).__name__))
+        return rest
+
+    @property
+    def spec(self) -> TaskSpec:
+        """This tuner's task declaration."""
+        from .tasks import get_task
+
+        return get_task(self.task)
 
     def __getattr__(self, name: str) -> Any:
         # only called when normal lookup fails
@@ -115,51 +160,99 @@ class Tuner:
             return
         mp = mixed_precision.lower()
         if mp not in ("fp16", "bf16"):
-            from .errors import InvalidChoiceError
-
             raise InvalidChoiceError(f"mixed_precision must be None, 'fp16' or 'bf16', got {mixed_precision!r}.")
         if self.device.type != "cuda":
             warnings.warn(f"mixed_precision={mp!r} needs a CUDA device; training in fp32 on {self.device}.", stacklevel=3)
             return
         self.learn = self.learn.to_fp16() if mp == "fp16" else self.learn.to_bf16()
 
-    def _pretrained(self, model_name: Any, auto_class_name: str, **config_kwargs: Any) -> Any:
-        """Load `model_name` (hub id, folder, adapt save or a `PreTrainedModel`) with a head sized to `self.classes`.
+    # -- what a task provides -------------------------------------------------------------------------
+    def _check_data(self, dls: Any) -> Any:
+        """The `TaskDatasets` behind `dls`, if they are of the kind this task trains on."""
+        dsets = getattr(dls, "task_datasets", None)
+        kind = self.spec.datasets
+        if not isinstance(dsets, kind):
+            raise InvalidInputError(f"{type(self).__name__} needs dataloaders built by {kind.__name__}(...).dataloaders().")
+        return dsets
+
+    def _classes(self, dls: Any) -> list[str]:
+        """The labels the model predicts (none for generation and QA)."""
+        return []
+
+    def default_loss(self) -> Any:
+        """The loss used when `loss_func` is not given."""
+        raise NotImplementedError
+
+    def default_metrics(self) -> list[Any]:
+        """The fastai metrics used when `metrics` is not given (named as `spec.metrics`)."""
+        return []
+
+    def _manifest(self) -> dict[str, Any]:
+        """Task entries of `adapt.json` besides the task, labels, base model and the data settings."""
+        return {}
+
+    # -- the model ------------------------------------------------------------------------------------
+    def _load_model(self, model_name: Any) -> Any:
+        """A model object, or `model_name` (hub id, folder or adapt save) loaded with the task's head.
 
         An adapt save of another task, or with other labels, is refused rather than silently re-headed.
         """
         import transformers
 
-        from .errors import UnknownLabelError, WrongTaskError
         from .modelio import resolve_model_source
 
         if isinstance(model_name, transformers.PreTrainedModel):
-            return model_name
+            return self._check_model(model_name)
         src = resolve_model_source(model_name)
         name = type(self).__name__
         if src.kind == "flair":
             raise WrongTaskError(f"{model_name!r} is a flair model; {name} fine-tunes transformers models.")
-        if src.manifest and src.manifest.get("task") not in (None, self.task):
-            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not {self.task!r}.")
-        saved = src.manifest.get("labels") if src.manifest else None
-        if saved is not None and list(saved) != list(self.classes):
-            raise UnknownLabelError(f"The saved model's labels {saved} differ from the data's labels {list(self.classes)}.")
-        config = transformers.AutoConfig.from_pretrained(src.location)
+        saved = (src.manifest or {}).get("task")
+        if saved not in (None, self.spec.saved_task, *self.also_loads):
+            raise WrongTaskError(f"{model_name!r} holds a {saved!r} model, not a {self.spec.name!r} model.")
+        labels = (src.manifest or {}).get("labels")
+        if labels is not None and self.classes and list(labels) != list(self.classes):
+            raise UnknownLabelError(f"The saved model's labels {labels} differ from the data's labels {list(self.classes)}.")
+        try:
+            config = transformers.AutoConfig.from_pretrained(src.location)
+            return self._from_pretrained(src.location, config)
+        except OSError as e:
+            raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
+
+    def _check_model(self, model: Any) -> Any:
+        """Hook: refuse a model object this task cannot train."""
+        return model
+
+    def _from_pretrained(self, location: str, config: Any) -> Any:
+        """Load the task's auto class; a labelled task gets a head sized to `self.classes`."""
+        import transformers
+
+        auto = getattr(transformers, self.spec.auto_class)
+        kwargs = self._head_kwargs(config) if self.classes else {}
+        try:  # a labelled head reloads the config with the label entries; others load as configured
+            return auto.from_pretrained(location, **kwargs) if kwargs else auto.from_pretrained(location, config=config)
+        except ValueError as e:
+            raise WrongTaskError(f"{location!r} has no {self.spec.auto_class} head class in transformers: {e}") from e
+
+    def _head_kwargs(self, config: Any) -> dict[str, Any]:
         head = getattr(config, "architectures", None) or []
-        resize = bool(head) and not head[0].endswith("Model") and config.num_labels != len(self.classes)
+        resize = bool(head) and head[0].endswith(self.spec.heads) and config.num_labels != len(self.classes)
         if resize:  # a fine-tuned head of another size: start a new head rather than fail on shapes
             warnings.warn(
-                f"{model_name!r} has a {config.num_labels}-class head; starting a new {len(self.classes)}-class head.",
-                stacklevel=3,
+                f"{self.base_model!r} has a {config.num_labels}-class head; starting a new {len(self.classes)}-class head.",
+                stacklevel=4,
             )
-        return getattr(transformers, auto_class_name).from_pretrained(
-            src.location,
-            num_labels=len(self.classes),
-            id2label=dict(enumerate(self.classes)),
-            label2id={c: i for i, c in enumerate(self.classes)},
-            ignore_mismatched_sizes=resize,
-            **config_kwargs,
-        )
+        return {
+            "num_labels": len(self.classes),
+            "id2label": dict(enumerate(self.classes)),
+            "label2id": {c: i for i, c in enumerate(self.classes)},
+            "ignore_mismatched_sizes": resize,
+            **self._config_kwargs(),
+        }
+
+    def _config_kwargs(self) -> dict[str, Any]:
+        """Hook: extra config entries for the head (e.g. `problem_type`)."""
+        return {}
 
     # -- layer groups -------------------------------------------------------------------------------
     def freeze(self) -> None:
@@ -212,8 +305,8 @@ class Tuner:
         epoch's metrics.
         """
         strategy = Strategy(strategy)
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         from .distributed import broadcast_object, distributed_ctx
 
         on_cpu = self.device.type == "cpu"
@@ -258,10 +351,34 @@ class Tuner:
         hist = self.history()
         return {k: v for k, v in hist[-1].items() if not (isinstance(v, float) and math.isnan(v))} if hist else {}
 
+    # -- prediction and evaluation --------------------------------------------------------------------
+    def predictor(self) -> Any:
+        """The task's shared prediction path over this tuner's model (the one the Easy module builds from a folder)."""
+        self._update_config()
+        return self.spec.predictor.from_model(self.model, self.tokenizer, self.manifest())
+
+    def predict(
+        self, text: Any, bs: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any
+    ) -> dict[str, Any]:
+        """Predict for one input or a list; the same JSON-safe dict as the task's `Easy*` verb (options alike)."""
+        from .inference import predict_json
+
+        return predict_json(self.predictor(), text, self.spec.fields, bs, detail_level, options)
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss and the metrics of every epoch (`spec.metrics`), on the validation split."""
+        with self.learn.no_bar():
+            values = self.learn.validate()
+        names = ["valid_loss"] + [getattr(m, "name", str(m)) for m in self.learn.metrics]
+        return {n: float(v) for n, v in zip(names, values, strict=False)}
+
     # -- persistence ----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
-        """Task-specific manifest entries written to `adapt.json`."""
-        return {"task": self.task}
+        """The `adapt.json` entries of this model: task, labels, base model, data settings and task entries."""
+        out: dict[str, Any] = {"task": self.spec.saved_task, "base_model": self.base_model, **self.datasets.manifest()}
+        if self.classes:
+            out["labels"] = list(self.classes)
+        return {**out, **self._manifest()}
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Atomically write a self-contained HF folder (safetensors, tokenizer, config) plus `adapt.json`."""
@@ -280,72 +397,33 @@ class Tuner:
 
         `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers);
         `onnx=True` adds `model.onnx`, an ONNX Runtime-optimized graph (int8 when `quantize` is also set; needs
-        the `onnx` extra). The Easy modules and the server use these on CPU. Each is checked first: its
-        predictions on held-out text (`parity_texts`, default: up to 200 validation texts) must agree with
-        fp32 at least `min_agreement` of the time, else `ParityError` (a warning with `on_parity_fail="warn"`).
+        the `onnx` extra). Which copies a task allows comes from its declaration. The Easy modules and the server
+        use these on CPU. Each is checked first: its predictions on held-out inputs (`parity_texts`, default: up
+        to 200 validation inputs) must agree with fp32 at least `min_agreement` of the time, else `ParityError`
+        (a warning with `on_parity_fail="warn"`).
         """
         from .distributed import barrier, is_main_process
+        from .fastcopy import build_fast_copies, check_fast_copies
 
         if not is_main_process():  # only rank 0 exports (see `_write`)
             barrier()
             return Path(path)
-        if on_parity_fail not in ("raise", "warn"):
-            from .errors import InvalidChoiceError
-
-            raise InvalidChoiceError(f"on_parity_fail must be 'raise' or 'warn', got {on_parity_fail!r}.")
-        manifest_extra: dict[str, Any] = {}
-        writers: dict[str, Any] = {}
+        check_fast_copies(self.spec, quantize, onnx, on_parity_fail)
         texts: list[Any] = []
-        if quantize or onnx:  # held-out text for the parity checks
-            texts = list(parity_texts) if parity_texts is not None else [t for t in self.heldout_texts() if t.strip()]
+        if quantize or onnx:  # held-out inputs for the parity checks
+            texts = list(parity_texts) if parity_texts is not None else self.heldout_texts()
         with tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
-            if quantize:
-                from .quantize import INT8_FILE, SCHEME, quantize_int8, save_int8
-
-                qmodel = quantize_int8(self.model)
-                agree = self._parity(qmodel, texts, min_agreement, on_parity_fail, "int8")
-                writers[INT8_FILE] = lambda p: save_int8(qmodel, p)
-                manifest_extra["quantized"] = {"file": INT8_FILE, "scheme": SCHEME, "agreement": agree, "n_texts": len(texts)}
-            if onnx:
-                import shutil
-
-                from .ort import ONNX_FILE, OnnxRuntimeModel, export_onnx
-
-                graph = export_onnx(self.model, self.tokenizer, Path(tmp) / ONNX_FILE, quantize=quantize)
-                agree = self._parity(OnnxRuntimeModel(graph, self.model.config), texts, min_agreement, on_parity_fail, "ONNX")
-                writers[ONNX_FILE] = lambda p: shutil.copyfile(graph, p)
-                manifest_extra["onnx"] = {"file": ONNX_FILE, "int8": quantize, "agreement": agree, "n_texts": len(texts)}
+            copies = build_fast_copies(self.predictor(), texts, Path(tmp), quantize, onnx, min_agreement, on_parity_fail)
             return self._write(
-                path, extra_files={"README.md": self.model_card()}, extra_writers=writers, manifest_extra=manifest_extra
+                path, extra_files={"README.md": self.model_card()}, extra_writers=copies.writers, manifest_extra=copies.manifest
             )
 
-    def predictor(self) -> Any:
-        """The task's shared prediction path over this tuner's model (what the Easy modules use)."""
-        raise NotImplementedError
-
-    def heldout_texts(self, n: int = 200) -> list[str]:
+    def heldout_texts(self, n: int = 200) -> list[Any]:
         """Up to `n` validation inputs as text (decoded from their token ids), for parity checks."""
         valid = self.dls.valid.dataset
         rows = valid.select(range(min(n, len(valid))))
-        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
-
-    def _parity(self, candidate: Any, texts: list[Any], min_agreement: float, on_fail: str, what: str) -> float:
-        """Share of held-out decisions on which `candidate` (a faster copy of the model) agrees with fp32."""
-        import dataclasses
-
-        from .quantize import ParityError, agreement
-
-        fp32 = self.predictor()
-        ref = fp32.predict(texts).decisions()
-        got = dataclasses.replace(fp32, model=candidate).predict(texts).decisions()
-        agree = agreement(ref, got)
-        logger.info("%s parity: %.4f agreement with fp32 on %d texts", what, agree, len(texts))
-        if agree < min_agreement:
-            msg = f"The {what} model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions (< {min_agreement:.0%})."
-            if on_fail != "warn":
-                raise ParityError(msg + " Refusing to export it; pass on_parity_fail='warn' to export anyway.")
-            warnings.warn(msg, stacklevel=3)
-        return agree
+        texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
+        return [t for t in texts if t.strip()]
 
     def model_card(self) -> str:
         """A short Markdown model card with the final epoch's metrics."""
@@ -376,4 +454,8 @@ class Tuner:
             barrier()
 
     def _update_config(self) -> None:
-        """Hook for tasks to write labels etc. into `model.config` before saving."""
+        """Write the labels (and task entries) into `model.config` before saving or predicting."""
+        if self.classes:
+            cfg = self.model.config
+            cfg.id2label = dict(enumerate(self.classes))
+            cfg.label2id = {c: i for i, c in enumerate(self.classes)}

@@ -17,7 +17,7 @@ from .errors import TargetExistsError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["set_seed", "default_device", "atomic_directory", "sha256_file", "library_versions"]
+__all__ = ["atomic_directory", "default_device", "library_versions", "set_seed", "sha256_file", "token_lengths"]
 
 
 def set_seed(seed: int = 42, deterministic: bool = False) -> None:
@@ -108,3 +108,11 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out
+
+
+def token_lengths(dset: Any) -> Any:
+    """Number of tokens in each row of a tokenized `datasets.Dataset` (NumPy), read from Arrow without Python lists."""
+    import pyarrow.compute as pc
+
+    col = dset.with_format("arrow")[:]["input_ids"]
+    return pc.list_value_length(col).to_numpy(zero_copy_only=False)

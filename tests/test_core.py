@@ -32,8 +32,21 @@ def test_strategy_misspelled_lists_choices():
 
 def test_detail_level_names_and_errors():
     assert DetailLevel("LOW") is DetailLevel.Low and DetailLevel("Medium") is DetailLevel.Medium
-    with pytest.raises(InvalidChoiceError, match="'low', 'medium', 'high'"):
+    with pytest.raises(InvalidChoiceError, match=r"Did you mean 'High'\? Valid: Low \('low'\), Medium \('medium'\)"):
         DetailLevel("hihg")
+
+
+def test_choice_errors_suggest_the_closest_name_and_list_names_with_values():
+    with pytest.raises(InvalidChoiceError) as e:
+        Strategy("OneCycel")
+    assert str(e.value) == (
+        "'OneCycel' is not a valid Strategy. Did you mean 'OneCycle'? Valid: OneCycle ('one_cycle'), "
+        "CosineAnnealing ('flat_cos'), SGDR ('sgdr'), Constant ('constant')."
+    )
+    assert Strategy("fit_one_cycle") is Strategy.OneCycle  # AdaptNLP's spelling of the policy
+    with pytest.raises(InvalidChoiceError, match="Valid:") as e:
+        Strategy("zzz")
+    assert "Did you mean" not in str(e.value)
 
 
 @pytest.mark.parametrize("epochs", range(1, 25))
@@ -101,19 +114,23 @@ def test_best_threshold_matches_brute_force():
 
 @pytest.mark.parametrize(
     "bad",
-    [[], "", "   ", None, 5, ["ok", None], ["ok", 3], ["ok", ""], [("a",)], [("a", "")], {"text": "a"}, b"bytes"],
+    [[], "", "   ", None, 5, ["ok", None], ["ok", 3], ["ok", ""], [("a", "b", "c")], [("a", "")], {"txt": "a"},
+     [{"text": "a", "bogus": "b"}], b"bytes", "lone \ud800 surrogate", [("a", "\udfff")]],
 )
 def test_bad_text_raises_specific_error(bad):
     with pytest.raises(InvalidInputError):
         normalize_texts(bad)
 
 
-def test_normalize_texts_single_list_and_pairs():
+def test_normalize_texts_single_list_pairs_and_objects():
     assert normalize_texts("hi") == (["hi"], True)
     assert normalize_texts(["a", "b"]) == (["a", "b"], False)
     assert normalize_texts(("q", "a")) == ([("q", "a")], True)
-    with pytest.raises(InvalidInputError, match="Mix"):
-        normalize_texts(["a", ("b", "c")])
+    # strings, pairs and objects may be mixed in one list; each item is checked on its own
+    mixed = ["a", ("b", "c"), {"text": "d", "text_pair": "e"}, {"text": "f"}]
+    assert normalize_texts(mixed) == (["a", ("b", "c"), ("d", "e"), "f"], False)
+    with pytest.raises(InvalidInputError, match=r"texts\[1\].text_pair is empty"):
+        normalize_texts(["a", {"text": "b", "text_pair": " "}])
 
 
 def test_missing_model_path(tmp_path):
@@ -211,10 +228,11 @@ def test_batcher_survives_any_model_error():
     import asyncio
     from dataclasses import dataclass
 
+    from adapt.results import Results
     from adapt.serving.batching import MicroBatcher
 
     @dataclass
-    class Res:
+    class Res(Results):  # the results contract: `items` plus `select` for each request's part
         items: list
 
     class Panic(BaseException):  # like the tokenizers library's PanicException

@@ -1,14 +1,14 @@
 """The REST app: `POST /predict`, `GET /health`, `/ready`, `/metadata`, `/metrics`, OpenAPI docs at `/docs`.
 
-One app serves any saved or exported adapt model (the task comes from `adapt.json`) and plain transformers
-sequence-classification, token-classification, question-answering and encoder-decoder folders. Concurrent
+One app serves a saved or exported adapt model of any registered task (the task comes from `adapt.json`) and
+plain transformers folders whose head a task declares. Requests go through the same front door as the Easy
+verbs (`adapt.inference.prepare`), so options are checked against the task's declared ones. Concurrent
 requests are micro-batched; limits give 413, bad bodies 422, and internal errors 500 with a request id, after
 which the server keeps serving.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -21,10 +21,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from ..enums import DetailLevel
-from ..errors import AdaptError, InvalidInputError
-from ..inference import normalize_texts
-from ..tasks import TaskSpec, task_for_folder
+from ..errors import AdaptError
+from ..inference import prepare
+from ..tasks import task_for_folder
 from .batching import MicroBatcher
 
 logger = logging.getLogger(__name__)
@@ -75,11 +74,11 @@ class ServerConfig:
 
 
 class PredictRequest(BaseModel):
-    """One body for every task: items are strings, or objects with the task's fields (e.g. text, text_pair)."""
+    """One body for every task: items are strings, or objects with the task's fields (e.g. text, text_pair), mixed."""
 
     texts: list[Union[str, dict[str, str]]] = Field(min_length=1, description="Strings or objects with the task's fields")
     detail_level: str = Field("low", description="low, medium or high")
-    parameters: dict[str, Any] = Field(default_factory=dict, description="Task options, e.g. long_text or threshold")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="The task's options (GET /metadata lists them)")
 
 
 class _Metrics:
@@ -109,35 +108,6 @@ def _error(status: int, detail: str, rid: str | None = None) -> JSONResponse:
     if rid:
         body["request_id"] = rid
     return JSONResponse(body, status_code=status)
-
-
-def _to_inputs(items: list[Any], spec: TaskSpec) -> list[Any]:
-    """Body items -> task inputs: strings stay strings; objects become tuples of the task's fields."""
-    out: list[Any] = []
-    for i, item in enumerate(items):
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        unknown = set(item) - set(spec.fields)
-        if unknown or spec.fields[0] not in item:
-            raise InvalidInputError(
-                f"texts[{i}] must be a string or an object with fields {list(spec.fields)}; got {sorted(item)}."
-            )
-        values = tuple(item[f] for f in spec.fields if f in item)
-        out.append(values[0] if len(values) == 1 else values)
-    return out
-
-
-def _check_parameters(predictor: Any, params: dict[str, Any]) -> None:
-    sig = inspect.signature(predictor.predict)
-    allowed = [
-        n
-        for n in sig.parameters
-        if n not in ("self", "texts", "batch_size") and sig.parameters[n].kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise InvalidInputError(f"Unknown parameters {unknown}; this model accepts {allowed}.")
 
 
 class _BodyLimit:
@@ -187,7 +157,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        easy = spec.easy_class()(device=config.device)
+        easy = spec.easy(device=config.device)
         app.state.predictor = easy.get_model(config.model_dir)
         await batcher.start()
         logger.info("serving %s model from %s", spec.name, config.model_dir)
@@ -242,7 +212,9 @@ def create_app(config: ServerConfig) -> FastAPI:
             "labels": list(labels) if labels else manifest.get("labels"),
             "model_dir": config.model_dir,
             "base_model": manifest.get("base_model"),
-            "input_fields": list(spec.fields),
+            "input_fields": [f.name for f in spec.fields],
+            "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
+                           for o in spec.predictor.options},
             "versions": library_versions(),
             "limits": {
                 "max_texts": config.max_texts,
@@ -268,20 +240,21 @@ def create_app(config: ServerConfig) -> FastAPI:
             size = len(item) if isinstance(item, str) else sum(len(v) for v in item.values())
             if size > config.max_chars:
                 return _error(413, f"texts[{i}] has {size} characters, over max_chars={config.max_chars}.")
+        predictor = app.state.predictor
         try:
-            level = DetailLevel(body.detail_level)
-            inputs, _ = normalize_texts(_to_inputs(body.texts, spec), allow_pairs=spec.allow_pairs)
-            _check_parameters(app.state.predictor, body.parameters)
-            params = dict(body.parameters)
-            if level is DetailLevel.High and "with_scores" in inspect.signature(app.state.predictor.predict).parameters:
-                params.setdefault("with_scores", True)  # generators: token log-probabilities at High
-            result = await batcher.submit(inputs, params)
+            call = prepare(predictor, body.texts, spec.fields, body.detail_level, body.parameters)
+            compute = call.compute if getattr(predictor, "computes_scores", False) else {}
+            result = await batcher.submit(call.inputs, {**call.options, **compute})
         except AdaptError as e:
             return _error(422, str(e))
-        return JSONResponse(result.to_dict(level))
+        return JSONResponse(result.to_dict(call.level))
 
     known_paths = {getattr(r, "path", None) for r in app.routes}
     return app
+
+
+def _json_default(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _adapt_version() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -106,7 +105,7 @@ class MicroBatcher:
                 self.on_batch(len(texts))
             parts, start = [], 0
             for job in jobs:
-                parts.append(dataclasses.replace(result, items=result.items[start : start + len(job.texts)]))
+                parts.append(result.select(start, start + len(job.texts)))
                 start += len(job.texts)
         except asyncio.CancelledError:
             raise

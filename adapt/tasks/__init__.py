@@ -1,89 +1,129 @@
-"""One module per task, each on the task-agnostic data, tuner and inference engine; and the task registry."""
+"""The task registry: one line per task module. Each module ends with `TASKS = (TaskSpec(...), ...)`.
+
+Everything task-shaped comes from here: `adapt`'s top-level exports, the CLI's `--task` choices, the server's
+routing and `task_for_folder`. Further task modules join with `register("my_package.my_task")`, or for every
+process (the CLI, `adapt serve`) with `ADAPT_TASK_MODULES=my_package.my_task,other.module`.
+Importing this package does not import the task modules; the first lookup does (they are cheap to import).
+"""
 
 from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import WrongTaskError
+from ..errors import InvalidChoiceError, WrongTaskError, unknown_name
 
-__all__ = ["TaskSpec", "TASKS", "task_for_folder"]
+if TYPE_CHECKING:
+    from .base import TaskSpec
 
+__all__ = ["BUILTIN_TASK_MODULES", "all_tasks", "get_task", "register", "task_for_folder"]
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """What serving and the CLI need to know about a task: its Easy class, HF head and input fields."""
+BUILTIN_TASK_MODULES = (
+    "adapt.tasks.sequence_classification",
+    "adapt.tasks.token_classification",
+    "adapt.tasks.question_answering",
+    "adapt.tasks.language_modeling",
+    "adapt.tasks.summarization",
+    "adapt.tasks.translation",
+)
 
-    name: str
-    module: str
-    easy: str
-    hf_head: str | tuple[str, ...]  # suffixes of the HF architectures this task serves
-    fields: tuple[str, ...]  # keys of an object item in a REST body, mapped to a tuple input
-
-    def easy_class(self) -> Any:
-        """The task's `Easy*` class (imports the task module)."""
-        return getattr(importlib.import_module(self.module), self.easy)
-
-    @property
-    def allow_pairs(self) -> bool:
-        return len(self.fields) > 1
+_registry: dict[str, TaskSpec] = {}
+_lock = threading.RLock()
 
 
-TASKS: dict[str, TaskSpec] = {
-    "sequence_classification": TaskSpec(
-        "sequence_classification",
-        "adapt.tasks.sequence_classification",
-        "EasySequenceClassifier",
-        "ForSequenceClassification",
-        ("text", "text_pair"),
-    ),
-    "token_classification": TaskSpec(
-        "token_classification", "adapt.tasks.token_classification", "EasyTokenTagger", "ForTokenClassification", ("text",)
-    ),
-    "question_answering": TaskSpec(
-        "question_answering",
-        "adapt.tasks.question_answering",
-        "EasyQuestionAnswering",
-        "ForQuestionAnswering",
-        ("question", "context"),
-    ),
-    # a plain transformers encoder-decoder folder has no task of its own; it is served as a summarizer
-    "summarization": TaskSpec(
-        "summarization",
-        "adapt.tasks.summarization",
-        "EasySummarizer",
-        ("ForConditionalGeneration", "EncoderDecoderModel"),
-        ("text",),
-    ),
-    "translation": TaskSpec(
-        "translation", "adapt.tasks.translation", "EasyTranslator", ("ForConditionalGeneration", "EncoderDecoderModel"), ("text",)
-    ),
-}
+def _add_module(module: str) -> list[TaskSpec]:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise InvalidChoiceError(f"Cannot import task module {module!r} ({e}); check ADAPT_TASK_MODULES.") from e
+    specs = list(getattr(mod, "TASKS", ()))
+    if not specs:
+        raise InvalidChoiceError(f"Task module {module!r} declares no TASKS = (TaskSpec(...),).")
+    for spec in specs:
+        _add(spec)
+    return specs
 
 
-def _heads() -> str:
-    return ", ".join(sorted({h for t in TASKS.values() for h in ((t.hf_head,) if isinstance(t.hf_head, str) else t.hf_head)}))
+def _add(spec: TaskSpec) -> None:
+    for key in (spec.name, *spec.aliases):
+        other = _registry.get(key)
+        if other is not None and other is not spec and other.name != spec.name:
+            raise InvalidChoiceError(f"Task name {key!r} of {spec.name!r} is already taken by {other.name!r}.")
+    _registry[spec.name] = spec
 
 
-def task_for_folder(model_dir: str | Path) -> TaskSpec:
+def _ensure_loaded() -> None:
+    if _registry:
+        return
+    with _lock:
+        if _registry:
+            return
+        extra = [m.strip() for m in os.environ.get("ADAPT_TASK_MODULES", "").split(",") if m.strip()]
+        for module in (*BUILTIN_TASK_MODULES, *extra):
+            _add_module(module)
+
+
+def register(task: str | TaskSpec) -> list[TaskSpec]:
+    """Add a task module (by import name) or one `TaskSpec` to the registry of this process."""
+    _ensure_loaded()
+    with _lock:
+        if isinstance(task, str):
+            return _add_module(task)
+        _add(task)
+        return [task]
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    """Every registered task by name, built-in ones first."""
+    _ensure_loaded()
+    return dict(_registry)
+
+
+def _aliases() -> dict[str, TaskSpec]:
+    out: dict[str, TaskSpec] = {}
+    for spec in all_tasks().values():
+        for key in (spec.name, *spec.aliases):
+            out[key] = spec
+    return out
+
+
+def get_task(name: str) -> TaskSpec:
+    """The task named `name` or one of its aliases (case-insensitive; `-` and `_` alike)."""
+    table = _aliases()
+    key = str(name).strip().lower().replace("-", "_")
+    if key in table:
+        return table[key]
+    raise InvalidChoiceError(unknown_name("task", str(name), sorted(table)))
+
+
+def task_for_folder(model_dir: str | os.PathLike[str]) -> TaskSpec:
     """The task of a saved model folder: from `adapt.json`, else from the HF `architectures` in `config.json`."""
-    from ..modelio import read_manifest, resolve_model_source
+    from ..modelio import resolve_model_source
 
     src = resolve_model_source(model_dir)
     if src.kind != "hf_dir":
         raise WrongTaskError(f"{str(model_dir)!r} is not a transformers model folder; serving needs one.")
-    task = read_manifest(src.location).get("task")
-    if task is None:
-        config = json.loads((Path(src.location) / "config.json").read_text(encoding="utf-8"))
-        archs = config.get("architectures") or []
-        task = next((t.name for t in TASKS.values() for a in archs if a.endswith(t.hf_head)), None)
-        if task is None:
+    tasks = list(all_tasks().values())
+    if src.manifest:
+        found = next((t for t in tasks if t.matches_manifest(src.manifest)), None)
+        if found is None:
             raise WrongTaskError(
-                f"{str(model_dir)!r} holds {archs or 'an unknown architecture'}; adapt serves {_heads()} models."
+                f"{str(model_dir)!r} holds a {src.manifest.get('task')!r} model; known tasks: {sorted(all_tasks())}. "
+                "A task from another module needs ADAPT_TASK_MODULES."
             )
-    if task not in TASKS:
-        raise WrongTaskError(f"{str(model_dir)!r} holds a {task!r} model; known tasks: {sorted(TASKS)}.")
-    return TASKS[task]
+        return found
+    archs = _architectures(Path(src.location))
+    found = next((t for t in tasks if t.matches_architecture(archs)), None)
+    if found is None:
+        heads = sorted({h for t in tasks for h in t.heads})
+        raise WrongTaskError(f"{str(model_dir)!r} holds {archs or 'an unknown architecture'}; adapt serves {heads} models.")
+    return found
+
+
+def _architectures(folder: Path) -> list[str]:
+    config: Any = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return list(config.get("architectures") or []) if isinstance(config, dict) else []

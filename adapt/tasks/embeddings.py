@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..enums import ChoiceEnum
-from ..errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError
+from ..errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, ModelNotFoundError, install_hint
 from ..inference import normalize_texts
 
 __all__ = ["EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "EmbeddingResults", "Pooling"]
@@ -84,7 +84,7 @@ def _transformer_embeddings(model_name_or_path: str, index: int, document: bool 
     try:
         from flair.embeddings import TransformerDocumentEmbeddings, TransformerWordEmbeddings
     except ImportError as e:
-        raise ImportError("Embeddings need flair: pip install 'adapt[flair]'.") from e
+        raise MissingDependencyError(f"Embeddings need flair: {install_hint('flair')}.") from e
     # zero-padded index first: flair concatenates stacked vectors in name order, which is then the given order
     name = f"{index:03d}-{model_name_or_path}"
     try:

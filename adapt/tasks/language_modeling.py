@@ -8,23 +8,24 @@ Importing this module is cheap: datasets, transformers, torch and fastai are imp
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
-from ..data import TaskDatasets, check_columns, dataframe_splits, read_text_folder, train_valid_splits
+from ..data import LoadOptions, TaskDatasets, check_columns
+from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, ModelNotFoundError, WrongTaskError
-from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, softmax
+from ..errors import EmptyDatasetError, InvalidInputError, WrongTaskError
+from ..generation import HFTextGenerator, check_num_tokens, position_limit
+from ..inference import TEXT, Field, encode, forward_logits, model_max_length, softmax
+from ..options import Option
+from ..results import Results
 from ..tuner import Tuner
+from .base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,11 @@ CAUSAL_HEADS = ("ForCausalLM", "LMHeadModel")
 MASKED_HEADS = ("ForMaskedLM",)
 
 __all__ = [
+    "TASKS",
     "EasyFillMask",
     "EasyTextGenerator",
     "FillMaskResults",
-    "GenerationResults",
     "HFFillMask",
-    "HFTextGenerator",
     "LanguageModelDatasets",
     "LanguageModelTuner",
     "causal_lm_loss",
@@ -78,11 +78,6 @@ def _load_config(name: str, auto_kwargs: dict[str, Any] | None = None) -> Any:
         return AutoConfig.from_pretrained(name, **dict(auto_kwargs or {}))
     except (OSError, ValueError):
         return None
-
-
-def _position_limit(tokenizer: Any, config: Any) -> int:
-    """The longest block the model can take (tokenizer and position-embedding limits)."""
-    return model_max_length(SimpleNamespace(config=config), tokenizer, cap=1_000_000)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -247,7 +242,7 @@ class LanguageModelDatasets(TaskDatasets):
             self.tokenize_kwargs.setdefault("return_special_tokens_mask", True)
 
     def _resolve_block_size(self, block_size: int | None, config: Any) -> int:
-        limit = _position_limit(self.tokenizer, config)
+        limit = position_limit(self.tokenizer, config)
         if block_size is None:
             return min(limit, DEFAULT_BLOCK_SIZE)
         if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 2:
@@ -334,148 +329,27 @@ class LanguageModelDatasets(TaskDatasets):
         return f"{type(self).__name__}({mode}, block_size={self.block_size}, train={len(self.train)}, valid={len(self.valid)})"
 
     # -- constructors ---------------------------------------------------------------------------------------
-    @classmethod
-    def from_hf(
-        cls,
-        dataset_or_dict: Any,
-        text_col: str,
-        tokenizer_name: str,
-        train_split: str = "train",
-        valid_split: str = "validation",
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        block_size: int | None = None,
-        masked_lm: bool = False,
-        mlm_probability: float = 0.15,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> LanguageModelDatasets:
-        """From a `datasets.Dataset` (split randomly by `split_pct`) or a `DatasetDict` with named splits."""
-        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
-        return cls(
-            train,
-            valid,
-            tokenizer_name=tokenizer_name,
-            text_col=text_col,
-            block_size=block_size,
-            masked_lm=masked_lm,
-            mlm_probability=mlm_probability,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-            seed=seed,
-        )
+    columns: ClassVar[tuple[Option, ...]] = (Option("text_col", str, "text", "column of the texts", "text"),)
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("block_size", int, None, f"tokens per block (default: the model maximum, at most {DEFAULT_BLOCK_SIZE})", 64),
+        Option("masked_lm", bool, False, "masked LM (BERT-style) instead of causal next-token training", True),
+        Option("mlm_probability", float, 0.15, "share of tokens masked in masked LM training", 0.15),
+    )
+    folder_columns: ClassVar[tuple[tuple[str, str], ...]] = (("text_col", "text"),)
+    max_length_option = "block_size"
 
     @classmethod
-    def from_dfs(
-        cls,
-        train_df: Any,
-        text_col: str,
-        tokenizer_name: str,
-        valid_df: Any = None,
-        split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        block_size: int | None = None,
-        masked_lm: bool = False,
-        mlm_probability: float = 0.15,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
+    def _from_splits(  # type: ignore[override]
+        cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> LanguageModelDatasets:
-        """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split is used."""
-        train, valid = dataframe_splits(train_df, [text_col], valid_df, split_func, split_pct, seed)
-        return cls.from_hf(
-            {"train": train, "validation": valid},
-            text_col,
-            tokenizer_name,
-            seed=seed,
-            block_size=block_size,
-            masked_lm=masked_lm,
-            mlm_probability=mlm_probability,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+        return cls(train, valid, tokenizer_name=tokenizer_name, seed=load.seed, **options, **load.build_kwargs())
 
-    @classmethod
-    def from_csvs(
-        cls,
-        train_csv: str | os.PathLike[str],
-        text_col: str,
-        tokenizer_name: str,
-        valid_csv: str | os.PathLike[str] | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        block_size: int | None = None,
-        masked_lm: bool = False,
-        mlm_probability: float = 0.15,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-        **kwargs: Any,
-    ) -> LanguageModelDatasets:
-        """From CSV files read by `datasets` (Arrow, memory-mapped); `**kwargs` go to the CSV reader."""
-        from pathlib import Path
-
-        from datasets import load_dataset
-
-        files = {"train": str(train_csv), **({"validation": str(valid_csv)} if valid_csv is not None else {})}
-        for f in files.values():
-            if not Path(f).is_file():
-                raise FileNotFoundError(f"CSV file {f!r} does not exist.")
-        return cls.from_hf(
-            load_dataset("csv", data_files=files, **kwargs),
-            text_col,
-            tokenizer_name,
-            split_pct=split_pct,
-            seed=seed,
-            block_size=block_size,
-            masked_lm=masked_lm,
-            mlm_probability=mlm_probability,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
-
-    @classmethod
-    def from_folders(
-        cls,
-        train_path: str | os.PathLike[str],
-        tokenizer_name: str,
-        valid_path: str | os.PathLike[str] | None = None,
-        extensions: Sequence[str] = (".txt",),
-        encoding: str = "utf-8",
-        max_items: int | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        block_size: int | None = None,
-        masked_lm: bool = False,
-        mlm_probability: float = 0.15,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> LanguageModelDatasets:
-        """One document per text file, searched recursively; `max_items` takes a seeded random subset."""
-        from datasets import Dataset
-
-        data = {"train": Dataset.from_dict(read_text_folder(train_path, None, extensions, encoding, max_items, seed))}
-        if valid_path is not None:
-            data["validation"] = Dataset.from_dict(read_text_folder(valid_path, None, extensions, encoding, None, seed))
-        return cls.from_hf(
-            data,
-            "text",
-            tokenizer_name,
-            split_pct=split_pct,
-            seed=seed,
-            block_size=block_size,
-            masked_lm=masked_lm,
-            mlm_probability=mlm_probability,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "masked_lm": self.masked_lm,
+            "block_size": self.block_size,
+            "mlm_probability": self.mlm_probability if self.masked_lm else None,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -501,206 +375,6 @@ def masked_lm_loss(logits: Any, labels: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------
-# generation
-# ---------------------------------------------------------------------------------------------------
-def normalize_prompts(text: Any) -> tuple[list[str], bool]:
-    """One prompt or a list; empty prompts are allowed here (the generator decides whether it can start from BOS)."""
-    single = isinstance(text, str)
-    items = [text] if single else text
-    if items is None or isinstance(items, (bytes, dict, tuple)) or not isinstance(items, Sequence) or len(items) == 0:
-        raise InvalidInputError(f"Expected a prompt string or a non-empty list of prompts, got {type(text).__name__}.")
-    for i, t in enumerate(items):
-        if not isinstance(t, str):
-            where = "text" if single else f"texts[{i}]"
-            raise InvalidInputError(f"{where} is a {type(t).__name__}, not a string: {t!r:.80}.")
-    return list(items), single
-
-
-def _check_num_tokens(n: Any) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        raise InvalidInputError(f"num_tokens_to_produce must be a positive integer, got {n!r}.")
-    return n
-
-
-@dataclass
-class GenerationResult:
-    """One prompt's continuation; `token_ids`/`token_scores` are the generated tokens and their log-probabilities."""
-
-    prompt: str
-    continuation: str
-    token_ids: list[int]
-    token_scores: list[float] | None = None
-    prompt_truncated: bool = False
-
-
-@dataclass
-class GenerationResults:
-    """Generations for a list of prompts."""
-
-    items: list[GenerationResult]
-
-    def decisions(self) -> list[str]:
-        return [r.continuation for r in self.items]
-
-    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
-        """Low: `generated_text` (prompt + continuation). Medium adds prompts and continuations. High adds token ids
-        and per-token log-probabilities."""
-        level = DetailLevel(detail_level)
-        out: dict[str, Any] = {"generated_text": [r.prompt + r.continuation for r in self.items]}
-        if level.at_least(DetailLevel.Medium):
-            out["prompts"] = [r.prompt for r in self.items]
-            out["continuations"] = [r.continuation for r in self.items]
-        if level.at_least(DetailLevel.High):
-            out["token_ids"] = [r.token_ids for r in self.items]
-            out["token_scores"] = [r.token_scores for r in self.items]
-            out["prompt_truncated"] = [r.prompt_truncated for r in self.items]
-        return out
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Run the block with torch's global RNG seeded by `seed`, restoring the previous RNG state afterwards."""
-    import torch
-
-    if seed is None:
-        yield
-        return
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InvalidInputError(f"seed must be an integer or None, got {seed!r}.")
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _id_set(*values: Any) -> set[int]:
-    """Token ids from ints, lists of ints and Nones (configs may list several EOS ids)."""
-    out: set[int] = set()
-    for v in values:
-        if isinstance(v, int) and not isinstance(v, bool):
-            out.add(v)
-        elif isinstance(v, (list, tuple)):
-            out.update(x for x in v if isinstance(x, int))
-    return out
-
-
-def _cut_at_eos(ids: list[int], eos_ids: set[int], pad_id: int | None) -> list[int]:
-    """Generated ids up to and including the first EOS, without the trailing padding of rows that finished early."""
-    for k, t in enumerate(ids):
-        if t in eos_ids:
-            return ids[: k + 1]
-    end = len(ids)
-    while pad_id is not None and end > 0 and ids[end - 1] == pad_id:
-        end -= 1
-    return ids[:end]
-
-
-@dataclass
-class HFTextGenerator:
-    """A causal LM and its tokenizer; `predict` generates for a list of prompts (the path every generator uses)."""
-
-    model: Any
-    tokenizer: Any
-
-    @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> HFTextGenerator:
-        return cls(model, tokenizer)
-
-    def _prompt_ids(self, prompts: Sequence[str], keep: int) -> tuple[list[list[int]], list[bool]]:
-        tok = self.tokenizer
-        bos = tok.bos_token_id if tok.bos_token_id is not None else getattr(self.model.config, "bos_token_id", None)
-        ids = tok(list(prompts), add_special_tokens=True, verbose=False)["input_ids"] if prompts else []
-        out, cut = [], []
-        for i, (p, row) in enumerate(zip(prompts, ids, strict=True)):
-            if not p.strip() or not row:
-                if bos is None:
-                    raise InvalidInputError(
-                        f"Prompt {i} is empty, and this model has no BOS token to start from; pass some text."
-                    )
-                row = [bos]
-            cut.append(len(row) > keep)
-            out.append(row[-keep:])  # keep the end of an over-long prompt: that is what the model continues
-        if any(cut):
-            logger.warning("%d of %d prompts were longer than %d tokens; kept their last %d", sum(cut), len(ids), keep, keep)
-        return out, cut
-
-    def predict(
-        self,
-        prompts: Sequence[str],
-        batch_size: int = 32,
-        num_tokens_to_produce: int = 50,
-        seed: int | None = None,
-        with_scores: bool = False,
-        **generate_kwargs: Any,
-    ) -> GenerationResults:
-        """Generate up to `num_tokens_to_produce` tokens per prompt with `model.generate` (greedy by default).
-
-        Prompts are sorted by length and left-padded per batch. `seed` makes sampling reproducible;
-        `generate_kwargs` (do_sample, top_k, top_p, temperature, num_beams, ...) go to `generate`.
-        """
-        n = _check_num_tokens(num_tokens_to_produce)
-        if batch_size < 1:
-            raise InvalidInputError(f"batch size must be >= 1, got {batch_size}.")
-        if generate_kwargs.get("num_return_sequences", 1) != 1:
-            raise InvalidInputError("num_return_sequences must be 1; call again with another seed for more samples.")
-        limit = _position_limit(self.tokenizer, self.model.config)
-        if n >= limit:
-            raise InvalidInputError(f"num_tokens_to_produce={n} leaves no room for a prompt: the model takes {limit} positions.")
-        ids, cut = self._prompt_ids(prompts, limit - n)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
-        items: list[GenerationResult | None] = [None] * len(ids)
-        with _seeded(seed):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                for i, (new, scores) in zip(idx, self._generate(ids, idx, n, with_scores, generate_kwargs), strict=True):
-                    text = self.tokenizer.decode(new, skip_special_tokens=True)
-                    items[i] = GenerationResult(prompts[i], text, new, scores, cut[i])
-        return GenerationResults([r for r in items if r is not None])
-
-    def _generate(
-        self, ids: list[list[int]], idx: list[int], n: int, with_scores: bool, kwargs: dict[str, Any]
-    ) -> list[tuple[list[int], list[float] | None]]:
-        import torch
-
-        from ..inference import _pad_batch
-
-        tok, model = self.tokenizer, self.model
-        gen_config = getattr(model, "generation_config", None)
-        eos = _id_set(
-            tok.eos_token_id, model.config.eos_token_id, getattr(gen_config, "eos_token_id", None), kwargs.get("eos_token_id")
-        )
-        pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos) if eos else None
-        rows = [ids[i] for i in idx]
-        feats = {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
-        batch = _pad_batch(feats, range(len(rows)), 0 if pad is None else pad, ["input_ids", "attention_mask"], left=True)
-        batch = {k: v.to(model.device) for k, v in batch.items()}
-        model.eval()
-        try:
-            with torch.inference_mode():
-                out = model.generate(
-                    **batch,
-                    max_new_tokens=n,
-                    pad_token_id=pad,
-                    return_dict_in_generate=True,
-                    output_scores=with_scores,
-                    **kwargs,
-                )
-        except (TypeError, ValueError) as e:
-            raise InvalidInputError(f"transformers rejected the generation arguments {sorted(kwargs)}: {e}") from e
-        new = out.sequences[:, batch["input_ids"].shape[1] :].tolist()
-        trans = None
-        if with_scores:
-            beams = getattr(out, "beam_indices", None)
-            trans = model.compute_transition_scores(out.sequences, out.scores, beams, normalize_logits=beams is None)
-            trans = trans.float().cpu().tolist()
-        res = []
-        for r, row in enumerate(new):
-            kept = _cut_at_eos(row, eos, pad)
-            res.append((kept, [float(x) for x in trans[r][: len(kept)]] if trans is not None else None))
-        return res
-
-
-# ---------------------------------------------------------------------------------------------------
 # fill-mask
 # ---------------------------------------------------------------------------------------------------
 @dataclass
@@ -721,7 +395,7 @@ class FillMaskResult:
 
 
 @dataclass
-class FillMaskResults:
+class FillMaskResults(Results):
     """Fill-mask predictions for a list of texts."""
 
     items: list[FillMaskResult]
@@ -755,6 +429,8 @@ def _replace_spans(text: str, spans: Sequence[tuple[int, int]], fills: Sequence[
 @dataclass
 class HFFillMask:
     """A masked LM and its tokenizer; `predict` fills every mask token of each text with its top-k tokens."""
+
+    options: ClassVar[tuple[Option, ...]] = (Option("top_k", int, 5, "candidate tokens per mask", 3),)
 
     model: Any
     tokenizer: Any
@@ -821,39 +497,6 @@ class HFFillMask:
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
-def _load_lm(model_name: Any, masked_lm: bool, tokenizer: Any) -> Any:
-    """A causal or masked LM from a hub name, folder or model object; warns when its LM head starts untrained."""
-    import transformers
-
-    from ..modelio import resolve_model_source
-
-    if isinstance(model_name, transformers.PreTrainedModel):
-        model = model_name
-        check_lm_architecture(model.config, masked_lm, type(model).__name__)
-    else:
-        src = resolve_model_source(model_name)
-        if src.kind == "flair":
-            raise WrongTaskError(f"{model_name!r} is a flair model; LanguageModelTuner fine-tunes transformers models.")
-        if src.manifest and src.manifest.get("task") not in (None, TASK):
-            raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not a language model.")
-        config = _load_config(src.location)
-        if config is None:
-            raise ModelNotFoundError(f"Could not load a model config from {model_name!r} (offline, or not a model).")
-        check_lm_architecture(config, masked_lm, str(model_name))
-        auto = transformers.AutoModelForMaskedLM if masked_lm else transformers.AutoModelForCausalLM
-        model, info = auto.from_pretrained(src.location, config=config, output_loading_info=True)
-        missing = list(info.get("missing_keys") or [])
-        if missing:
-            warnings.warn(
-                f"{model_name!r} has no trained {'masked-LM' if masked_lm else 'LM'} head: {len(missing)} weight tensors "
-                f"were newly initialised (e.g. {missing[0]}). Its predictions are random until it is fine-tuned.",
-                stacklevel=4,
-            )
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer))
-    return model
-
-
 class LanguageModelTuner(Tuner):
     """Fine-tune a causal or masked language model with fastai; perplexity is reported every epoch.
 
@@ -867,100 +510,65 @@ class LanguageModelTuner(Tuner):
     """
 
     task = TASK
+    datasets: LanguageModelDatasets
 
-    def __init__(
-        self,
-        dls: Any,
-        model_name: Any,
-        tokenizer: Any = None,
-        loss_func: Callable[..., Any] | None = None,
-        metrics: Any = None,
-        opt_func: Callable[..., Any] | None = None,
-        additional_cbs: Any = None,
-        expose_fastai_api: bool = False,
-        device: Any = None,
-        mixed_precision: str | None = None,
-        **learner_kwargs: Any,
-    ) -> None:
-        from fastai.metrics import Perplexity
+    @property
+    def spec(self) -> TaskSpec:
+        return TASKS[1] if self.datasets.masked_lm else TASKS[0]
 
+    def _check_data(self, dls: Any) -> Any:
         dsets = getattr(dls, "task_datasets", None)
         if not isinstance(dsets, LanguageModelDatasets):
-            raise ValueError("LanguageModelTuner needs dataloaders built by LanguageModelDatasets(...).dataloaders().")
-        self.masked_lm = dsets.masked_lm
-        self.block_size = dsets.block_size
-        self.classes = []
-        self.base_model = str(getattr(model_name, "name_or_path", model_name))
-        model = _load_lm(model_name, self.masked_lm, tokenizer or dsets.tokenizer)
-        limit = _position_limit(tokenizer or dsets.tokenizer, model.config)
+            raise InvalidInputError("LanguageModelTuner needs dataloaders built by LanguageModelDatasets(...).dataloaders().")
+        self.masked_lm, self.block_size = dsets.masked_lm, dsets.block_size
+        return dsets
+
+    def _check_model(self, model: Any) -> Any:
+        check_lm_architecture(model.config, self.masked_lm, type(model).__name__)
+        return self._fit_embeddings(model)
+
+    def _from_pretrained(self, location: str, config: Any) -> Any:
+        """A causal or masked LM; warns when its LM head starts untrained."""
+        import transformers
+
+        check_lm_architecture(config, self.masked_lm, self.base_model)
+        auto = transformers.AutoModelForMaskedLM if self.masked_lm else transformers.AutoModelForCausalLM
+        model, info = auto.from_pretrained(location, config=config, output_loading_info=True)
+        missing = list(info.get("missing_keys") or [])
+        if missing:
+            warnings.warn(
+                f"{self.base_model!r} has no trained {'masked-LM' if self.masked_lm else 'LM'} head: {len(missing)} weight "
+                f"tensors were newly initialised (e.g. {missing[0]}). Its predictions are random until it is fine-tuned.",
+                stacklevel=5,
+            )
+        return self._fit_embeddings(model)
+
+    def _fit_embeddings(self, model: Any) -> Any:
+        if len(self.tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(self.tokenizer))
+        limit = position_limit(self.tokenizer, model.config)
         if self.block_size > limit:
             raise InvalidInputError(f"block_size={self.block_size} exceeds what {self.base_model!r} takes ({limit} positions).")
-        super().__init__(
-            dls,
-            model,
-            tokenizer=tokenizer,
-            loss_func=loss_func or (masked_lm_loss if self.masked_lm else causal_lm_loss),
-            metrics=[Perplexity()] if metrics is None else metrics,
-            opt_func=opt_func,
-            additional_cbs=additional_cbs,
-            expose_fastai_api=expose_fastai_api,
-            device=device,
-            mixed_precision=mixed_precision,
-            **learner_kwargs,
-        )
+        return model
+
+    def default_loss(self) -> Any:
+        return masked_lm_loss if self.masked_lm else causal_lm_loss
+
+    def default_metrics(self) -> list[Any]:
+        from fastai.metrics import Perplexity
+
+        return [Perplexity()]
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss (mean token cross-entropy) and perplexity, `exp(loss)`."""
-        with self.learn.no_bar():
-            loss = float(self.learn.validate()[0])
+        import math
+
+        loss = super().evaluate()["valid_loss"]
         return {"valid_loss": loss, "perplexity": math.exp(loss)}
-
-    def predictor(self) -> HFTextGenerator | HFFillMask:
-        """The shared generation (causal) or fill-mask (masked) path over this tuner's model."""
-        return HFFillMask(self.model, self.tokenizer) if self.masked_lm else HFTextGenerator(self.model, self.tokenizer)
-
-    def predict(
-        self, text: Any, bs: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Causal: generate (kwargs as `EasyTextGenerator.generate`). Masked: fill masks (`top_k=5`)."""
-        level = DetailLevel(detail_level)
-        if self.masked_lm:
-            texts, _ = normalize_texts(text, allow_pairs=False)
-            return self.predictor().predict(texts, batch_size=bs, **kwargs).to_dict(level)
-        prompts, _ = normalize_prompts(text)
-        with_scores = level.at_least(DetailLevel.High)
-        return self.predictor().predict(prompts, batch_size=bs, with_scores=with_scores, **kwargs).to_dict(level)
-
-    def export(
-        self,
-        path: str | os.PathLike[str],
-        quantize: bool = False,
-        onnx: bool = False,
-        parity_texts: Sequence[Any] | None = None,
-        min_agreement: float = 0.99,
-        on_parity_fail: str = "raise",
-    ) -> Any:
-        """The saved folder plus a model card. int8 and ONNX copies are made for classifiers and taggers only."""
-        if quantize or onnx:
-            raise InvalidChoiceError(
-                "int8 and ONNX copies are made for classification and tagging models; export a language model with "
-                "quantize=False, onnx=False."
-            )
-        return super().export(path)
-
-    def manifest(self) -> dict[str, Any]:
-        dsets = self.dls.task_datasets
-        return {
-            "task": TASK,
-            "masked_lm": self.masked_lm,
-            "block_size": self.block_size,
-            "mlm_probability": dsets.mlm_probability if self.masked_lm else None,
-            "base_model": self.base_model,
-        }
 
 
 # ---------------------------------------------------------------------------------------------------
-# Easy modules
+# Easy modules and the task declarations
 # ---------------------------------------------------------------------------------------------------
 class EasyTextGenerator(EasyBase):
     """Generate text with any causal LM folder or hub model (adapt save, plain transformers).
@@ -971,19 +579,16 @@ class EasyTextGenerator(EasyBase):
     """
 
     task = TASK
-    auto_class = "AutoModelForCausalLM"
-    hf_head = CAUSAL_HEADS
-    hf_predictor = HFTextGenerator
 
     def generate(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         mini_batch_size: int = 32,
         num_tokens_to_produce: int = 50,
         detail_level: DetailLevel | str = DetailLevel.Low,
         seed: int | None = None,
-        **generate_kwargs: Any,
+        **generate_options: Any,
     ) -> dict[str, Any]:
         """Continue one prompt or a list, batched with left padding.
 
@@ -992,18 +597,11 @@ class EasyTextGenerator(EasyBase):
         `prompts` and `continuations`, High adds `token_ids` and per-token `token_scores` (log-probabilities).
         An empty prompt starts from the BOS token (models without one refuse it).
         """
-        level = DetailLevel(detail_level)
-        prompts, _ = normalize_prompts(text)
-        _check_num_tokens(num_tokens_to_produce)
-        res = self.get_model(model_name_or_path).predict(
-            prompts,
-            batch_size=mini_batch_size,
-            num_tokens_to_produce=num_tokens_to_produce,
-            seed=seed,
-            with_scores=level.at_least(DetailLevel.High),
-            **generate_kwargs,
+        check_num_tokens(num_tokens_to_produce)
+        return self.predict(
+            text, model_name_or_path, mini_batch_size, detail_level,
+            num_tokens_to_produce=num_tokens_to_produce, seed=seed, **generate_options,
         )
-        return res.to_dict(level)
 
 
 class EasyFillMask(EasyBase):
@@ -1013,20 +611,53 @@ class EasyFillMask(EasyBase):
         >>> EasyFillMask().fill_mask("Shares [MASK] sharply on Monday.", "models/bbc-mlm", top_k=3)
     """
 
-    task = TASK
-    auto_class = "AutoModelForMaskedLM"
-    hf_head = MASKED_HEADS
-    hf_predictor = HFFillMask
+    task = "masked_language_modeling"
 
     def fill_mask(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         top_k: int = 5,
         mini_batch_size: int = 32,
         detail_level: DetailLevel | str = DetailLevel.Low,
     ) -> dict[str, Any]:
         """For each mask of each text, the `top_k` tokens with scores and the filled sentences (JSON-safe)."""
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=False)
-        return self.get_model(model_name_or_path).predict(texts, batch_size=mini_batch_size, top_k=top_k).to_dict(level)
+        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, top_k=top_k)
+
+
+_LM: dict[str, Any] = {
+    "datasets": LanguageModelDatasets,
+    "tuner": LanguageModelTuner,
+    "metrics": ("perplexity",),
+    "saved_as": TASK,
+    "data_forms": ("csv", "jsonl", "folder"),
+}
+TASKS = (
+    TaskSpec(
+        name=TASK,
+        summary="causal (next-token) language models and text generation",
+        aliases=("lm", "causal_lm", "generation", "text_generation"),
+        easy=EasyTextGenerator,
+        predictor=HFTextGenerator,
+        fields=(Field("text", allow_empty=True),),
+        auto_class="AutoModelForCausalLM",
+        heads=CAUSAL_HEADS,
+        verb="generate",
+        variant={"masked_lm": False},
+        **_LM,
+    ),
+    TaskSpec(
+        name="masked_language_modeling",
+        summary="masked (BERT-style) language models and fill-mask",
+        aliases=("mlm", "masked_lm", "fill_mask"),
+        easy=EasyFillMask,
+        predictor=HFFillMask,
+        fields=TEXT,
+        auto_class="AutoModelForMaskedLM",
+        heads=MASKED_HEADS,
+        verb="fill_mask",
+        variant={"masked_lm": True},
+        data_defaults={"masked_lm": True},
+        **_LM,
+    ),
+)

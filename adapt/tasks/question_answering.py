@@ -14,17 +14,21 @@ import logging
 import os
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ..data import TaskDatasets, check_columns, dataframe_splits, train_valid_splits
+from ..data import LoadOptions, TaskDatasets, check_columns
+from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
-from ..errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError, WrongTaskError
-from ..inference import EasyBase, Encoded, encode, forward_logits, model_max_length, normalize_texts
+from ..errors import DataNotFoundError, InvalidInputError
+from ..inference import Encoded, Field, encode, forward_logits, model_max_length
+from ..options import Option
+from ..results import Results
 from ..tuner import Tuner
+from .base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ DEFAULT_DOC_STRIDE = 128
 DEFAULT_QA_MODEL = "distilbert/distilbert-base-cased-distilled-squad"
 
 __all__ = [
+    "TASKS",
     "Answer",
     "EasyQuestionAnswering",
     "HFQuestionAnswerer",
@@ -140,7 +145,7 @@ def read_squad_json(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Flat records (`id`, `question`, `context`, `answers`) from official SQuAD JSON, a JSON list or JSON Lines."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"JSON file {str(p)!r} does not exist.")
+        raise DataNotFoundError(f"JSON file {str(p)!r} does not exist.")
     raw = p.read_text(encoding="utf-8")
     try:
         data = json.loads(raw)
@@ -264,12 +269,14 @@ class QuestionAnsweringDatasets(TaskDatasets):
         auto_kwargs: dict[str, Any] | None = None,
         tokenizer: Any = None,
         num_proc: int | None = None,
+        tokenize_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             train_dset,
             valid_dset,
             tokenizer_name=tokenizer_name,
             tokenize=False,
+            tokenize_kwargs=tokenize_kwargs,
             auto_kwargs=auto_kwargs,
             tokenizer=tokenizer,
             label_keys=["start_positions", "end_positions"],
@@ -294,6 +301,9 @@ class QuestionAnsweringDatasets(TaskDatasets):
     @property
     def max_length(self) -> int:
         return self.qa_max_length
+
+    def manifest(self) -> dict[str, Any]:
+        return {"max_length": self.max_length, "doc_stride": self.doc_stride, "allow_no_answer": self.unanswerable}
 
     def _any_unanswerable(self, dset: Any) -> bool:
         col = self.cols[2]
@@ -335,99 +345,26 @@ class QuestionAnsweringDatasets(TaskDatasets):
         )
 
     # -- constructors ---------------------------------------------------------------------------------------
-    @classmethod
-    def from_hf(
-        cls,
-        dataset_or_dict: Any,
-        tokenizer_name: str,
-        question_col: str = "question",
-        context_col: str = "context",
-        answers_col: str = "answers",
-        train_split: str = "train",
-        valid_split: str = "validation",
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_length: int | None = None,
-        doc_stride: int | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> QuestionAnsweringDatasets:
-        """From a `datasets.Dataset` (split by `split_pct`) or a `DatasetDict` such as `load_dataset("squad_v2")`."""
-        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
-        return cls(
-            train,
-            valid,
-            tokenizer_name=tokenizer_name,
-            question_col=question_col,
-            context_col=context_col,
-            answers_col=answers_col,
-            max_length=max_length,
-            doc_stride=doc_stride,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("question_col", str, "question", "column of the questions", "question"),
+        Option("context_col", str, "context", "column of the contexts", "context"),
+        Option("answers_col", str, "answers", "column of SQuAD answers: {'text': [...], 'answer_start': [...]}", "answers"),
+        Option("doc_stride", int, None, f"overlap of context windows in tokens (default {DEFAULT_DOC_STRIDE})", 32),
+    )
+    max_length_option = "max_length"
 
     @classmethod
-    def from_dfs(
-        cls,
-        train_df: Any,
-        tokenizer_name: str,
-        valid_df: Any = None,
-        question_col: str = "question",
-        context_col: str = "context",
-        answers_col: str = "answers",
-        split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_length: int | None = None,
-        doc_stride: int | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
+    def _from_splits(  # type: ignore[override]
+        cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> QuestionAnsweringDatasets:
-        """From pandas DataFrames whose `answers` cells are SQuAD dicts (`{"text": [...], "answer_start": [...]}`)."""
-        cols = [question_col, context_col, answers_col]
-        train, valid = dataframe_splits(train_df, cols, valid_df, split_func, split_pct, seed)
-        return cls.from_hf(
-            {"train": train, "validation": valid},
-            tokenizer_name,
-            question_col,
-            context_col,
-            answers_col,
-            seed=seed,
-            max_length=max_length,
-            doc_stride=doc_stride,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+        return cls(train, valid, tokenizer_name=tokenizer_name, **options, **load.build_kwargs())
 
     @classmethod
-    def from_jsons(
-        cls,
-        train_json: str | os.PathLike[str],
-        tokenizer_name: str,
-        valid_json: str | os.PathLike[str] | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_length: int | None = None,
-        doc_stride: int | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> QuestionAnsweringDatasets:
-        """From official SQuAD JSON files (v1.1 or v2.0), JSON lists of records or JSON Lines (see `read_squad_json`)."""
-        import pandas as pd
+    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any) -> Any:
+        """Official SQuAD JSON (v1.1 or v2.0), JSON lists of records or JSON Lines (see `read_squad_json`)."""
+        from datasets import Dataset
 
-        frames = [pd.DataFrame.from_records(read_squad_json(p)) for p in (train_json, valid_json) if p is not None]
-        return cls.from_dfs(
-            frames[0],
-            tokenizer_name,
-            valid_df=frames[1] if len(frames) > 1 else None,
-            split_pct=split_pct,
-            seed=seed,
-            max_length=max_length,
-            doc_stride=doc_stride,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+        return {split: Dataset.from_list(read_squad_json(path)) for split, path in files.items()}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -460,7 +397,7 @@ class QAResult:
 
 
 @dataclass
-class QAResults:
+class QAResults(Results):
     """Answers for a list of (question, context) pairs."""
 
     items: list[QAResult]
@@ -545,13 +482,6 @@ def best_answers(
     return QAResult(question, context, top[0], False, top, null, len(windows))
 
 
-def _check_pairs(texts: Sequence[Any]) -> list[tuple[str, str]]:
-    for i, t in enumerate(texts):
-        if not isinstance(t, tuple) or len(t) != 2:
-            raise InvalidInputError(f"Input {i} is not a (question, context) pair; question answering needs both.")
-    return list(texts)
-
-
 def _check_positive(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
@@ -561,6 +491,12 @@ def _check_positive(name: str, value: Any) -> int:
 @dataclass
 class HFQuestionAnswerer:
     """A QA model, its tokenizer and window settings; `predict` answers (question, context) pairs."""
+
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("n_best_size", int, 20, "candidate answers kept per question (shown from Medium)", 3),
+        Option("max_answer_length", int, None, "longest answer in tokens (default: the trained one, 30)", 20),
+        Option("allow_no_answer", bool, None, "answer '' when no span beats no-answer (default: as trained)", True),
+    )
 
     model: Any
     tokenizer: Any
@@ -592,7 +528,9 @@ class HFQuestionAnswerer:
         `allow_no_answer` (default: whether the model was trained with unanswerable questions) lets the model
         answer "" when no span beats its no-answer score.
         """
-        pairs = _check_pairs(texts)
+        pairs = [t for t in texts if isinstance(t, tuple) and len(t) == 2]
+        if len(pairs) != len(texts):
+            raise InvalidInputError("Question answering needs (question, context) pairs; question answering needs both.")
         n_best = _check_positive("n_best_size", n_best_size)
         max_len = _check_positive("max_answer_length", max_answer_length or self.max_answer_length)
         no_answer = self.allow_no_answer if allow_no_answer is None else bool(allow_no_answer)
@@ -627,26 +565,6 @@ def qa_loss(pred: tuple[Any, Any], start_positions: Any, end_positions: Any) -> 
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
-def _load_qa_model(model_name: Any) -> Any:
-    import transformers
-
-    from ..modelio import resolve_model_source
-
-    if isinstance(model_name, transformers.PreTrainedModel):
-        return model_name
-    src = resolve_model_source(model_name)
-    if src.kind == "flair":
-        raise WrongTaskError(f"{model_name!r} is a flair model; QuestionAnsweringTuner fine-tunes transformers models.")
-    if src.manifest and src.manifest.get("task") not in (None, TASK):
-        raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not a question-answering model.")
-    try:
-        return transformers.AutoModelForQuestionAnswering.from_pretrained(src.location)
-    except OSError as e:
-        raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
-    except ValueError as e:
-        raise WrongTaskError(f"{model_name!r} has no question-answering head class in transformers: {e}") from e
-
-
 class QuestionAnsweringTuner(Tuner):
     """Fine-tune an extractive QA model with fastai; exact match and F1 (official SQuAD) are reported every epoch.
 
@@ -658,50 +576,27 @@ class QuestionAnsweringTuner(Tuner):
 
     task = TASK
     output_keys = OUTPUT_KEYS
+    options = (
+        Option("n_best_size", int, 20, "candidate spans per window scored in validation", 20),
+        Option("max_answer_length", int, 30, "longest answer in tokens", 30),
+    )
+    n_best_size: int
+    max_answer_length: int
+    datasets: QuestionAnsweringDatasets
 
-    def __init__(
-        self,
-        dls: Any,
-        model_name: Any,
-        tokenizer: Any = None,
-        loss_func: Callable[..., Any] | None = None,
-        metrics: Any = None,
-        opt_func: Callable[..., Any] | None = None,
-        additional_cbs: Any = None,
-        expose_fastai_api: bool = False,
-        device: Any = None,
-        mixed_precision: str | None = None,
-        n_best_size: int = 20,
-        max_answer_length: int = 30,
-        **learner_kwargs: Any,
-    ) -> None:
+    def _classes(self, dls: Any) -> list[str]:
         from ..engine import ValidationScorer
 
-        dsets = getattr(dls, "task_datasets", None)
-        if not isinstance(dsets, QuestionAnsweringDatasets):
-            raise ValueError("QuestionAnsweringTuner needs dataloaders built by QuestionAnsweringDatasets(...).dataloaders().")
-        self.classes = []
-        self.base_model = str(getattr(model_name, "name_or_path", model_name))
-        self.n_best_size = _check_positive("n_best_size", n_best_size)
-        self.max_answer_length = _check_positive("max_answer_length", max_answer_length)
-        self.scorer = ValidationScorer(self._collect, self._score, ["exact_match", "f1"])
-        super().__init__(
-            dls,
-            _load_qa_model(model_name),
-            tokenizer=tokenizer,
-            loss_func=loss_func or qa_loss,
-            metrics=self.scorer.metrics() if metrics is None else metrics,
-            opt_func=opt_func,
-            additional_cbs=additional_cbs,
-            expose_fastai_api=expose_fastai_api,
-            device=device,
-            mixed_precision=mixed_precision,
-            **learner_kwargs,
-        )
+        _check_positive("n_best_size", self.n_best_size)
+        _check_positive("max_answer_length", self.max_answer_length)
+        self.scorer = ValidationScorer(self._collect, self._score, list(self.spec.metrics))
+        return []
 
-    @property
-    def datasets(self) -> QuestionAnsweringDatasets:
-        return self.dls.task_datasets
+    def default_loss(self) -> Any:
+        return qa_loss
+
+    def default_metrics(self) -> list[Any]:
+        return self.scorer.metrics()
 
     # validation metrics: the logits of each validation window, in order, then the shared post-processing
     @staticmethod
@@ -730,27 +625,16 @@ class QuestionAnsweringTuner(Tuner):
             refs.append(_answers_of(ex[a_col], "")[0])
         return squad_scores(preds, refs)
 
-    def evaluate(self) -> dict[str, float]:
-        """Validation loss, exact match and F1 (percent), via the same windows and post-processing as `predict`."""
-        with self.learn.no_bar():
-            res = self.learn.validate()
-        return {"valid_loss": float(res[0]), **self.scorer.scores()}
-
-    def predictor(self) -> HFQuestionAnswerer:
-        """The shared answering path over this tuner's model (what `EasyQuestionAnswering` uses)."""
-        return HFQuestionAnswerer.from_model(self.model, self.tokenizer, self.manifest())
-
     def predict(
         self,
         question: Any,
         context: Any = None,
         bs: int = 32,
         detail_level: DetailLevel | str = DetailLevel.Low,
-        **kwargs: Any,
+        **options: Any,
     ) -> dict[str, Any]:
-        """Answer a question about a context, or equal-length lists of both (kwargs as `EasyQuestionAnswering`)."""
-        pairs = qa_pairs(question, context)
-        return self.predictor().predict(pairs, batch_size=bs, **kwargs).to_dict(DetailLevel(detail_level))
+        """Answer a question about a context, or equal-length lists of both (options as `EasyQuestionAnswering`)."""
+        return super().predict(qa_pairs(question, context), bs, detail_level, **options)
 
     def heldout_texts(self, n: int = 200) -> list[Any]:
         """Up to `n` validation (question, context) pairs, for the int8 parity check."""
@@ -758,52 +642,29 @@ class QuestionAnsweringTuner(Tuner):
         ex = self.datasets.valid_examples.select(range(min(n, len(self.datasets.valid_examples))))
         return list(zip(ex[q_col], ex[c_col], strict=True))
 
-    def export(
-        self,
-        path: str | os.PathLike[str],
-        quantize: bool = False,
-        onnx: bool = False,
-        parity_texts: Sequence[Any] | None = None,
-        min_agreement: float = 0.99,
-        on_parity_fail: str = "raise",
-    ) -> Any:
-        """The saved folder plus a model card; `quantize=True` adds a parity-checked int8 copy (ONNX: classifiers only)."""
-        if onnx:
-            raise InvalidChoiceError("ONNX copies are made for classification and tagging models; use onnx=False.")
-        return super().export(path, quantize, False, parity_texts, min_agreement, on_parity_fail)
-
-    def manifest(self) -> dict[str, Any]:
-        dsets = self.datasets
-        return {
-            "task": TASK,
-            "max_length": dsets.max_length,
-            "doc_stride": dsets.doc_stride,
-            "allow_no_answer": dsets.unanswerable,
-            "max_answer_length": self.max_answer_length,
-            "base_model": self.base_model,
-        }
+    def _manifest(self) -> dict[str, Any]:
+        return {"max_answer_length": self.max_answer_length}
 
 
 # ---------------------------------------------------------------------------------------------------
-# Easy module
+# Easy module and the task declaration
 # ---------------------------------------------------------------------------------------------------
-def qa_pairs(query: Any, context: Any) -> list[tuple[str, str]]:
-    """(question, context) pairs from two strings, two equal-length lists, or `{"question", "context"}` dicts."""
+def qa_pairs(query: Any, context: Any) -> Any:
+    """Front-door inputs from a question and a context, two equal-length lists, or (without a context) objects
+    with `question` and `context` fields; the front door checks every text."""
     if context is None:
-        items = [query] if isinstance(query, dict) else query
-        if not isinstance(items, (list, tuple)) or not all(isinstance(d, dict) for d in items):
-            raise InvalidInputError("Pass a context: predict_qa(question, context), or dicts with 'question' and 'context'.")
-        query, context = [d.get("question") for d in items], [d.get("context") for d in items]
+        if isinstance(query, str):
+            raise InvalidInputError("Pass a context: predict_qa(question, context), or objects with 'question' and 'context'.")
+        return query
     if isinstance(query, str) != isinstance(context, str):
         raise InvalidInputError("Pass one question with one context, or two lists of the same length.")
     if isinstance(query, str):
-        query, context = [query], [context]
-    if not isinstance(query, Sequence) or not isinstance(context, Sequence) or len(query) != len(context):
-        n_q = len(query) if isinstance(query, Sequence) else "?"
-        n_c = len(context) if isinstance(context, Sequence) else "?"
-        raise InvalidInputError(f"Got {n_q} questions and {n_c} contexts; pass lists of the same length.")
-    pairs, _ = normalize_texts([(q, c) for q, c in zip(query, context, strict=True)], allow_pairs=True)
-    return pairs  # type: ignore[return-value]
+        return [(query, context)]
+    if isinstance(query, (bytes, dict)) or not hasattr(query, "__len__") or not hasattr(context, "__len__"):
+        raise InvalidInputError("Pass the questions and contexts as two lists of the same length.")
+    if len(query) != len(context):
+        raise InvalidInputError(f"Got {len(query)} questions and {len(context)} contexts; pass lists of the same length.")
+    return list(zip(query, context, strict=True))
 
 
 class EasyQuestionAnswering(EasyBase):
@@ -817,10 +678,6 @@ class EasyQuestionAnswering(EasyBase):
     """
 
     task = TASK
-    auto_class = "AutoModelForQuestionAnswering"
-    hf_head = HF_HEAD
-    hf_predictor = HFQuestionAnswerer
-    allow_pairs = True
 
     def predict_qa(
         self,
@@ -828,10 +685,9 @@ class EasyQuestionAnswering(EasyBase):
         context: Any,
         n_best_size: int = 20,
         mini_batch_size: int = 32,
-        model_name_or_path: Any = DEFAULT_QA_MODEL,
+        model_name_or_path: ModelRef = DEFAULT_QA_MODEL,
         detail_level: DetailLevel | str = DetailLevel.Low,
-        max_answer_length: int | None = None,
-        allow_no_answer: bool | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         """Best answer to each question in its context: text, score and character `start`/`end` in the context.
 
@@ -839,14 +695,27 @@ class EasyQuestionAnswering(EasyBase):
         add the top `n_best_size` candidates (`best_n`); High adds no-answer probabilities and window counts. An
         unanswerable question (models trained with some, or `allow_no_answer=True`) gives `"answer": ""`,
         `"no_answer": true`. Contexts longer than the model maximum are read in overlapping windows.
+        Options: `max_answer_length`, `allow_no_answer`.
         """
-        level = DetailLevel(detail_level)
-        pairs = qa_pairs(query, context)
-        res = self.get_model(model_name_or_path).predict(
-            pairs,
-            batch_size=mini_batch_size,
-            n_best_size=n_best_size,
-            max_answer_length=max_answer_length,
-            allow_no_answer=allow_no_answer,
-        )
-        return res.to_dict(level)
+        inputs = qa_pairs(query, context)
+        return self.predict(inputs, model_name_or_path, mini_batch_size, detail_level, n_best_size=n_best_size, **options)
+
+
+TASKS = (
+    TaskSpec(
+        name=TASK,
+        summary="extract the answer to a question from a context (SQuAD v1/v2)",
+        aliases=("qa", "extractive_qa"),
+        datasets=QuestionAnsweringDatasets,
+        tuner=QuestionAnsweringTuner,
+        easy=EasyQuestionAnswering,
+        predictor=HFQuestionAnswerer,
+        fields=(Field("question"), Field("context")),
+        auto_class="AutoModelForQuestionAnswering",
+        heads=(HF_HEAD,),
+        verb="predict_qa",
+        metrics=("exact_match", "f1"),
+        fast_copies=frozenset({"int8"}),
+        data_forms=("jsonl", "csv"),
+    ),
+)

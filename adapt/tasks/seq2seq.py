@@ -10,19 +10,23 @@ Importing this module is cheap: datasets, transformers, torch and fastai load wh
 from __future__ import annotations
 
 import logging
-import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-from ..data import TaskDatasets, check_columns, dataframe_splits, train_valid_splits
+from ..data import LoadOptions, TaskDatasets, check_columns
+from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
-from ..errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError, WrongTaskError
-from ..inference import EasyBase, _pad_batch, model_max_length, normalize_texts
+from ..errors import InvalidInputError, WrongTaskError
+from ..generation import GENERATE_OPTIONS, check_generate_options, check_num_tokens, generate_batch, seeded
+from ..inference import TEXT, model_max_length
+from ..options import Option
+from ..results import Results
 from ..tuner import Tuner
-from .language_modeling import IGNORE, _check_num_tokens, _cut_at_eos, _id_set, _seeded, token_cross_entropy
+from .base import TaskSpec
+from .language_modeling import IGNORE, token_cross_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ __all__ = [
     "Seq2SeqResult",
     "Seq2SeqResults",
     "Seq2SeqTuner",
-    "load_seq2seq_model",
+    "seq2seq_task",
 ]
 
 
@@ -94,6 +98,16 @@ class Seq2SeqCollate:
         return DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=IGNORE)(rows)
 
 
+def _seq2seq_options(cols: tuple[str, str]) -> tuple[Option, ...]:
+    return (
+        Option("source_col", str, cols[0], "column of the source texts", cols[0]),
+        Option("target_col", str, cols[1], "column of the target texts", cols[1]),
+        Option("max_source_length", int, None, f"tokens kept per source (default {DEFAULT_MAX_SOURCE})", 64),
+        Option("max_target_length", int, None, f"tokens kept per target (default {DEFAULT_MAX_TARGET})", 32),
+        Option("prefix", str, "", "prepended to every source (a T5 task prefix), saved with the model", ""),
+    )
+
+
 class Seq2SeqDatasets(TaskDatasets):
     """Source and target text columns tokenized for an encoder-decoder model, with separate max lengths.
 
@@ -116,12 +130,14 @@ class Seq2SeqDatasets(TaskDatasets):
         auto_kwargs: dict[str, Any] | None = None,
         tokenizer: Any = None,
         num_proc: int | None = None,
+        tokenize_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             train_dset,
             valid_dset,
             tokenizer_name=tokenizer_name,
             tokenize=False,
+            tokenize_kwargs=tokenize_kwargs,
             auto_kwargs=auto_kwargs,
             tokenizer=tokenizer,
             label_keys=["labels"],
@@ -144,6 +160,15 @@ class Seq2SeqDatasets(TaskDatasets):
     @property
     def max_length(self) -> int:
         return self.max_source_length
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "max_source_length": self.max_source_length,
+            "max_target_length": self.max_target_length,
+            "prefix": self.prefix,
+            "source_col": self.cols[0],
+            "target_col": self.cols[1],
+        }
 
     def _tokenized(self, dset: Any, split: str) -> Any:
         fn = partial(
@@ -194,109 +219,18 @@ class Seq2SeqDatasets(TaskDatasets):
         )
 
     # -- constructors ---------------------------------------------------------------------------------------
-    @classmethod
-    def from_hf(
-        cls,
-        dataset_or_dict: Any,
-        tokenizer_name: str,
-        source_col: str | None = None,
-        target_col: str | None = None,
-        train_split: str = "train",
-        valid_split: str = "validation",
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_source_length: int | None = None,
-        max_target_length: int | None = None,
-        prefix: str = "",
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> Seq2SeqDatasets:
-        """From a `datasets.Dataset` (split by `split_pct`) or a `DatasetDict` with named splits."""
-        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
-        return cls(
-            train,
-            valid,
-            tokenizer_name=tokenizer_name,
-            source_col=source_col,
-            target_col=target_col,
-            max_source_length=max_source_length,
-            max_target_length=max_target_length,
-            prefix=prefix,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+    options: ClassVar[tuple[Option, ...]] = _seq2seq_options(("source", "target"))
+    max_length_option = "max_source_length"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.options = _seq2seq_options(cls.default_cols)  # the column defaults are the task's
 
     @classmethod
-    def from_dfs(
-        cls,
-        train_df: Any,
-        tokenizer_name: str,
-        valid_df: Any = None,
-        source_col: str | None = None,
-        target_col: str | None = None,
-        split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_source_length: int | None = None,
-        max_target_length: int | None = None,
-        prefix: str = "",
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
+    def _from_splits(  # type: ignore[override]
+        cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> Seq2SeqDatasets:
-        """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split is used."""
-        cols = [source_col or cls.default_cols[0], target_col or cls.default_cols[1]]
-        train, valid = dataframe_splits(train_df, cols, valid_df, split_func, split_pct, seed)
-        return cls.from_hf(
-            {"train": train, "validation": valid},
-            tokenizer_name,
-            *cols,
-            seed=seed,
-            max_source_length=max_source_length,
-            max_target_length=max_target_length,
-            prefix=prefix,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
-
-    @classmethod
-    def from_csvs(
-        cls,
-        train_csv: str | os.PathLike[str],
-        tokenizer_name: str,
-        valid_csv: str | os.PathLike[str] | None = None,
-        source_col: str | None = None,
-        target_col: str | None = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        max_source_length: int | None = None,
-        max_target_length: int | None = None,
-        prefix: str = "",
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-        **kwargs: Any,
-    ) -> Seq2SeqDatasets:
-        """From CSV files read by `datasets`; `**kwargs` go to the CSV reader."""
-        from pathlib import Path
-
-        from datasets import load_dataset
-
-        files = {"train": str(train_csv), **({"validation": str(valid_csv)} if valid_csv is not None else {})}
-        for f in files.values():
-            if not Path(f).is_file():
-                raise FileNotFoundError(f"CSV file {f!r} does not exist.")
-        return cls.from_hf(
-            load_dataset("csv", data_files=files, **kwargs),
-            tokenizer_name,
-            source_col,
-            target_col,
-            split_pct=split_pct,
-            seed=seed,
-            max_source_length=max_source_length,
-            max_target_length=max_target_length,
-            prefix=prefix,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
+        return cls(train, valid, tokenizer_name=tokenizer_name, **options, **load.build_kwargs())
 
 
 def _check_length(name: str, value: Any, default: int) -> int:
@@ -322,7 +256,7 @@ class Seq2SeqResult:
 
 
 @dataclass
-class Seq2SeqResults:
+class Seq2SeqResults(Results):
     """Outputs for a list of sources; `output_key` names them in `to_dict` ("summaries" or "translations")."""
 
     items: list[Seq2SeqResult]
@@ -348,12 +282,19 @@ class Seq2SeqResults:
 class HFSeq2SeqGenerator:
     """An encoder-decoder model, its tokenizer and the source settings it was trained with."""
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("num_tokens_to_produce", int, None, "tokens to generate (default: the trained target length)", 8),
+        Option("prefix", str, None, "prepended to every source (default: the trained prefix)", ""),
+        *GENERATE_OPTIONS,
+    )
+    computes_scores: ClassVar[bool] = True
+    output_key: ClassVar[str] = "outputs"
+
     model: Any
     tokenizer: Any
     max_source_length: int = DEFAULT_MAX_SOURCE
     max_target_length: int = DEFAULT_MAX_TARGET
     prefix: str = ""
-    output_key: ClassVar[str] = "outputs"
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> HFSeq2SeqGenerator:
@@ -366,74 +307,37 @@ class HFSeq2SeqGenerator:
         self,
         texts: Sequence[str],
         batch_size: int = 32,
+        scores: bool = False,
         num_tokens_to_produce: int | None = None,
-        num_beams: int = 1,
-        do_sample: bool = False,
         seed: int | None = None,
         prefix: str | None = None,
-        with_scores: bool = False,
-        **generate_kwargs: Any,
+        **generate_options: Any,
     ) -> Seq2SeqResults:
         """Generate an output per source with `model.generate` (greedy by default), longest sources batched first.
 
         `num_tokens_to_produce` defaults to the trained `max_target_length`; sources longer than `max_source_length`
-        are truncated (flagged in the result and logged). Other `generate_kwargs` (top_k, top_p, temperature,
-        length_penalty, no_repeat_ngram_size, ...) go to `generate`; ones it rejects raise `InvalidInputError`.
+        are truncated (flagged in the result and logged). The other options (`GENERATE_OPTIONS`: num_beams, top_k,
+        top_p, temperature, no_repeat_ngram_size, ...) go to `generate`; `scores=True` adds log-probabilities.
         """
-        n = _check_num_tokens(self.max_target_length if num_tokens_to_produce is None else num_tokens_to_produce)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch size must be >= 1, got {batch_size}.")
-        if not isinstance(num_beams, int) or isinstance(num_beams, bool) or num_beams < 1:
-            raise InvalidInputError(f"num_beams must be a positive integer (1 = greedy), got {num_beams!r}.")
-        if generate_kwargs.get("num_return_sequences", 1) != 1:
-            raise InvalidInputError("num_return_sequences must be 1; call again with another seed for more samples.")
+        n = check_num_tokens(self.max_target_length if num_tokens_to_produce is None else num_tokens_to_produce)
+        options = check_generate_options(batch_size, {"num_beams": 1, "do_sample": False, **generate_options})
         pre = self.prefix if prefix is None else prefix
         enc = self.tokenizer([pre + t for t in texts], truncation=True, max_length=self.max_source_length, verbose=False)
         full = self.tokenizer([pre + t for t in texts], truncation=False, verbose=False)["input_ids"]
         cut = [len(f) > self.max_source_length for f in full]
         if any(cut):
             logger.warning("%d of %d sources exceed %d tokens and were truncated", sum(cut), len(texts), self.max_source_length)
-        feats = {k: enc[k] for k in self.tokenizer.model_input_names if k in enc}
+        feats = {k: enc[k] for k in ("input_ids", "attention_mask")}
         order = sorted(range(len(texts)), key=lambda i: len(feats["input_ids"][i]), reverse=True)
-        kwargs = {"num_beams": num_beams, "do_sample": do_sample, **generate_kwargs}
         items: list[Seq2SeqResult | None] = [None] * len(texts)
-        with _seeded(seed):
+        with seeded(seed):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                for i, (ids, scores) in zip(idx, self._generate(feats, idx, n, with_scores, kwargs), strict=True):
+                outs = generate_batch(self.model, self.tokenizer, feats, idx, n, scores, options, left_pad=False)
+                for i, (ids, token_scores) in zip(idx, outs, strict=True):
                     text = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
-                    items[i] = Seq2SeqResult(texts[i], text, ids, scores, cut[i])
+                    items[i] = Seq2SeqResult(texts[i], text, ids, token_scores, cut[i])
         return Seq2SeqResults([r for r in items if r is not None], self.output_key)
-
-    def _generate(
-        self, feats: dict[str, list[list[int]]], idx: list[int], n: int, with_scores: bool, kwargs: dict[str, Any]
-    ) -> list[tuple[list[int], list[float] | None]]:
-        import torch
-
-        tok, model = self.tokenizer, self.model
-        gen_config = getattr(model, "generation_config", None)
-        eos = _id_set(
-            tok.eos_token_id, model.config.eos_token_id, getattr(gen_config, "eos_token_id", None), kwargs.get("eos_token_id")
-        )
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        batch = {k: v.to(model.device) for k, v in _pad_batch(feats, idx, pad, list(feats)).items()}
-        model.eval()
-        try:
-            with torch.inference_mode():
-                out = model.generate(**batch, max_new_tokens=n, return_dict_in_generate=True, output_scores=with_scores, **kwargs)
-        except (TypeError, ValueError) as e:
-            raise InvalidInputError(f"transformers rejected the generation arguments {sorted(kwargs)}: {e}") from e
-        seqs = out.sequences[:, 1:]  # drop the decoder start token
-        trans = None
-        if with_scores:
-            beams = getattr(out, "beam_indices", None)
-            trans = model.compute_transition_scores(out.sequences, out.scores, beams, normalize_logits=beams is None)
-            trans = trans.float().cpu().tolist()
-        res = []
-        for r, row in enumerate(seqs.tolist()):
-            kept = _cut_at_eos(row, eos, pad)
-            res.append((kept, [float(x) for x in trans[r][: len(kept)]] if trans is not None else None))
-        return res
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -457,92 +361,56 @@ def _warm_start(location: str, tokenizer: Any) -> Any:
     return model
 
 
-def load_seq2seq_model(model_name: Any, tokenizer: Any, task: str) -> Any:
-    """An encoder-decoder model: a seq2seq checkpoint (BART, T5, Marian, saved EncoderDecoderModel, ...) as is, or an
-    encoder such as BERT warm-started as BERT2BERT."""
-    import transformers
-    from transformers.models.auto import modeling_auto as auto
-
-    if isinstance(model_name, transformers.PreTrainedModel):
-        if not model_name.config.is_encoder_decoder:
-            raise WrongTaskError(f"{type(model_name).__name__} is not an encoder-decoder model.")
-        return model_name
-    from ..modelio import resolve_model_source
-
-    src = resolve_model_source(model_name)
-    if src.kind == "flair":
-        raise WrongTaskError(f"{model_name!r} is a flair model; {task} fine-tunes transformers models.")
-    if src.manifest and src.manifest.get("task") not in (None, *SEQ2SEQ_TASKS):
-        raise WrongTaskError(f"{model_name!r} holds a {src.manifest.get('task')!r} model, not an encoder-decoder model.")
-    try:
-        config = transformers.AutoConfig.from_pretrained(src.location)
-    except (OSError, ValueError) as e:
-        raise ModelNotFoundError(f"Could not load a model config from {model_name!r} (offline, or not a model): {e}") from e
-    kind = config.model_type
-    if kind in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-        return transformers.AutoModelForSeq2SeqLM.from_pretrained(src.location, config=config)
-    if kind in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES and kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return _warm_start(src.location, tokenizer)
-    raise WrongTaskError(
-        f"{model_name!r} is a {kind!r} model: neither an encoder-decoder (BART, T5, ...) nor an encoder (BERT, RoBERTa, "
-        f"...) that can warm-start one, so it cannot be trained for {task}."
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
 class Seq2SeqTuner(Tuner):
     """Fine-tune an encoder-decoder model with fastai: teacher forcing in training, generation in validation.
 
-    Subclasses set `task`, `metric_names`, `score_texts` (the text metric) and `generator` (the predictor class).
+    Subclasses set `task` and `score_texts` (the text metric, named as the task's `metrics`). A seq2seq checkpoint
+    (BART, T5, Marian, a saved `EncoderDecoderModel`) loads as is; an encoder such as BERT is warm-started as
+    BERT2BERT.
     """
 
     task: ClassVar[str] = "seq2seq"
-    metric_names: ClassVar[tuple[str, ...]] = ()
-    generator: ClassVar[type[HFSeq2SeqGenerator]] = HFSeq2SeqGenerator
+    also_loads = SEQ2SEQ_TASKS
+    datasets: Seq2SeqDatasets
 
-    def __init__(
-        self,
-        dls: Any,
-        model_name: Any,
-        tokenizer: Any = None,
-        loss_func: Callable[..., Any] | None = None,
-        metrics: Any = None,
-        opt_func: Callable[..., Any] | None = None,
-        additional_cbs: Any = None,
-        expose_fastai_api: bool = False,
-        device: Any = None,
-        mixed_precision: str | None = None,
-        **learner_kwargs: Any,
-    ) -> None:
+    def _classes(self, dls: Any) -> list[str]:
         from ..engine import ValidationScorer
 
-        dsets = getattr(dls, "task_datasets", None)
-        if not isinstance(dsets, Seq2SeqDatasets):
-            raise ValueError(f"{type(self).__name__} needs dataloaders built by a Seq2SeqDatasets subclass's .dataloaders().")
-        self.classes = []
-        self.base_model = str(getattr(model_name, "name_or_path", model_name))
-        model = load_seq2seq_model(model_name, tokenizer or dsets.tokenizer, self.task)
-        dsets.collate.model = model  # teacher forcing: decoder inputs are the labels shifted right
-        self.scorer = ValidationScorer(self._collect, self._score, self.metric_names)
-        super().__init__(
-            dls,
-            model,
-            tokenizer=tokenizer,
-            loss_func=loss_func or token_cross_entropy,
-            metrics=self.scorer.metrics() if metrics is None else metrics,
-            opt_func=opt_func,
-            additional_cbs=additional_cbs,
-            expose_fastai_api=expose_fastai_api,
-            device=device,
-            mixed_precision=mixed_precision,
-            **learner_kwargs,
+        self.scorer = ValidationScorer(self._collect, self._score, list(self.spec.metrics))
+        return []
+
+    def _load_model(self, model_name: Any) -> Any:
+        model = super()._load_model(model_name)
+        self.datasets.collate.model = model  # teacher forcing: decoder inputs are the labels shifted right
+        return model
+
+    def _check_model(self, model: Any) -> Any:
+        if not model.config.is_encoder_decoder:
+            raise WrongTaskError(f"{type(model).__name__} is not an encoder-decoder model.")
+        return model
+
+    def _from_pretrained(self, location: str, config: Any) -> Any:
+        import transformers
+        from transformers.models.auto import modeling_auto as auto
+
+        kind = config.model_type
+        if kind in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+            return transformers.AutoModelForSeq2SeqLM.from_pretrained(location, config=config)
+        if kind in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES and kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+            return _warm_start(location, self.tokenizer)
+        raise WrongTaskError(
+            f"{self.base_model!r} is a {kind!r} model: neither an encoder-decoder (BART, T5, ...) nor an encoder (BERT, "
+            f"RoBERTa, ...) that can warm-start one, so it cannot be trained for {self.task}."
         )
 
-    @property
-    def datasets(self) -> Seq2SeqDatasets:
-        return self.dls.task_datasets
+    def default_loss(self) -> Any:
+        return token_cross_entropy
+
+    def default_metrics(self) -> list[Any]:
+        return self.scorer.metrics()
 
     @staticmethod
     def score_texts(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -552,16 +420,14 @@ class Seq2SeqTuner(Tuner):
     def _collect(self, learn: Any) -> tuple[list[str], list[str]]:
         """Greedy generation for one validation batch, decoded, with its decoded references."""
         x, labels = learn.xb[0], learn.yb[0]
-        gen = self.generator(self.model, self.tokenizer, self.datasets.max_source_length, self.datasets.max_target_length)
-        feats = {k: x[k].tolist() for k in ("input_ids", "attention_mask") if k in x}
         rows = [
             [t for t, m in zip(ids, mask, strict=True) if m]
-            for ids, mask in zip(feats["input_ids"], feats["attention_mask"], strict=True)
+            for ids, mask in zip(x["input_ids"].tolist(), x["attention_mask"].tolist(), strict=True)
         ]
         feats = {"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows]}
-        outs = gen._generate(
-            feats, list(range(len(rows))), self.datasets.max_target_length, False, {"num_beams": 1, "do_sample": False}
-        )
+        greedy = {"num_beams": 1, "do_sample": False}
+        n = self.datasets.max_target_length
+        outs = generate_batch(self.model, self.tokenizer, feats, range(len(rows)), n, False, greedy, left_pad=False)
         preds = [self.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids, _ in outs]
         refs = [
             self.tokenizer.decode([t for t in row if t != IGNORE], skip_special_tokens=True).strip() for row in labels.tolist()
@@ -573,86 +439,44 @@ class Seq2SeqTuner(Tuner):
         refs = [r for _, batch_refs in kept for r in batch_refs]
         return self.score_texts(preds, refs)
 
-    def evaluate(self) -> dict[str, float]:
-        """Validation loss (teacher forcing) and the text metrics of greedy generations on the validation set."""
-        with self.learn.no_bar():
-            res = self.learn.validate()
-        return {"valid_loss": float(res[0]), **self.scorer.scores()}
-
-    def predictor(self) -> HFSeq2SeqGenerator:
-        """The shared generation path over this tuner's model (what the Easy module uses)."""
-        return self.generator.from_model(self.model, self.tokenizer, self.manifest())
-
-    def predict(
-        self, text: Any, bs: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Generate for one text or a list (kwargs as the Easy module's: num_tokens_to_produce, num_beams, seed, ...)."""
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=False)
-        with_scores = level.at_least(DetailLevel.High)
-        return self.predictor().predict(texts, batch_size=bs, with_scores=with_scores, **kwargs).to_dict(level)
-
-    def heldout_texts(self, n: int = 200) -> list[str]:
-        return self.datasets.valid_sources[:n]
-
-    def export(
-        self,
-        path: str | os.PathLike[str],
-        quantize: bool = False,
-        onnx: bool = False,
-        parity_texts: Sequence[Any] | None = None,
-        min_agreement: float = 0.99,
-        on_parity_fail: str = "raise",
-    ) -> Any:
-        """The saved folder plus a model card. int8 and ONNX copies are made for classifiers and taggers only."""
-        if quantize or onnx:
-            raise InvalidChoiceError(
-                f"int8 and ONNX copies are made for classification and tagging models; export a {self.task} model with "
-                "quantize=False, onnx=False."
-            )
-        return super().export(path)
-
-    def manifest(self) -> dict[str, Any]:
-        d = self.datasets
-        return {
-            "task": self.task,
-            "max_source_length": d.max_source_length,
-            "max_target_length": d.max_target_length,
-            "prefix": d.prefix,
-            "source_col": d.cols[0],
-            "target_col": d.cols[1],
-            "base_model": self.base_model,
-        }
+    def heldout_texts(self, n: int = 200) -> list[Any]:
+        return list(self.datasets.valid_sources[:n])
 
 
 # ---------------------------------------------------------------------------------------------------
-# Easy base
+# Easy base and the declaration helper
 # ---------------------------------------------------------------------------------------------------
 class EasySeq2SeqBase(EasyBase):
     """What `EasySummarizer` and `EasyTranslator` share: load any encoder-decoder folder or hub model, generate."""
 
-    auto_class = "AutoModelForSeq2SeqLM"
-    hf_head = SEQ2SEQ_HEADS
-    PRECISIONS = ("auto", "fp32")
-
     def _run(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         mini_batch_size: int,
         num_tokens_to_produce: int | None,
         detail_level: DetailLevel | str,
-        **generate_kwargs: Any,
+        **generate_options: Any,
     ) -> dict[str, Any]:
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=False)
         if num_tokens_to_produce is not None:
-            _check_num_tokens(num_tokens_to_produce)
-        res = self.get_model(model_name_or_path).predict(
-            texts,
-            batch_size=mini_batch_size,
-            num_tokens_to_produce=num_tokens_to_produce,
-            with_scores=level.at_least(DetailLevel.High),
-            **generate_kwargs,
-        )
-        return res.to_dict(level)
+            generate_options["num_tokens_to_produce"] = check_num_tokens(num_tokens_to_produce)
+        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **generate_options)
+
+
+def seq2seq_task(name: str, summary: str, aliases: tuple[str, ...], classes: tuple[type, ...], verb: str, metrics: tuple[str, ...]) -> TaskSpec:
+    """The declaration of an encoder-decoder task: `classes` are its datasets, tuner, Easy and predictor classes."""
+    datasets, tuner, easy, predictor = classes
+    return TaskSpec(
+        name=name,
+        summary=summary,
+        aliases=aliases,
+        datasets=datasets,
+        tuner=tuner,
+        easy=easy,
+        predictor=predictor,
+        fields=TEXT,
+        auto_class="AutoModelForSeq2SeqLM",
+        heads=SEQ2SEQ_HEADS,
+        verb=verb,
+        metrics=metrics,
+    )

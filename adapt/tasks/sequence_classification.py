@@ -6,47 +6,42 @@ Importing this module is cheap: datasets, transformers, fastai and flair are imp
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ..data import (
-    TaskDatasets,
-    check_columns,
-    dataframe_splits,
-    read_text_folder,
-    token_lengths,
-    tokenize_text_columns,
-    train_valid_splits,
-)
+from ..data import LoadOptions, TaskDatasets, check_columns, tokenize_text_columns
+from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
-from ..errors import (
-    EmptyDatasetError,
-    InvalidInputError,
-    NumClassesError,
-    UnknownLabelError,
-)
-from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
-from ..results import ClassificationResult, ClassificationResults
+from ..errors import EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
+from ..inference import TEXT_PAIR, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
+from ..options import Option
+from ..results import Results, json_text
 from ..tuner import Tuner
+from ..utils import token_lengths
+from .base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
 TASK = "sequence_classification"
 
 __all__ = [
+    "TASKS",
+    "ClassificationResult",
+    "ClassificationResults",
+    "EasySequenceClassifier",
+    "FlairClassifier",
+    "HFClassifier",
     "SequenceClassificationDatasets",
     "SequenceClassificationTuner",
-    "EasySequenceClassifier",
-    "HFClassifier",
-    "FlairClassifier",
-    "parent_label",
     "best_threshold",
     "classification_metrics",
+    "parent_label",
 ]
 
 
@@ -138,193 +133,41 @@ class SequenceClassificationDatasets(TaskDatasets):
         >>> dls.show_batch()
     """
 
+    columns: ClassVar[tuple[Option, ...]] = (
+        Option("text_col", str, "text", "column of the texts", "text"),
+        Option("label_col", str, "label", "column of the labels (delimited strings when multi-label)", "label"),
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("text_pair_col", str, None, "column of the second texts of sentence pairs"),
+        Option("is_multicategory", bool, False, "multi-label: each row has several labels", False),
+        Option("label_delim", str, " ", "separator of the labels of a multi-label row", " "),
+        Option("tokenize", bool, True, "tokenize now (False: keep raw text)", True),
+    )
+    folder_args: ClassVar[tuple[Option, ...]] = (
+        Option("get_label", Callable, parent_label, "get_label(path) -> label (default: the parent folder's name)"),
+    )
+    folder_columns: ClassVar[tuple[tuple[str, str], ...]] = (("text_col", "text"), ("label_col", "label"))
+
     text_col: str = "text"
     text_pair_col: str | None = None
     label_col: str | None = None
     label_delim: str = " "
 
     @classmethod
-    def from_hf(
-        cls,
-        dataset_or_dict: Any,
-        text_col: str,
-        label_col: str,
-        tokenizer_name: str,
-        train_split: str = "train",
-        valid_split: str = "validation",
-        text_pair_col: str | None = None,
-        is_multicategory: bool = False,
-        label_delim: str = " ",
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        tokenize: bool = True,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        num_proc: int | None = None,
-    ) -> SequenceClassificationDatasets:
-        """From a `datasets.Dataset` (split randomly by `split_pct`) or a `DatasetDict` with named splits.
-
-        Arrow-backed datasets stay memory-mapped; `num_proc` tokenizes in parallel processes.
-        """
-        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
-        return cls._build(
-            train,
-            valid,
-            text_col,
-            label_col,
-            tokenizer_name,
-            text_pair_col,
-            is_multicategory,
-            label_delim,
-            tokenize,
-            tokenize_kwargs,
-            auto_kwargs,
-            num_proc=num_proc,
-        )
-
-    @classmethod
-    def from_dfs(
-        cls,
-        train_df: Any,
-        text_col: str,
-        label_col: str,
-        tokenizer_name: str,
-        tokenize: bool = True,
-        is_multicategory: bool = False,
-        label_delim: str = " ",
-        valid_df: Any = None,
-        split_func: Callable[[Any], tuple[Sequence[int], Sequence[int]]] | None = None,
-        split_pct: float = 0.2,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        text_pair_col: str | None = None,
-        seed: int | None = 42,
-    ) -> SequenceClassificationDatasets:
-        """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split is used."""
-        cols = [c for c in (text_col, text_pair_col, label_col) if c]
-        train, valid = dataframe_splits(train_df, cols, valid_df, split_func, split_pct, seed)
-        return cls._build(
-            train,
-            valid,
-            text_col,
-            label_col,
-            tokenizer_name,
-            text_pair_col,
-            is_multicategory,
-            label_delim,
-            tokenize,
-            tokenize_kwargs,
-            auto_kwargs,
-        )
-
-    @classmethod
-    def from_csvs(
-        cls,
-        train_csv: str | os.PathLike[str],
-        text_col: str,
-        label_col: str,
-        tokenizer_name: str,
-        tokenize: bool = True,
-        is_multicategory: bool = False,
-        label_delim: str = " ",
-        valid_csv: str | os.PathLike[str] | None = None,
-        split_pct: float = 0.2,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        text_pair_col: str | None = None,
-        seed: int | None = 42,
-        num_proc: int | None = None,
-        **kwargs: Any,
-    ) -> SequenceClassificationDatasets:
-        """From CSV files read by `datasets` (Arrow, memory-mapped, cached), so files larger than memory work.
-
-        `num_proc` tokenizes in parallel processes; `**kwargs` go to the CSV reader (e.g. `encoding`).
-        """
-        from datasets import load_dataset
-
-        files = {"train": str(train_csv)}
-        if valid_csv is not None:
-            files["validation"] = str(valid_csv)
-        for f in files.values():
-            if not Path(f).is_file():
-                raise FileNotFoundError(f"CSV file {f!r} does not exist.")
-        dd = load_dataset("csv", data_files=files, **kwargs)
-        return cls.from_hf(
-            dd,
-            text_col,
-            label_col,
-            tokenizer_name,
-            text_pair_col=text_pair_col,
-            is_multicategory=is_multicategory,
-            label_delim=label_delim,
-            split_pct=split_pct,
-            seed=seed,
-            tokenize=tokenize,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            num_proc=num_proc,
-        )
-
-    @classmethod
-    def from_folders(
-        cls,
-        train_path: str | os.PathLike[str],
-        get_label: Callable[[Path], Any] = parent_label,
-        tokenizer_name: str | None = None,
-        valid_path: str | os.PathLike[str] | None = None,
-        tokenize: bool = True,
-        is_multicategory: bool = False,
-        label_delim: str = " ",
-        split_pct: float = 0.2,
-        extensions: Sequence[str] = (".txt",),
-        encoding: str = "utf-8",
-        max_items: int | None = None,
-        seed: int | None = 42,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-    ) -> SequenceClassificationDatasets:
-        """One text file per item; `get_label(path)` names its label (default: the parent folder).
-
-        `max_items` takes a seeded random subset of the files, handy for quick runs.
-        """
-        from datasets import Dataset
-
-        if tokenizer_name is None:
-            raise ValueError("Pass tokenizer_name (a hub name or a local model path).")
-        train = Dataset.from_dict(read_text_folder(train_path, get_label, extensions, encoding, max_items, seed))
-        valid = None
-        if valid_path is not None:
-            valid = Dataset.from_dict(read_text_folder(valid_path, get_label, extensions, encoding, None, seed))
-        return cls.from_hf(
-            {"train": train, **({"validation": valid} if valid is not None else {})},
-            "text",
-            "label",
-            tokenizer_name,
-            is_multicategory=is_multicategory,
-            label_delim=label_delim,
-            split_pct=split_pct,
-            seed=seed,
-            tokenize=tokenize,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-        )
-
-    @classmethod
-    def _build(
+    def _from_splits(
         cls,
         train: Any,
         valid: Any,
-        text_col: str,
-        label_col: str,
-        tokenizer_name: str,
-        text_pair_col: str | None,
-        multi: bool,
-        delim: str,
-        tokenize: bool,
-        tokenize_kwargs: dict[str, Any] | None,
-        auto_kwargs: dict[str, Any] | None,
-        num_proc: int | None = None,
+        tokenizer_name: str | None,
+        load: LoadOptions,
+        text_col: str = "text",
+        label_col: str = "label",
+        text_pair_col: str | None = None,
+        is_multicategory: bool = False,
+        label_delim: str = " ",
+        tokenize: bool = True,
     ) -> SequenceClassificationDatasets:
+        multi, delim = is_multicategory, label_delim
         for split, d in (("train", train), ("validation", valid)):
             check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
             if len(d) == 0:
@@ -353,7 +196,7 @@ class SequenceClassificationDatasets(TaskDatasets):
                 batched=True,
                 with_indices=True,
                 remove_columns=[c for c in d.column_names if c not in text_cols],
-                num_proc=num_proc,
+                num_proc=load.num_proc,
                 desc="Encoding labels",
             )
             for split, d in (("train", train), ("validation", valid))
@@ -364,11 +207,9 @@ class SequenceClassificationDatasets(TaskDatasets):
             tokenizer_name=tokenizer_name,
             tokenize=tokenize,
             tokenize_func=partial(tokenize_text_columns, text_col=text_col, text_pair_col=text_pair_col),
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
             vocab=vocab,
             multi_label=multi,
-            num_proc=num_proc,
+            **load.build_kwargs(),
         )
         dsets.text_col, dsets.text_pair_col, dsets.label_col, dsets.label_delim = text_col, text_pair_col, label_col, delim
         dsets._log_truncation()
@@ -381,6 +222,54 @@ class SequenceClassificationDatasets(TaskDatasets):
         hit = int((lengths >= self.max_length).sum())
         if hit:
             logger.info("%d of %d training texts reach max_length=%d and were truncated", hit, len(lengths), self.max_length)
+
+
+# ---------------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class ClassificationResult:
+    """One input's prediction. `prediction` is a label, or a list of labels for multi-label models."""
+
+    text: Any
+    prediction: str | list[str]
+    probs: list[float]
+    logits: list[float] | None = None
+    windows: int = 1
+    truncated: bool = False
+
+
+@dataclass
+class ClassificationResults(Results):
+    """Predictions for a list of inputs, with the class order of every `probs` row."""
+
+    items: list[ClassificationResult]
+    classes: list[str] = dataclasses.field(default_factory=list)
+    multi_label: bool = False
+    threshold: float | None = None
+
+    def decisions(self) -> list[Any]:
+        """One hashable decision per input (the predicted label, or a tuple of labels), for parity checks."""
+        return [tuple(r.prediction) if isinstance(r.prediction, list) else r.prediction for r in self.items]
+
+    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
+        """Low: sentences, predictions, probs. Medium adds classes and pairings. High adds logits and windows."""
+        level = DetailLevel(detail_level)
+        out: dict[str, Any] = {
+            "sentences": [json_text(r.text) for r in self.items],
+            "predictions": [r.prediction for r in self.items],
+            "probs": [r.probs for r in self.items],
+        }
+        if level.at_least(DetailLevel.Medium):
+            out["classes"] = list(self.classes)
+            out["pairings"] = [dict(zip(self.classes, r.probs, strict=True)) for r in self.items]
+        if level.at_least(DetailLevel.High):
+            out["logits"] = [r.logits for r in self.items]
+            out["truncated"] = [r.truncated for r in self.items]
+            out["windows"] = [r.windows for r in self.items]
+            out["multi_label"] = self.multi_label
+            out["threshold"] = self.threshold
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -406,9 +295,23 @@ def _decide(probs: Any, classes: list[str], multi_label: bool, threshold: float)
     return classes[int(probs.argmax())]
 
 
+CLASSIFIER_OPTIONS = (
+    Option("class_names", list, None, "names to report instead of the model's labels (same order and number)"),
+    Option("threshold", float, None, "multi-label decision threshold (default: the tuned one)", 0.5),
+)
+HF_CLASSIFIER_OPTIONS = (
+    *CLASSIFIER_OPTIONS,
+    Option("long_text", LongText, LongText.Truncate, "texts over max_length: truncate, or window and average", "window"),
+    Option("max_length", int, None, "tokens per window (default: the trained length)", 64),
+    Option("stride", int, None, "overlap of windows in tokens (default: max_length // 4)", 8),
+)
+
+
 @dataclass
 class HFClassifier:
     """A transformers sequence classifier with its labels and threshold; `predict` is the one prediction path."""
+
+    options: ClassVar[tuple[Option, ...]] = HF_CLASSIFIER_OPTIONS
 
     model: Any
     tokenizer: Any
@@ -480,6 +383,8 @@ class HFClassifier:
 class FlairClassifier:
     """A flair `TextClassifier` behind the same `predict` interface as `HFClassifier`."""
 
+    options: ClassVar[tuple[Option, ...]] = CLASSIFIER_OPTIONS
+
     model: Any
 
     @property
@@ -492,7 +397,6 @@ class FlairClassifier:
         batch_size: int = 32,
         class_names: Sequence[str] | None = None,
         threshold: float | None = None,
-        **_: Any,
     ) -> ClassificationResults:
         """Classify with flair (which sorts by length itself); probabilities for every class."""
         from flair.data import Sentence
@@ -592,6 +496,9 @@ def _train_label_ids(dls: Any) -> list[int]:
 class SequenceClassificationTuner(Tuner):
     """Fine-tune a sequence classifier (single- or multi-label) with fastai.
 
+    Options: `num_classes` (checked against the data), `class_weights` (a list, or "balanced"), `threshold`
+    (multi-label; tuned on validation after training when not given).
+
     Example:
         >>> tuner = SequenceClassificationTuner(dls, model_path)
         >>> tuner.tune(2, lr=1e-4, strategy="one_cycle")
@@ -600,50 +507,28 @@ class SequenceClassificationTuner(Tuner):
     """
 
     task = TASK
+    options = (
+        Option("num_classes", int, None, "number of classes (checked against the data)", 5),
+        Option("class_weights", (list, str), None, "loss weight per class, or 'balanced'", "balanced"),
+        Option("threshold", float, None, "multi-label decision threshold (default: tuned on validation)", 0.5),
+    )
+    num_classes: int | None
+    class_weights: list[float] | str | None
+    threshold: float
 
-    def __init__(
-        self,
-        dls: Any,
-        model_name: Any,
-        tokenizer: Any = None,
-        loss_func: Callable[..., Any] | None = None,
-        metrics: Any = None,
-        opt_func: Callable[..., Any] | None = None,
-        additional_cbs: Any = None,
-        expose_fastai_api: bool = False,
-        num_classes: int | None = None,
-        class_weights: Sequence[float] | str | None = None,
-        threshold: float | None = None,
-        device: Any = None,
-        mixed_precision: str | None = None,
-        **learner_kwargs: Any,
-    ) -> None:
+    def _check_data(self, dls: Any) -> Any:
+        # any TaskDatasets with a label vocabulary or integer labels (e.g. a hand-built sentence-pair dataset)
+        dsets = getattr(dls, "task_datasets", None)
+        if not isinstance(dsets, TaskDatasets):
+            raise InvalidInputError("SequenceClassificationTuner needs dataloaders built by TaskDatasets(...).dataloaders().")
         self.multi_label = bool(getattr(dls, "multi_label", False))
-        self.classes = self._resolve_classes(dls, num_classes)
-        self.user_threshold = threshold
-        self.threshold = 0.5 if threshold is None else float(threshold)
-        self.base_model = str(getattr(model_name, "name_or_path", model_name))
-        model = self._load_model(model_name)
-        loss_func = loss_func or self._default_loss(dls, class_weights)
-        self._default_metrics_used = metrics is None
-        metrics = _default_metrics(self.multi_label, self.threshold) if metrics is None else metrics
-        super().__init__(
-            dls,
-            model,
-            tokenizer=tokenizer,
-            loss_func=loss_func,
-            metrics=metrics,
-            opt_func=opt_func,
-            additional_cbs=additional_cbs,
-            expose_fastai_api=expose_fastai_api,
-            device=device,
-            mixed_precision=mixed_precision,
-            **learner_kwargs,
-        )
+        self.user_threshold = self.threshold
+        self.threshold = 0.5 if self.threshold is None else float(self.threshold)
+        return dsets
 
-    # -- set-up ------------------------------------------------------------------------------------------
-    def _resolve_classes(self, dls: Any, num_classes: int | None) -> list[str]:
+    def _classes(self, dls: Any) -> list[str]:
         vocab = getattr(dls, "vocab", None)
+        num_classes = self.num_classes
         if vocab:
             if num_classes is not None and num_classes != len(vocab):
                 raise NumClassesError(f"num_classes={num_classes}, but the data has {len(vocab)} classes: {list(vocab)}.")
@@ -658,36 +543,39 @@ class SequenceClassificationTuner(Tuner):
             raise NumClassesError(f"num_classes={num_classes}, but the training labels use ids {sorted(ids)}.")
         return [f"LABEL_{i}" for i in range(num_classes)]
 
-    def _load_model(self, model_name: Any) -> Any:
-        return self._pretrained(
-            model_name,
-            "AutoModelForSequenceClassification",
-            problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
-        )
+    def _config_kwargs(self) -> dict[str, Any]:
+        return {"problem_type": "multi_label_classification" if self.multi_label else "single_label_classification"}
 
-    def _default_loss(self, dls: Any, class_weights: Sequence[float] | str | None) -> Any:
-        import torch
+    def default_loss(self) -> Any:
         from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
 
         if self.multi_label:
             return BCEWithLogitsLossFlat(thresh=self.threshold)
-        weight = None
-        if isinstance(class_weights, str):
-            if class_weights != "balanced":
-                raise ValueError(f"class_weights must be a list of floats or 'balanced', got {class_weights!r}.")
-            import numpy as np
+        return CrossEntropyLossFlat(weight=self._class_weight_tensor())
+
+    def _class_weight_tensor(self) -> Any:
+        import numpy as np
+        import torch
+
+        weights = self.class_weights
+        if weights is None:
+            return None
+        if isinstance(weights, str):
+            if weights != "balanced":
+                raise InvalidInputError(f"class_weights must be a list of floats or 'balanced', got {weights!r}.")
             from sklearn.utils.class_weight import compute_class_weight
 
-            ids = np.asarray(_train_label_ids(dls))
+            ids = np.asarray(_train_label_ids(self.dls))
             present = np.unique(ids)
             w = np.ones(len(self.classes))
             w[present] = compute_class_weight("balanced", classes=present, y=ids)
-            weight = torch.tensor(w, dtype=torch.float32)
-        elif class_weights is not None:
-            if len(class_weights) != len(self.classes):
-                raise NumClassesError(f"class_weights has {len(class_weights)} values for {len(self.classes)} classes.")
-            weight = torch.tensor(list(class_weights), dtype=torch.float32)
-        return CrossEntropyLossFlat(weight=weight)
+            return torch.tensor(w, dtype=torch.float32)
+        if len(weights) != len(self.classes):
+            raise NumClassesError(f"class_weights has {len(weights)} values for {len(self.classes)} classes.")
+        return torch.tensor([float(w) for w in weights], dtype=torch.float32)
+
+    def default_metrics(self) -> list[Any]:
+        return _default_metrics(self.multi_label, self.threshold)
 
     # -- after training: the multi-label threshold ---------------------------------------------------------
     def _after_tune(self) -> None:
@@ -705,34 +593,9 @@ class SequenceClassificationTuner(Tuner):
         if self._default_metrics_used:
             self.learn.metrics = _default_metrics(self.multi_label, self.threshold)
 
-    # -- inference ----------------------------------------------------------------------------------------
-    def predictor(self) -> HFClassifier:
-        """The shared prediction path over this tuner's model (the same one `EasySequenceClassifier` uses)."""
-        dsets = getattr(self.dls, "task_datasets", None)
-        return HFClassifier(
-            self.model,
-            self.tokenizer,
-            list(self.classes),
-            self.multi_label,
-            self.threshold,
-            max_length=getattr(dsets, "max_length", None),
-        )
-
-    def predict(
-        self,
-        text: Any,
-        bs: int = 64,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        class_names: Sequence[str] | None = None,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """Predict one text or a list; returns the same JSON-safe dict as `EasySequenceClassifier.tag_text`."""
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text)
-        return self.predictor().predict(texts, batch_size=bs, class_names=class_names, **kwargs).to_dict(level)
-
-    def evaluate(
-        self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 64
+    # -- evaluation -----------------------------------------------------------------------------------------
+    def evaluate(  # type: ignore[override]
+        self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 32
     ) -> dict[str, Any]:
         """Metrics and a confusion matrix on the validation set (`data=None`) or on a labelled DataFrame/Dataset."""
         import numpy as np
@@ -741,12 +604,12 @@ class SequenceClassificationTuner(Tuner):
             with self.learn.no_bar():
                 probs, targets = self.learn.get_preds(dl=self.dls.valid)
             return classification_metrics(probs.numpy(), targets.numpy(), self.classes, self.multi_label, self.threshold)
-        dsets = getattr(self.dls, "task_datasets", None)
+        dsets = self.datasets
         text_col = text_col or getattr(dsets, "text_col", "text")
         label_col = label_col or getattr(dsets, "label_col", None) or "label"
-        columns = list(data.columns if hasattr(data, "columns") else getattr(data, "column_names", []))
-        check_columns(columns, [text_col, getattr(dsets, "text_pair_col", None), label_col], "evaluation data")
         pair_col = getattr(dsets, "text_pair_col", None)
+        columns = list(data.columns if hasattr(data, "columns") else getattr(data, "column_names", []))
+        check_columns(columns, [text_col, pair_col, label_col], "evaluation data")
         texts = list(data[text_col]) if not pair_col else list(zip(data[text_col], data[pair_col], strict=True))
         labels = list(data[label_col])
         index = {c: i for i, c in enumerate(self.classes)}
@@ -755,8 +618,8 @@ class SequenceClassificationTuner(Tuner):
         unknown = wanted - set(index)
         if unknown:
             raise UnknownLabelError(f"Labels {sorted(unknown)} are unknown to the model (labels: {self.classes}).")
-        normalize_texts(texts)
-        res = self.predictor().predict(texts, batch_size=bs)
+        inputs, _ = normalize_texts(texts)
+        res = self.predictor().predict(inputs, batch_size=bs)
         probs = np.asarray([r.probs for r in res.items])
         if self.multi_label:
             targets = np.zeros_like(probs)
@@ -769,27 +632,21 @@ class SequenceClassificationTuner(Tuner):
 
     # -- persistence --------------------------------------------------------------------------------------
     def _update_config(self) -> None:
+        super()._update_config()
         cfg = self.model.config
-        cfg.id2label = dict(enumerate(self.classes))
-        cfg.label2id = {c: i for i, c in enumerate(self.classes)}
         cfg.problem_type = "multi_label_classification" if self.multi_label else "single_label_classification"
         cfg.threshold = self.threshold if self.multi_label else None
 
-    def manifest(self) -> dict[str, Any]:
-        dsets = getattr(self.dls, "task_datasets", None)
+    def _manifest(self) -> dict[str, Any]:
         return {
-            "task": TASK,
-            "labels": list(self.classes),
             "multi_label": self.multi_label,
             "threshold": self.threshold if self.multi_label else None,
             "problem_type": self.model.config.problem_type,
-            "max_length": getattr(dsets, "max_length", None),
-            "base_model": self.base_model,
         }
 
 
 # ---------------------------------------------------------------------------------------------------
-# Easy module
+# Easy module and the task declaration
 # ---------------------------------------------------------------------------------------------------
 class EasySequenceClassifier(EasyBase):
     """Classify text with any saved HF sequence classifier (adapt save/export, plain transformers, hub) or flair `.pt`.
@@ -800,25 +657,43 @@ class EasySequenceClassifier(EasyBase):
     """
 
     task = TASK
-    auto_class = "AutoModelForSequenceClassification"
-    hf_head = "ForSequenceClassification"
-    flair_class = "TextClassifier"
-    hf_predictor = HFClassifier
-    flair_predictor = FlairClassifier
-    allow_pairs = True
 
     def tag_text(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         mini_batch_size: int = 32,
         detail_level: DetailLevel | str = DetailLevel.Low,
         class_names: Sequence[str] | None = None,
-        **kwargs: Any,
+        **options: Any,
     ) -> dict[str, Any]:
-        """Classify one string, a `(text, text_pair)` tuple, or a list of either.
+        """Classify one string, a `(text, text_pair)` tuple or `{"text", "text_pair"}` object, or a list of them.
 
-        kwargs: `long_text` ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label).
-        Returns a JSON-safe dict with lists of length 1 for a single input.
+        Options: `long_text` ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label),
+        `class_names`. Returns a JSON-safe dict with lists of length 1 for a single input.
         """
-        return super().tag_text(text, model_name_or_path, mini_batch_size, detail_level, class_names=class_names, **kwargs)
+        if class_names is not None:
+            options["class_names"] = list(class_names)
+        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **options)
+
+
+TASKS = (
+    TaskSpec(
+        name=TASK,
+        summary="label texts or text pairs (single- or multi-label)",
+        aliases=("classification", "text_classification", "cls"),
+        datasets=SequenceClassificationDatasets,
+        tuner=SequenceClassificationTuner,
+        easy=EasySequenceClassifier,
+        predictor=HFClassifier,
+        fields=TEXT_PAIR,
+        auto_class="AutoModelForSequenceClassification",
+        heads=("ForSequenceClassification",),
+        metrics=("accuracy", "f1_macro"),
+        fast_copies=frozenset({"int8", "onnx"}),
+        flair="TextClassifier",
+        flair_predictor=FlairClassifier,
+        data_forms=("csv", "jsonl", "folder"),
+        exports=("ClassificationResults", "parent_label"),
+    ),
+)

@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ..easy import ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError
-from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner
+from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner, seq2seq_task
 
 TASK = "summarization"
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
-__all__ = ["EasySummarizer", "HFSummarizer", "SummarizationDatasets", "SummarizationTuner", "rouge_scores"]
+__all__ = ["TASKS", "EasySummarizer", "HFSummarizer", "SummarizationDatasets", "SummarizationTuner", "rouge_scores"]
 
 
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -58,8 +59,6 @@ class SummarizationTuner(Seq2SeqTuner):
     """
 
     task = TASK
-    metric_names = ROUGE_TYPES
-    generator = HFSummarizer
 
     @staticmethod
     def score_texts(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -75,12 +74,11 @@ class EasySummarizer(EasySeq2SeqBase):
     """
 
     task = TASK
-    hf_predictor = HFSummarizer
 
     def summarize(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         mini_batch_size: int = 32,
         num_tokens_to_produce: int | None = None,
         detail_level: DetailLevel | str = DetailLevel.Low,
@@ -94,3 +92,15 @@ class EasySummarizer(EasySeq2SeqBase):
         length); High adds token ids and log-probabilities.
         """
         return self._run(text, model_name_or_path, mini_batch_size, num_tokens_to_produce, detail_level, **generate_kwargs)
+
+
+TASKS = (
+    seq2seq_task(
+        TASK,
+        "condense a text into a summary (encoder-decoder models)",
+        ("summarize", "summary"),
+        (SummarizationDatasets, SummarizationTuner, EasySummarizer, HFSummarizer),
+        "summarize",
+        ROUGE_TYPES,
+    ),
+)

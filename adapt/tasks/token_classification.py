@@ -14,13 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ..data import TaskDatasets, check_columns, train_valid_splits
+from ..data import LoadOptions, TaskDatasets, check_columns
+from ..easy import EasyBase
 from ..enums import DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidInputError, UnknownLabelError
-from ..inference import EasyBase, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
+from ..errors import DataNotFoundError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
+from ..inference import TEXT, encode, forward_logits, model_max_length, resolve_max_length, softmax
+from ..options import Option
+from ..results import Results
 from ..tuner import Tuner
+from .base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ TASK = "token_classification"
 IGNORE = -100
 
 __all__ = [
+    "TASKS",
     "TokenClassificationDatasets",
     "TokenClassificationTuner",
     "EasyTokenTagger",
@@ -59,7 +64,7 @@ def read_conll(
     cur_tag: list[str] = []
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"CoNLL file {str(p)!r} does not exist.")
+        raise DataNotFoundError(f"CoNLL file {str(p)!r} does not exist.")
     with open(p, encoding=encoding) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -173,101 +178,52 @@ class TokenClassificationDatasets(TaskDatasets):
         >>> dls.show_batch()
     """
 
+    columns: ClassVar[tuple[Option, ...]] = (
+        Option("tokens_col", str, "tokens", "column of the token lists", "tokens"),
+        Option("tags_col", str, "tags", "column of the tag lists (strings, or ClassLabel ids)", "tags"),
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("label_all_subwords", bool, False, "label every sub-word (B-X becomes I-X), not only the first", False),
+    )
+
     @classmethod
     def from_conll(
         cls,
         train_path: str | os.PathLike[str],
-        tokenizer_name: str,
+        tokenizer_name: str | None = None,
         valid_path: str | os.PathLike[str] | None = None,
-        split_pct: float = 0.2,
+        *,
         token_col: int = 0,
         tag_col: int = -1,
         sep: str | None = None,
         encoding: str = "utf-8",
-        seed: int | None = 42,
-        label_all_subwords: bool = False,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> TokenClassificationDatasets:
-        """From CoNLL-style column files (blank-line separated sentences; whitespace-only lines count as blank)."""
-        from datasets import Dataset
+        """From CoNLL-style column files (blank-line separated sentences; whitespace-only lines count as blank).
 
-        train = Dataset.from_dict(read_conll(train_path, token_col, tag_col, sep, encoding))
-        data: dict[str, Any] = {"train": train}
-        if valid_path is not None:
-            data["validation"] = Dataset.from_dict(read_conll(valid_path, token_col, tag_col, sep, encoding))
-        return cls.from_hf(
-            data,
-            "tokens",
-            "tags",
-            tokenizer_name,
-            split_pct=split_pct,
-            seed=seed,
-            label_all_subwords=label_all_subwords,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-        )
-
-    @classmethod
-    def from_dfs(
-        cls,
-        train_df: Any,
-        tokens_col: str,
-        tags_col: str,
-        tokenizer_name: str,
-        valid_df: Any = None,
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        label_all_subwords: bool = False,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-    ) -> TokenClassificationDatasets:
-        """From DataFrames whose rows hold a list of tokens and a list of tags."""
-        from datasets import Dataset
-
-        check_columns(list(train_df.columns), [tokens_col, tags_col], "training DataFrame")
-
-        def to_ds(df: Any) -> Any:
-            return Dataset.from_dict({"tokens": [list(t) for t in df[tokens_col]], "tags": [list(t) for t in df[tags_col]]})
-
-        data: dict[str, Any] = {"train": to_ds(train_df)}
-        if valid_df is not None:
-            check_columns(list(valid_df.columns), [tokens_col, tags_col], "validation DataFrame")
-            data["validation"] = to_ds(valid_df)
-        return cls.from_hf(
-            data,
-            "tokens",
-            "tags",
-            tokenizer_name,
-            split_pct=split_pct,
-            seed=seed,
-            label_all_subwords=label_all_subwords,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-        )
-
-    @classmethod
-    def from_hf(
-        cls,
-        dataset_or_dict: Any,
-        tokens_col: str,
-        tags_col: str,
-        tokenizer_name: str,
-        train_split: str = "train",
-        valid_split: str = "validation",
-        split_pct: float = 0.2,
-        seed: int | None = 42,
-        label_all_subwords: bool = False,
-        tokenize_kwargs: dict[str, Any] | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-    ) -> TokenClassificationDatasets:
-        """From a `datasets.Dataset` (split by `split_pct`) or `DatasetDict` with token-list and tag-list columns.
-
-        Tags may be strings or `ClassLabel` ids (whose names and order are kept).
+        `token_col`/`tag_col` are column positions, split on `sep` (default: whitespace); other keywords as `from_hf`.
         """
         from datasets import Dataset
 
-        train, valid = train_valid_splits(dataset_or_dict, train_split, valid_split, split_pct, seed)
+        data: dict[str, Any] = {"train": Dataset.from_dict(read_conll(train_path, token_col, tag_col, sep, encoding))}
+        if valid_path is not None:
+            data["validation"] = Dataset.from_dict(read_conll(valid_path, token_col, tag_col, sep, encoding))
+        return cls.from_hf(data, "tokens", "tags", tokenizer_name, **kwargs)
+
+    @classmethod
+    def _from_splits(  # type: ignore[override]
+        cls,
+        train: Any,
+        valid: Any,
+        tokenizer_name: str | None,
+        load: LoadOptions,
+        tokens_col: str = "tokens",
+        tags_col: str = "tags",
+        label_all_subwords: bool = False,
+    ) -> TokenClassificationDatasets:
+        """Tags may be strings or `ClassLabel` ids (whose names and order are kept)."""
+        from datasets import Dataset
+
         check_columns(train.column_names, [tokens_col, tags_col], "train split")
         check_columns(valid.column_names, [tokens_col, tags_col], "validation split")
         names = getattr(getattr(train.features[tags_col], "feature", None), "names", None)
@@ -292,10 +248,9 @@ class TokenClassificationDatasets(TaskDatasets):
             encoded[1],
             tokenizer_name=tokenizer_name,
             tokenize_func=tokenize_func,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
             remove_cols=["tokens", "tag_ids"],
             vocab=vocab,
+            **load.build_kwargs(),
         )
 
     def default_collate(self) -> Any:
@@ -378,12 +333,11 @@ class TokenTaggingResult:
 
 
 @dataclass
-class TokenTaggingResults:
+class TokenTaggingResults(Results):
     """Tagging results for a list of inputs, with the tag order of every word's `probs`."""
 
     items: list[TokenTaggingResult]
-    tags: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
 
     def decisions(self) -> list[str]:
         """Every word's tag, in order, for parity checks."""
@@ -463,6 +417,11 @@ def _result(text: str, words: list[TaggedWord], windows: int) -> TokenTaggingRes
 class HFTokenTagger:
     """A transformers token classifier with its tag list; `predict` is the one tagging path for HF models."""
 
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("max_length", int, None, "tokens per window (default: the trained length)", 64),
+        Option("stride", int, None, "overlap of windows in tokens (default: max_length // 4)", 8),
+    )
+
     model: Any
     tokenizer: Any
     tags: list[str]
@@ -475,7 +434,7 @@ class HFTokenTagger:
         return cls(model, tokenizer, tags, max_length=(manifest or {}).get("max_length"))
 
     def predict(
-        self, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None, stride: int | None = None, **_: Any
+        self, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None, stride: int | None = None
     ) -> TokenTaggingResults:
         """Tag raw texts: overlapping windows over long texts, length-sorted batches, first-sub-word tags."""
         import numpy as np
@@ -518,13 +477,15 @@ class HFTokenTagger:
 class FlairTokenTagger:
     """A flair `SequenceTagger` behind the same `predict` interface; its tokens carry character offsets."""
 
+    options: ClassVar[tuple[Option, ...]] = ()
+
     model: Any
 
     @property
     def tags(self) -> list[str]:
         return [t for t in self.model.label_dictionary.get_items() if not t.startswith("<")]
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32, **_: Any) -> TokenTaggingResults:
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> TokenTaggingResults:
         """Tag with flair (which sorts by length itself) and read each token's full tag distribution."""
         from flair.data import Sentence
 
@@ -602,88 +563,28 @@ class TokenClassificationTuner(Tuner):
     """
 
     task = TASK
+    options = (Option("num_classes", int, None, "number of tags (checked against the data)", 3),)
+    num_classes: int | None
 
-    def __init__(
-        self,
-        dls: Any,
-        model_name: Any,
-        tokenizer: Any = None,
-        loss_func: Any = None,
-        metrics: Any = None,
-        opt_func: Any = None,
-        additional_cbs: Any = None,
-        expose_fastai_api: bool = False,
-        num_classes: int | None = None,
-        device: Any = None,
-        mixed_precision: str | None = None,
-        **learner_kwargs: Any,
-    ) -> None:
-        from fastai.losses import CrossEntropyLossFlat
-
-        from ..errors import NumClassesError
-
+    def _classes(self, dls: Any) -> list[str]:
         vocab = getattr(dls, "vocab", None)
         if not vocab:
-            raise ValueError("Token classification needs dataloaders with a tag vocabulary (TokenClassificationDatasets).")
-        if num_classes is not None and num_classes != len(vocab):
-            raise NumClassesError(f"num_classes={num_classes}, but the data has {len(vocab)} tags: {list(vocab)}.")
-        self.classes = [str(v) for v in vocab]
-        self.base_model = str(getattr(model_name, "name_or_path", model_name))
-        model = self._load_model(model_name)
-        super().__init__(
-            dls,
-            model,
-            tokenizer=tokenizer,
-            loss_func=loss_func or CrossEntropyLossFlat(axis=-1),
-            metrics=_seqeval_metrics(self.classes) if metrics is None else metrics,
-            opt_func=opt_func,
-            additional_cbs=additional_cbs,
-            expose_fastai_api=expose_fastai_api,
-            device=device,
-            mixed_precision=mixed_precision,
-            **learner_kwargs,
-        )
+            raise InvalidInputError("Token classification needs dataloaders with a tag vocabulary (TokenClassificationDatasets).")
+        if self.num_classes is not None and self.num_classes != len(vocab):
+            raise NumClassesError(f"num_classes={self.num_classes}, but the data has {len(vocab)} tags: {list(vocab)}.")
+        return [str(v) for v in vocab]
 
-    def _load_model(self, model_name: Any) -> Any:
-        return self._pretrained(model_name, "AutoModelForTokenClassification")
+    def default_loss(self) -> Any:
+        from fastai.losses import CrossEntropyLossFlat
 
-    def predictor(self) -> HFTokenTagger:
-        """The shared tagging path over this tuner's model (the one `EasyTokenTagger` uses)."""
-        dsets = getattr(self.dls, "task_datasets", None)
-        return HFTokenTagger(self.model, self.tokenizer, list(self.classes), max_length=getattr(dsets, "max_length", None))
+        return CrossEntropyLossFlat(axis=-1)
 
-    def predict(
-        self, text: Any, bs: int = 64, detail_level: DetailLevel | str = DetailLevel.Low, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Tag one text or a list; returns the same JSON-safe dict as `EasyTokenTagger.tag_text`."""
-        level = DetailLevel(detail_level)
-        texts, _ = normalize_texts(text, allow_pairs=False)
-        return self.predictor().predict(texts, batch_size=bs, **kwargs).to_dict(level)
-
-    def evaluate(self) -> dict[str, float]:
-        """Entity-level precision, recall and F1 (seqeval) on the validation split."""
-        with self.learn.no_bar():
-            values = self.learn.validate()
-        names = ["valid_loss"] + [m.name for m in self.learn.metrics]
-        return {n: float(v) for n, v in zip(names, values, strict=False)}
-
-    def _update_config(self) -> None:
-        cfg = self.model.config
-        cfg.id2label = dict(enumerate(self.classes))
-        cfg.label2id = {c: i for i, c in enumerate(self.classes)}
-
-    def manifest(self) -> dict[str, Any]:
-        dsets = getattr(self.dls, "task_datasets", None)
-        return {
-            "task": TASK,
-            "labels": list(self.classes),
-            "max_length": getattr(dsets, "max_length", None),
-            "base_model": self.base_model,
-        }
+    def default_metrics(self) -> list[Any]:
+        return _seqeval_metrics(self.classes)
 
 
 # ---------------------------------------------------------------------------------------------------
-# Easy module
+# Easy module and the task declaration
 # ---------------------------------------------------------------------------------------------------
 class EasyTokenTagger(EasyBase):
     """Tag entities with any saved HF token classifier (adapt, plain transformers, hub) or a flair `SequenceTagger` `.pt`.
@@ -698,8 +599,24 @@ class EasyTokenTagger(EasyBase):
     """
 
     task = TASK
-    auto_class = "AutoModelForTokenClassification"
-    hf_head = "ForTokenClassification"
-    flair_class = "SequenceTagger"
-    hf_predictor = HFTokenTagger
-    flair_predictor = FlairTokenTagger
+
+
+TASKS = (
+    TaskSpec(
+        name=TASK,
+        summary="tag the words of a text (named entities, BIO/BIOES/IO tags)",
+        aliases=("ner", "token_tagging", "tagging"),
+        datasets=TokenClassificationDatasets,
+        tuner=TokenClassificationTuner,
+        easy=EasyTokenTagger,
+        predictor=HFTokenTagger,
+        fields=TEXT,
+        auto_class="AutoModelForTokenClassification",
+        heads=("ForTokenClassification",),
+        metrics=("precision", "recall", "f1"),
+        fast_copies=frozenset({"int8", "onnx"}),
+        flair="SequenceTagger",
+        flair_predictor=FlairTokenTagger,
+        data_forms=("conll", "jsonl"),
+    ),
+)

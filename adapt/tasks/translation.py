@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ..easy import ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError
-from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner
+from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner, seq2seq_task
 
 TASK = "translation"
 
-__all__ = ["EasyTranslator", "HFTranslator", "TranslationDatasets", "TranslationTuner", "bleu_score"]
+__all__ = ["TASKS", "EasyTranslator", "HFTranslator", "TranslationDatasets", "TranslationTuner", "bleu_score"]
 
 
 def bleu_score(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -49,8 +50,6 @@ class TranslationTuner(Seq2SeqTuner):
     """
 
     task = TASK
-    metric_names = ("bleu",)
-    generator = HFTranslator
 
     @staticmethod
     def score_texts(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -66,12 +65,11 @@ class EasyTranslator(EasySeq2SeqBase):
     """
 
     task = TASK
-    hf_predictor = HFTranslator
 
     def translate(
         self,
         text: Any,
-        model_name_or_path: Any,
+        model_name_or_path: ModelRef,
         mini_batch_size: int = 32,
         num_tokens_to_produce: int | None = None,
         detail_level: DetailLevel | str = DetailLevel.Low,
@@ -82,3 +80,15 @@ class EasyTranslator(EasySeq2SeqBase):
         Same parameters as `EasySummarizer.summarize`; a T5 model takes e.g. `prefix="translate English to German: "`.
         """
         return self._run(text, model_name_or_path, mini_batch_size, num_tokens_to_produce, detail_level, **generate_kwargs)
+
+
+TASKS = (
+    seq2seq_task(
+        TASK,
+        "translate texts (encoder-decoder models)",
+        ("translate", "mt"),
+        (TranslationDatasets, TranslationTuner, EasyTranslator, HFTranslator),
+        "translate",
+        ("bleu",),
+    ),
+)

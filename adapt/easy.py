@@ -1,0 +1,146 @@
+"""`EasyBase`: what every `Easy*` module shares. Loads each model once (thread-safe) and predicts through the
+front door in `adapt.inference`, so an Easy verb, `Tuner.predict`, the CLI and the server give the same JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .enums import DetailLevel
+from .errors import CorruptModelError, InvalidChoiceError, InvalidInputError, WrongTaskError
+from .inference import predict_json
+
+if TYPE_CHECKING:
+    from .tasks.base import TaskSpec
+
+__all__ = ["EasyBase", "ModelRef"]
+
+ModelRef = Any  # a folder path, a hub id, a flair .pt file or a loaded predictor's source
+
+
+class EasyBase:
+    """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device.
+
+    A task module sets `task` (its registry name); the task's declaration says which transformers auto class
+    and heads to load, which flair class is accepted, and which predictor wraps a loaded model.
+    """
+
+    task: ClassVar[str]
+
+    def __init__(self, device: Any = None, precision: str = "auto") -> None:
+        if precision not in self.precisions():
+            raise InvalidChoiceError(f"precision must be one of {list(self.precisions())}, got {precision!r}.")
+        self.device = device
+        # auto, on CPU: the exported ONNX copy (when onnxruntime is installed), else the int8 copy, else fp32
+        self.precision = precision
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def spec(self) -> TaskSpec:
+        from .tasks import get_task
+
+        return get_task(self.task)
+
+    @classmethod
+    def precisions(cls) -> tuple[str, ...]:
+        from .tasks import get_task
+
+        copies = get_task(cls.task).fast_copies
+        return ("auto", "fp32", *(p for p in ("int8", "onnx") if p in copies))
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def _load(self, model_name_or_path: ModelRef) -> Any:
+        from .modelio import load_flair_model, load_hf_model, resolve_model_source
+        from .utils import default_device
+
+        spec = self.spec
+        src = resolve_model_source(model_name_or_path)
+        if src.kind == "flair":
+            if spec.flair is None or spec.flair_predictor is None:
+                raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
+            return spec.flair_predictor(load_flair_model(src, spec.flair))
+        if src.manifest and not spec.matches_manifest(src.manifest):
+            found = src.manifest.get("task"), {k: src.manifest.get(k) for k in spec.variant}
+            raise WrongTaskError(f"{src.location!r} holds a {found[0]!r} model {found[1] or ''}; {type(self).__name__} needs a {spec.name!r} model.")
+        device = default_device(self.device)
+        model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
+        return spec.predictor.from_model(self._fast_path(model, src, device), tokenizer, src.manifest)
+
+    def _fast_path(self, model: Any, src: Any, device: Any) -> Any:
+        """The model to run: fp32, the int8 copy or the ONNX Runtime copy, as `precision` asks."""
+        from .ort import OnnxRuntimeModel, onnx_available
+
+        manifest = src.manifest or {}
+        onnx, q = manifest.get("onnx"), manifest.get("quantized")
+        choice = self.precision
+        if choice == "auto":
+            on_cpu = device.type == "cpu"
+            choice = "onnx" if on_cpu and onnx and onnx_available() else "int8" if on_cpu and q else "fp32"
+        if choice == "fp32":
+            return model
+        saved = onnx if choice == "onnx" else q
+        if not saved:
+            how = "onnx=True" if choice == "onnx" else "quantize=True"
+            raise CorruptModelError(f"{src.location!r} has no {choice} copy; export it with {how}.")
+        if choice == "onnx":
+            return OnnxRuntimeModel(Path(src.location) / saved["file"], model.config)
+        from .quantize import load_int8
+
+        return load_int8(model, Path(src.location) / saved["file"])
+
+    def get_model(self, model_name_or_path: ModelRef) -> Any:
+        """The cached predictor for this path, loaded on first use; concurrent first calls wait for one load."""
+        from .utils import default_device
+
+        key = (str(model_name_or_path), str(default_device(self.device)))
+        if key in self._cache:
+            return self._cache[key]
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._cache:
+                self._cache[key] = self._load(model_name_or_path)
+        return self._cache[key]
+
+    # -- prediction ------------------------------------------------------------------------------------
+    def predict(
+        self,
+        inputs: Any,
+        model_name_or_path: ModelRef,
+        mini_batch_size: int = 32,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Predict for one input or a list through the shared front door; a JSON-safe dict (lists of length 1 for one)."""
+        level = DetailLevel(detail_level)  # checked before any model loads
+        predictor = self.get_model(model_name_or_path)
+        return predict_json(predictor, inputs, self.spec.fields, mini_batch_size, level, options)
+
+    def tag_text(
+        self,
+        text: Any,
+        model_name_or_path: ModelRef,
+        mini_batch_size: int = 32,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Predict for one input or a list; a JSON-safe dict with lists of length 1 for a single input."""
+        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **options)
+
+    def tag_all(
+        self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any
+    ) -> dict[str, Any]:
+        """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
+        if not self._cache:
+            raise InvalidInputError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
+        return {
+            name: self.predict(text, name, mini_batch_size, detail_level, **options) for name, _device in list(self._cache)
+        }
+
+    def release(self) -> None:
+        """Drop every cached model."""
+        self._cache.clear()
