@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint typecheck clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,14 +14,18 @@ setup:
 demo: setup
 	$(PY) examples/demo.py
 
-test: setup
+# lint and types first, so that CI fails fast
+test: setup lint typecheck
 	$(PY) -m pytest tests --durations=25 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py
 
 lint: setup
-	$(PY) -m ruff check --select E,F,B,T20 adapt
+	$(PY) -m ruff check adapt tests examples bench scripts
+
+typecheck: setup
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

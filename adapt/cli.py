@@ -100,7 +100,9 @@ def _spec_for(model: str, task: str | None) -> TaskSpec:
 
     if task is not None:
         return get_task(task)
-    if Path(model).exists():
+    from .modelio import resolve_model_source
+
+    if resolve_model_source(model).kind != "hub":  # a missing path fails here, with its own message
         return task_for_folder(model)
     raise InvalidInputError(f"{model!r} is not a local folder; pass --task to say which task the hub model is for.")
 

@@ -64,8 +64,7 @@ class EasyBase:
                 raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
             return spec.flair_predictor(load_flair_model(src, spec.flair))
         if src.manifest and not spec.matches_manifest(src.manifest):
-            found = src.manifest.get("task"), {k: src.manifest.get(k) for k in spec.variant}
-            raise WrongTaskError(f"{src.location!r} holds a {found[0]!r} model {found[1] or ''}; {type(self).__name__} needs a {spec.name!r} model.")
+            raise WrongTaskError(_wrong_task(src, spec, type(self).__name__))
         device = default_device(self.device)
         model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
         return spec.predictor.from_model(self._fast_path(model, src, device), tokenizer, src.manifest)
@@ -144,3 +143,17 @@ class EasyBase:
     def release(self) -> None:
         """Drop every cached model."""
         self._cache.clear()
+
+
+def _wrong_task(src: Any, spec: TaskSpec, easy: str) -> str:
+    """'... holds a masked_language_modeling model (BertForMaskedLM); EasyTextGenerator needs ...: use EasyFillMask.'"""
+    import json
+
+    from .tasks import all_tasks
+
+    other = next((t for t in all_tasks().values() if t.matches_manifest(src.manifest)), None)
+    name = other.name if other is not None else src.manifest.get("task")
+    config = json.loads((Path(src.location) / "config.json").read_text(encoding="utf-8"))
+    archs = ", ".join(config.get("architectures") or []) if isinstance(config, dict) else ""
+    hint = f": use {other.easy.__name__}.{other.verb}" if other is not None else ""
+    return f"{src.location!r} holds a {name!r} model ({archs or 'unknown architecture'}); {easy} needs a {spec.name!r} model{hint}."

@@ -161,12 +161,14 @@ def save_tiny_seq2seq(
     return _save(tiny_seq2seq(tokenizer, **model_kwargs), tokenizer, directory)
 
 
-def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128) -> Any:
-    """A fast lower-casing WordPiece tokenizer (BERT style: [CLS], [SEP], [PAD], [MASK], [UNK]) trained on `texts`."""
+def train_wordpiece_tokenizer(
+    texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 128, lowercase: bool = True
+) -> Any:
+    """A fast WordPiece tokenizer (BERT style: [CLS], [SEP], [PAD], [MASK], [UNK]) trained on `texts`."""
     from tokenizers import BertWordPieceTokenizer
     from transformers import PreTrainedTokenizerFast
 
-    wp = BertWordPieceTokenizer(lowercase=True)
+    wp = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase)
     wp.train_from_iterator((t for t in texts if isinstance(t, str) and t.strip()), vocab_size=vocab_size, show_progress=False)
     return PreTrainedTokenizerFast(
         tokenizer_object=wp._tokenizer,
@@ -202,8 +204,8 @@ def tiny_encoder(tokenizer: Any, hidden: int = 64, layers: int = 2, heads: int =
 
 
 def save_tiny_encoder(
-    texts: Iterable[str], directory: str | os.PathLike[str], vocab_size: int = 2000, **model_kwargs: Any
+    texts: Iterable[str], directory: str | os.PathLike[str], vocab_size: int = 2000, lowercase: bool = True, **model_kwargs: Any
 ) -> Path:
     """Train a WordPiece tokenizer on `texts`, build `tiny_encoder` and save both (atomically) as a transformers folder."""
-    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=vocab_size)
+    tokenizer = train_wordpiece_tokenizer(texts, vocab_size=vocab_size, lowercase=lowercase)
     return _save(tiny_encoder(tokenizer, **model_kwargs), tokenizer, directory)

@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +258,36 @@ def test_batcher_survives_any_model_error():
     bad, ok, again = asyncio.run(main())
     assert all(isinstance(e, Exception) for e in bad)
     assert [r.items for r in ok] == [["A"], ["B", "C"], ["D"]] and again.items == ["E"]
+
+
+def test_user_errors_are_adapt_errors():
+    """No module of adapt raises a bare built-in exception: the CLI and the server only catch AdaptError."""
+    import ast
+
+    builtin = {"ValueError", "TypeError", "KeyError", "FileNotFoundError", "ImportError", "Exception", "IndexError"}
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "adapt").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                if node.exc.func.id in builtin:
+                    found.append(f"{path.name}:{node.lineno} raises {node.exc.func.id}")
+    assert not found, found
+
+
+def test_missing_extra_hint_names_the_installed_distribution():
+    from importlib import metadata
+
+    from adapt.errors import install_hint
+
+    dist = metadata.packages_distributions()["adapt"][0]
+    assert install_hint("flair") == f"pip install '{dist}[flair]'"
+
+
+def test_public_names_come_from_the_registry():
+    import adapt
+    from adapt.tasks import all_tasks
+
+    for spec in all_tasks().values():
+        for cls in (spec.datasets, spec.tuner, spec.easy):
+            assert getattr(adapt, cls.__name__) is cls and cls.__name__ in adapt.__all__
+    assert {"Strategy", "DetailLevel", "AdaptError", "set_seed", "Tuner"} <= set(adapt.__all__)

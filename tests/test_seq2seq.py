@@ -93,8 +93,10 @@ def test_easy_summarizer_handles_long_text_and_generation_options(summarization_
 
 
 def test_rejected_generation_arguments_are_explained(translation_dir: Path):
-    with pytest.raises(InvalidInputError, match="transformers rejected the generation arguments"):
+    with pytest.raises(InvalidInputError, match="Unknown option 'bogus_option'.*Accepted: num_tokens_to_produce, prefix"):
         EasyTranslator().translate("the market rose", translation_dir, bogus_option=1)
+    with pytest.raises(InvalidInputError, match="transformers refused the generation options"):
+        EasyTranslator().translate("the market rose", translation_dir, do_sample=True, top_p=-2.0)
     with pytest.raises(InvalidInputError, match="num_beams must be a positive integer"):
         EasyTranslator().translate("the market rose", translation_dir, num_beams=0)
     with pytest.raises(InvalidInputError, match="num_tokens_to_produce"):

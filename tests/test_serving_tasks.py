@@ -39,7 +39,7 @@ def test_question_answering_server(qa_dir: Path, qa_df):
                                                   model_name_or_path=qa_dir, detail_level="medium")
         assert got == want
         status, err = http("POST", f"{base}/predict", {"texts": [{"question": "Who?"}]})
-        assert status == 422 and "question answering needs both" in err["detail"]
+        assert status == 422 and "must have the fields ['question', 'context']" in err["detail"]
 
 
 def test_summarization_and_translation_servers(summarization_dir: Path, translation_dir: Path, aclsum_dfs, cipher_df):

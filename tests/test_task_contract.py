@@ -1,0 +1,287 @@
+"""The task contract: every task in the registry through every door (Python, Easy, CLI, REST), with the same JSON.
+
+Each task trains a tiny model (a BERT, GPT-2 or BART of well under 1M parameters) for one epoch on a few dozen
+rows; the tests check plumbing and agreement, the per-task test files check learning. A toy task defined in
+one test file (`tests/toy_task.py`) joins through the registry alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapt.errors import InvalidInputError
+from adapt.inference import prepare, run
+from adapt.tasks import all_tasks, get_task, register
+
+from .contract_utils import INPUTS, easy_call, run_cli, server, tuner_call, write_jsonl
+from .serving_utils import free_port, http, stop, wait_ready
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK_NAMES = [*all_tasks(), "upper_case"]
+LEVELS = ("low", "medium", "high")
+
+# task -> (data file in `task_files`, tiny model kind)
+DATA = {
+    "sequence_classification": ("cls.csv", "bert"),
+    "token_classification": ("ner.conll", "bert"),
+    "question_answering": ("qa.jsonl", "bert"),
+    "language_modeling": ("lm.csv", "gpt2"),
+    "masked_language_modeling": ("lm.csv", "bert"),
+    "summarization": ("sum.jsonl", "bart"),
+    "translation": ("tr.csv", "bart"),
+    "upper_case": ("upper.csv", "bert"),
+}
+
+
+@pytest.fixture(scope="session")
+def toy_registered() -> None:
+    register("tests.toy_task")
+
+
+@pytest.fixture(scope="session")
+def task_files(bbc_df, wnut_path: Path, aclsum_dfs, tmp_path_factory) -> Path:
+    """A small data file for every task, in the form `adapt tune` reads."""
+    import pandas as pd
+
+    from adapt.synthetic import cipher_translation, split_sentences, synthetic_qa
+
+    root = tmp_path_factory.mktemp("task-data")
+    texts, labels = [t[:300] for t in bbc_df.text[:60]], list(bbc_df.label[:60])
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "cls.csv", index=False)
+    pd.DataFrame({"text": texts}).to_csv(root / "lm.csv", index=False)
+    upper = [t.upper() if i % 2 else t.lower() for i, t in enumerate(texts)]
+    pd.DataFrame({"text": upper}).to_csv(root / "upper.csv", index=False)
+    blocks = [b for b in wnut_path.read_text(encoding="utf-8").split("\n\n") if b.strip()][:80]
+    (root / "ner.conll").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    write_jsonl(root / "qa.jsonl", synthetic_qa(list(bbc_df.text[:30]), questions_per_doc=2, context_sentences=2, seed=0))
+    train, _ = aclsum_dfs
+    write_jsonl(root / "sum.jsonl", train.iloc[:40].to_dict(orient="records"))
+    sents = [s for t in bbc_df.text[:80] for s in split_sentences(t, 5, 10)][:200]
+    pd.DataFrame(cipher_translation(sents)).to_csv(root / "tr.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(bbc_df, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """A cased tiny BERT (upper case stays visible), the tiny GPT-2 and a tiny BART."""
+    from adapt.tiny import save_tiny_encoder, save_tiny_seq2seq
+
+    root = tmp_path_factory.mktemp("tiny")
+    texts = list(bbc_df.text)
+    return {
+        "bert": save_tiny_encoder(texts, root / "bert", lowercase=False),
+        "gpt2": tiny_lm_dir,
+        "bart": save_tiny_seq2seq(texts, root / "bart"),
+    }
+
+
+def _datasets(spec: Any, path: Path, model: Path, **kwargs: Any) -> Any:
+    kw = {"tokenizer_name": str(model), "max_length": 32, **spec.data_defaults, **kwargs}
+    if path.suffix == ".csv":
+        return spec.datasets.from_csvs(path, **kw)
+    if path.suffix == ".jsonl":
+        return spec.datasets.from_jsons(path, **kw)
+    return spec.datasets.from_conll(path, **kw)
+
+
+@pytest.fixture(scope="session")
+def trained_tasks(toy_registered, task_files: Path, tiny_models, tmp_path_factory) -> dict[str, tuple[Any, Path]]:
+    """Every task's tiny model trained one epoch in Python and saved: task -> (tuner, folder)."""
+    from adapt import set_seed
+
+    out = {}
+    root = tmp_path_factory.mktemp("trained")
+    for task in TASK_NAMES:
+        spec = get_task(task)
+        file, kind = DATA[task]
+        set_seed(0)
+        dsets = _datasets(spec, task_files / file, tiny_models[kind])
+        tuner = spec.tuner(dsets.dataloaders(batch_size=8), str(tiny_models[kind]))
+        tuner.tune(1, lr=1e-3)
+        out[task] = (tuner, tuner.save(root / task))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# one answer through every door
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_door_gives_the_same_json(task: str, trained_tasks, tmp_path: Path, capsys) -> None:
+    spec = get_task(task)
+    tuner, folder = trained_tasks[task]
+    inputs = INPUTS[task]
+    easy = spec.easy()
+    path = write_jsonl(tmp_path / "inputs.jsonl", inputs)
+    with server(folder) as base:
+        for level in LEVELS:
+            want = easy_call(spec, easy, inputs, folder, level)
+            assert tuner_call(spec, tuner, inputs, level) == want, f"Tuner.predict differs at {level}"
+            code, out, err = run_cli(capsys, "predict", folder, "--file", path, "--detail-level", level, "--output", "json")
+            assert code == 0, err
+            assert json.loads(out) == want, f"adapt predict differs at {level}"
+            status, got = http("POST", f"{base}/predict", {"texts": inputs, "detail_level": level})
+            assert status == 200, got
+            assert got == want, f"POST /predict differs at {level}"
+            # the default JSON lines: line i is input i's part of the same batched call
+            code, out, err = run_cli(capsys, "predict", folder, "--file", path, "--detail-level", level)
+            predictor = easy.get_model(folder)
+            batched = run(predictor, prepare(predictor, inputs, spec.fields, level))
+            assert [json.loads(line) for line in out.splitlines()] == [
+                batched.select(i, i + 1).to_dict(level) for i in range(len(inputs))
+            ]
+        assert http("GET", f"{base}/metadata")[1]["task"] == task
+    if task == "language_modeling":  # generators give token log-probabilities at High, through every door
+        high = easy_call(spec, easy, inputs, folder, "high")
+        assert all(len(s) == len(i) > 0 for s, i in zip(high["token_scores"], high["token_ids"], strict=True))
+
+
+def _cli_value(value: Any) -> str:
+    return json.dumps(value.value if hasattr(value, "value") else value)
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_declared_option_is_accepted_and_a_misspelled_one_refused_everywhere(
+    task: str, trained_tasks, tmp_path: Path, capsys
+) -> None:
+    spec = get_task(task)
+    tuner, folder = trained_tasks[task]
+    inputs = INPUTS[task]
+    easy = spec.easy()
+    path = write_jsonl(tmp_path / "inputs.jsonl", inputs)
+    declared = spec.predictor.options
+    examples = {o.name: o.example for o in declared}
+    if "class_names" in examples:
+        examples["class_names"] = [c.upper() for c in tuner.classes]
+    assert all(v is not None for v in examples.values()), "every declared option needs a valid example"
+    with server(folder) as base:
+        for name, value in examples.items():
+            easy.predict(inputs, folder, **{name: value})
+            code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--param", f"{name}={_cli_value(value)}")
+            assert code == 0, f"--param {name}: {err}"
+            status, body = http("POST", f"{base}/predict", {"texts": inputs, "parameters": {name: value}})
+            assert status == 200, f"parameter {name}: {body}"
+        first = declared[0].name
+        bad = first[:-1] + first[-1] * 2 + "x"
+        accepted = ", ".join(o.name for o in declared)
+        with pytest.raises(InvalidInputError) as e:
+            easy.predict(inputs, folder, **{bad: 1})
+        assert f"Unknown option {bad!r}" in str(e.value) and f"Did you mean {first!r}" in str(e.value)
+        assert f"Accepted: {accepted}." in str(e.value)
+        code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--param", f"{bad}=1")
+        assert code == 2 and err.startswith("adapt: error: ") and err.count("\n") == 1
+        assert f"Did you mean {first!r}" in err and accepted in err
+        status, body = http("POST", f"{base}/predict", {"texts": inputs, "parameters": {bad: 1}})
+        assert status == 422 and f"Did you mean {first!r}" in body["detail"] and accepted in body["detail"]
+        for internal in ("with_scores", "scores"):  # what the detail level decides is never a public parameter
+            assert http("POST", f"{base}/predict", {"texts": inputs, "parameters": {internal: True}})[0] == 422
+
+
+def test_declared_options_match_what_the_predictors_take() -> None:
+    import inspect
+
+    for spec in all_tasks().values():
+        for predictor in filter(None, (spec.predictor, spec.flair_predictor)):
+            params = inspect.signature(predictor.predict).parameters
+            named = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY or p.default is not p.empty} - {"batch_size", "scores"}
+            declared = {o.name for o in predictor.options}
+            takes_rest = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            assert named <= declared and (takes_rest or declared <= named), (predictor.__name__, named ^ declared)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the command line, end to end
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_cli_round_trip(task: str, toy_registered, task_files: Path, tiny_models, tmp_path: Path, capsys) -> None:
+    spec = get_task(task)
+    file, kind = DATA[task]
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(
+        capsys, "tune", task_files / file, "--task", task, "--model", tiny_models[kind], "--out", out,
+        "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--max-length", "32",
+    )
+    assert code == 0, err[-3000:]
+    assert stdout.count("\n") == 1, "adapt tune writes one JSON line to stdout; progress goes to stderr"
+    summary = json.loads(stdout)
+    assert summary["saved"] == str(out) and summary["task"] == task and set(spec.metrics) <= set(summary["metrics"])
+    inputs = write_jsonl(tmp_path / "inputs.jsonl", INPUTS[task])
+    code, stdout, err = run_cli(capsys, "predict", out, "--file", inputs, "--detail-level", "medium")
+    assert code == 0 and len(stdout.splitlines()) == len(INPUTS[task]), err
+
+    copies = [f"--{c}" for c in ("int8", "onnx") if c in spec.fast_copies]
+    exported = tmp_path / "exported"
+    code, stdout, err = run_cli(capsys, "export", out, exported, *copies, "--parity-file", inputs, "--on-parity-fail", "warn")
+    assert code == 0, err[-3000:]
+    manifest = json.loads((exported / "adapt.json").read_text())
+    assert ("quantized" in manifest) == ("int8" in spec.fast_copies) and ("onnx" in manifest) == ("onnx" in spec.fast_copies)
+    for refused in sorted({"int8", "onnx"} - spec.fast_copies):
+        code, _, err = run_cli(capsys, "export", out, tmp_path / f"no-{refused}", f"--{refused}", "--parity-file", inputs)
+        assert code == 2 and f"no {refused} copy" in err and not (tmp_path / f"no-{refused}").exists()
+
+    with server(exported) as base:
+        status, got = http("POST", f"{base}/predict", {"texts": INPUTS[task]})
+    assert status == 200, got
+    assert got == easy_call(spec, spec.easy(), INPUTS[task], exported, "low")
+
+
+def test_cli_checks_choices_before_loading_anything(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "tune", tmp_path / "missing.csv", "--model", tmp_path / "nope", "--out", tmp_path / "o",
+                           "--strategy", "OneCycel")
+    assert code == 2 and "Did you mean 'OneCycle'?" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "predict", tmp_path / "nope", "hello", "--detail-level", "hihg")
+    assert code == 2 and "Did you mean 'High'?" in err
+    code, _, err = run_cli(capsys, "tune", tmp_path / "x.csv", "--task", "clasification", "--model", "m", "--out", "o")
+    assert code == 2 and "Unknown task 'clasification'. Did you mean 'classification'?" in err
+    code, _, err = run_cli(capsys, "tune", tmp_path / "x.csv", "--task", "qa", "--model", "m", "--out", "o",
+                           "--option", "doc_strid=3")
+    assert code == 2 and "Did you mean 'doc_stride'?" in err
+
+
+def test_tasks_command_lists_the_registry(toy_registered, capsys) -> None:
+    code, out, _ = run_cli(capsys, "tasks")
+    rows = {json.loads(line)["task"]: json.loads(line) for line in out.splitlines()}
+    assert code == 0 and set(rows) == set(all_tasks())
+    assert rows["question_answering"]["fields"] == ["question", "context"]
+    assert "long_text" in rows["sequence_classification"]["predict_options"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# a task in one file
+# ---------------------------------------------------------------------------------------------------
+def test_a_task_declared_in_one_file_is_trainable_predictable_servable_and_on_the_cli(
+    toy_registered, task_files: Path, tiny_models, tmp_path: Path
+) -> None:
+    import adapt
+
+    assert adapt.UpperCaseTuner.__module__ == "tests.toy_task" and "EasyUpperCase" in adapt.__all__
+    env = {**os.environ, "ADAPT_TASK_MODULES": "tests.toy_task", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+
+    def adapt_cli(*args: Any) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "adapt.cli", *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+
+    out = tmp_path / "upper"
+    res = adapt_cli("tune", task_files / "upper.csv", "--task", "upper", "--model", tiny_models["bert"], "--out", out,
+                    "--epochs", "4", "--lr", "3e-3", "--batch-size", "8", "--max-length", "32")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout)["metrics"]["accuracy"] >= 0.9, res.stdout  # it learned what upper case is
+    res = adapt_cli("predict", out, "SHARES FELL SHARPLY TODAY", "the striker scored twice")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [json.loads(line)["predictions"] for line in res.stdout.splitlines()] == [["upper"], ["lower"]]
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "adapt.cli", "serve", str(out), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, proc)
+        status, body = http("POST", f"{base}/predict", {"texts": ["LOUD NEWS"]})
+        assert status == 200 and body["predictions"] == ["upper"]
+        assert http("GET", f"{base}/metadata")[1]["task"] == "upper_case"
+    finally:
+        stop(proc)
