@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -121,7 +121,7 @@ def serve(
     max_texts: int = typer.Option(256, envvar="ADAPT_MAX_TEXTS", help="Most texts per request (else 413)."),
     max_chars: int = typer.Option(20_000, envvar="ADAPT_MAX_CHARS", help="Most characters per text (else 413)."),
     max_body_bytes: int = typer.Option(2_000_000, envvar="ADAPT_MAX_BODY_BYTES", help="Largest request body (else 413)."),
-    device: Optional[str] = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
+    device: str | None = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve a model of any task over REST: POST /predict, GET /health /ready /metadata /metrics, docs at /docs."""
@@ -139,15 +139,15 @@ def serve(
 @app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="Saved or exported model folder, or a hub name (with --task).")],
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Inputs (or use --file).")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="One input per line (.jsonl: JSON per line).")] = None,
+    texts: Annotated[list[str] | None, typer.Argument(help="Inputs (or use --file).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="One input per line (.jsonl: JSON per line).")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Read inputs as JSON: strings or objects such as "
                                         '{"question": ..., "context": ...}.')] = False,
-    task: Annotated[Optional[str], typer.Option(help="The task, for hub names (default: read from the folder).")] = None,
+    task: Annotated[str | None, typer.Option(help="The task, for hub names (default: read from the folder).")] = None,
     detail_level: str = typer.Option("low", help="low, medium or high."),
     batch_size: int = typer.Option(32, help="Inputs per model call."),
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="A task option, key=value (repeatable).")] = None,
-    long_text: Annotated[Optional[str], typer.Option(help="truncate or window (tasks that take long_text).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A task option, key=value (repeatable).")] = None,
+    long_text: Annotated[str | None, typer.Option(help="truncate or window (tasks that take long_text).")] = None,
     output: Annotated[str, typer.Option(help="jsonl: one line per input; json: one object, as the Easy verb.")] = "jsonl",
 ) -> None:
     """Predict with a model of any task and print JSON: one line per input, in input order."""
@@ -193,13 +193,14 @@ def _load_data(spec: TaskSpec, data: Path, valid: Path | None, form: str, model:
         from .errors import DataNotFoundError
 
         raise DataNotFoundError(f"Training data {str(data)!r} does not exist.")
-    valid_kw = {} if valid is None else {{"csv": "valid_csv", "jsonl": "valid_json"}.get(form, "valid_path"): valid}
+    valid_name = {"csv": "valid_csv", "jsonl": "valid_json"}.get(form, "valid_path")
+    valid_kw: dict[str, Any] = {} if valid is None else {valid_name: valid}
     if form == "csv":
         return cls.from_csvs(data, tokenizer_name=model, **({"sep": "\t"} if data.suffix == ".tsv" else {}), **valid_kw, **kwargs)
     if form == "jsonl":
         return cls.from_jsons(data, tokenizer_name=model, **valid_kw, **kwargs)
     if form == "conll":
-        return cls.from_conll(data, tokenizer_name=model, **valid_kw, **kwargs)
+        return getattr(cls, "from_conll")(data, tokenizer_name=model, **valid_kw, **kwargs)  # noqa: B009 - the task's own form
     return cls.from_folders(data, tokenizer_name=model, **valid_kw, **kwargs)
 
 
@@ -212,7 +213,8 @@ def _route_options(spec: TaskSpec, pairs: dict[str, str]) -> tuple[dict[str, Any
     tuner_names = {o.name for o in spec.tuner.options}
     unknown = sorted(set(pairs) - data_names - tuner_names)
     if unknown:
-        raise InvalidInputError(unknown_name("option", unknown[0], sorted(data_names | tuner_names), f"adapt tune --task {spec.name}"))
+        where = f"adapt tune --task {spec.name}"
+        raise InvalidInputError(unknown_name("option", unknown[0], sorted(data_names | tuner_names), where))
     data = _parse_options({k: v for k, v in pairs.items() if k in data_names}, data_opts, "option", spec.name)
     tuner = _parse_options({k: v for k, v in pairs.items() if k in tuner_names}, spec.tuner.options, "option", spec.name)
     return data, tuner
@@ -224,19 +226,19 @@ def tune(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the fine-tuned model to.")],
     task: str = typer.Option("classification", help="Task name or alias (adapt tasks lists them)."),
     model: str = typer.Option(..., "--model", "-m", help="Hub name or local model folder to start from."),
-    valid: Annotated[Optional[Path], typer.Option(help="Validation data, of the same form.")] = None,
+    valid: Annotated[Path | None, typer.Option(help="Validation data, of the same form.")] = None,
     epochs: int = typer.Option(1, help="Total epochs."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate; default: found with the LR finder."),
+    lr: float | None = typer.Option(None, help="Peak learning rate; default: found with the LR finder."),
     strategy: str = typer.Option("one_cycle", help="one_cycle, flat_cos, sgdr or constant."),
     batch_size: int = typer.Option(16, help="Training batch size."),
-    max_length: Optional[int] = typer.Option(None, help="Tokens kept per item (the task's window, block or source)."),
-    text_col: Optional[str] = typer.Option(None, help="Column of the texts (classification, lm)."),
-    label_col: Optional[str] = typer.Option(None, help="Column of the labels (classification)."),
+    max_length: int | None = typer.Option(None, help="Tokens kept per item (the task's window, block or source)."),
+    text_col: str | None = typer.Option(None, help="Column of the texts (classification, lm)."),
+    label_col: str | None = typer.Option(None, help="Column of the labels (classification)."),
     valid_pct: float = typer.Option(0.2, help="Validation share when no validation set is given."),
-    max_items: Optional[int] = typer.Option(None, help="Folders only: sample this many files."),
+    max_items: int | None = typer.Option(None, help="Folders only: sample this many files."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the data files."),
     seed: int = typer.Option(42, help="Random seed."),
-    option: Annotated[Optional[list[str]], typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
 ) -> None:
     """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
     from .enums import Strategy
@@ -273,7 +275,7 @@ def export(
     out: Annotated[Path, typer.Argument(help="Where to write the deployable artifact.")],
     int8: Annotated[bool, typer.Option("--int8", help="Add a parity-checked int8 copy (tasks that allow it).")] = False,
     onnx: Annotated[bool, typer.Option("--onnx", help="Add a parity-checked ONNX Runtime copy (tasks that allow it).")] = False,
-    parity_file: Annotated[Optional[Path], typer.Option(help="Held-out inputs for the parity checks, one per line "
+    parity_file: Annotated[Path | None, typer.Option(help="Held-out inputs for the parity checks, one per line "
                                                         "(.jsonl: JSON per line).")] = None,
     min_agreement: float = typer.Option(0.99, help="Least share of decisions a copy must share with fp32."),
     on_parity_fail: str = typer.Option("raise", help="raise (refuse the copy) or warn."),

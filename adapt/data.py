@@ -93,7 +93,7 @@ def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise InvalidInputError(f"valid_pct/split_pct must be between 0 and 1, got {valid_pct!r}.")
     perm = np.random.default_rng(seed).permutation(n)
-    cut = int(round(n * valid_pct))
+    cut = round(n * valid_pct)
     cut = min(max(cut, 1), n - 1) if n > 1 else 0
     return sorted(perm[cut:].tolist()), sorted(perm[:cut].tolist())
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["world_size", "rank", "is_main_process", "barrier", "broadcast_object", "distributed_ctx"]
+__all__ = ["barrier", "broadcast_object", "distributed_ctx", "is_main_process", "rank", "world_size"]
 
 
 def world_size() -> int:

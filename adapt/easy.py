@@ -156,4 +156,5 @@ def _wrong_task(src: Any, spec: TaskSpec, easy: str) -> str:
     config = json.loads((Path(src.location) / "config.json").read_text(encoding="utf-8"))
     archs = ", ".join(config.get("architectures") or []) if isinstance(config, dict) else ""
     hint = f": use {other.easy.__name__}.{other.verb}" if other is not None else ""
-    return f"{src.location!r} holds a {name!r} model ({archs or 'unknown architecture'}); {easy} needs a {spec.name!r} model{hint}."
+    found = f"{src.location!r} holds a {name!r} model ({archs or 'unknown architecture'})"
+    return f"{found}; {easy} needs a {spec.name!r} model{hint}."

@@ -23,13 +23,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "AdaptiveDataLoaders",
-    "LengthGroupedDataLoader",
     "HFBatchCollate",
     "HFModel",
-    "hf_layer_groups",
     "LRSuggestion",
-    "suggest_fine_tune_lr",
+    "LengthGroupedDataLoader",
     "ValidationScorer",
+    "hf_layer_groups",
+    "suggest_fine_tune_lr",
 ]
 
 
@@ -208,7 +208,7 @@ def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     hf = model.hf_model if isinstance(model, HFModel) else model
     base = getattr(hf, getattr(hf, "base_model_prefix", ""), None)
     layers = _largest_module_list(base) if isinstance(base, nn.Module) else None
-    if layers is None:
+    if layers is None or not isinstance(base, nn.Module):
         return [list(model.parameters())]
     half = len(layers) // 2
     lower = {id(p) for layer in layers[:half] for p in layer.parameters()}

@@ -127,6 +127,6 @@ def distribution_name() -> str:
 
     try:
         names = metadata.packages_distributions().get("adapt") or []
-    except Exception:  # noqa: BLE001 - metadata of unrelated broken installs must not hide the real error
+    except Exception:
         names = []
     return names[0] if names else "adapt"

@@ -9,21 +9,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, ClassVar, Protocol, Union
 
 from .enums import DetailLevel, LongText
 from .errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-Text = Union[str, tuple[str, str]]
+Text = Union[str, tuple[str, str]]  # noqa: UP007 - a runtime alias, also for Python 3.10
 
 __all__ = [
     "TEXT",
     "TEXT_PAIR",
     "Encoded",
     "Field",
+    "HFPredictor",
     "PredictCall",
+    "Predictor",
     "Text",
     "check_batch_size",
     "check_text",
@@ -31,6 +33,7 @@ __all__ = [
     "forward_logits",
     "model_max_length",
     "normalize_inputs",
+    "normalize_strings",
     "normalize_texts",
     "pad_batch",
     "predict_json",
@@ -92,7 +95,10 @@ def _item(item: Any, fields: Sequence[Field], where: str) -> Text:
         )
     else:
         values = [item]
-    checked = [check_text(v, f"{where}.{f.name}" if len(values) > 1 else where, f.allow_empty) for v, f in zip(values, fields, strict=False)]
+    named = len(values) > 1
+    checked = [
+        check_text(v, f"{where}.{f.name}" if named else where, f.allow_empty) for v, f in zip(values, fields, strict=False)
+    ]
     return checked[0] if len(checked) == 1 else (checked[0], checked[1])
 
 
@@ -108,6 +114,12 @@ def normalize_inputs(raw: Any, fields: Sequence[Field] = TEXT) -> tuple[list[Tex
     if len(items) == 0:
         raise InvalidInputError("Got an empty list of texts; pass at least one non-empty string.")
     return [_item(x, fields, "text" if single else f"texts[{i}]") for i, x in enumerate(items)], single
+
+
+def normalize_strings(raw: Any) -> list[str]:
+    """One text or a list of texts, checked, as a list of strings."""
+    inputs, _ = normalize_inputs(raw, TEXT)
+    return [t for t in inputs if isinstance(t, str)]
 
 
 def normalize_texts(text: Any, allow_pairs: bool = True) -> tuple[list[Text], bool]:
@@ -206,6 +218,8 @@ def encode(
         n_full = [len(ids) for ids in full]
         truncated = [n > max_length for n in n_full]
         return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids, truncated=truncated)
+    if pairs:
+        stride = _pair_stride(tokenizer, firsts, max_length, stride)
     try:
         enc = tokenizer(
             firsts,
@@ -217,7 +231,7 @@ def encode(
             return_offsets_mapping=return_offsets,
             return_attention_mask=True,
         )
-    except BaseException as e:  # noqa: BLE001 - the Rust tokenizer panics on impossible windows
+    except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         raise InvalidInputError(
@@ -245,7 +259,7 @@ def _finish(
     if long_text is LongText.Truncate:
         first_seen: set[int] = set()
         keep = [k for k, s in enumerate(mapping) if not (s in first_seen or first_seen.add(s))]  # type: ignore[func-returns-value]
-    features = {key: [enc[key][k] for k in keep] for key in enc.keys()}
+    features = {key: [enc[key][k] for k in keep] for key in enc}
     if truncated is not None:  # pairs in truncate mode: one row each, flagged from their full length
         n_windows = [2 if t else 1 for t in truncated]
     n_truncated = sum(n > 1 for n in n_windows)
@@ -264,6 +278,21 @@ def _finish(
         word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
         sequence_ids=[enc.sequence_ids(k) for k in keep] if return_sequence_ids else None,
     )
+
+
+def _pair_stride(tokenizer: Any, firsts: Sequence[str], max_length: int, stride: int) -> int:
+    """The window overlap that leaves every pair's second text room beside its (never split) first text."""
+    lengths = [len(ids) for ids in tokenizer(list(firsts), add_special_tokens=False)["input_ids"]]
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - max(lengths)
+    if room < 2:
+        i = max(range(len(lengths)), key=lengths.__getitem__)
+        raise InvalidInputError(
+            f"Input {i}'s first text (e.g. a question) is {lengths[i]} tokens: with max_length={max_length} there is no "
+            "room left for its second text. Shorten it or use a larger max_length."
+        )
+    if stride >= room:
+        logger.debug("window overlap %d lowered to %d to leave room beside the longest first text", stride, room - 1)
+    return min(stride, room - 1)
 
 
 def _merge(parts: Sequence[Encoded], groups: Sequence[Sequence[int]], n: int) -> Encoded:
@@ -348,6 +377,21 @@ def forward_logits(
     finally:
         model.train(was_training)
     return results
+
+
+class Predictor(Protocol):
+    """What the front door needs of a task's predictor: its declared options and `predict`."""
+
+    options: ClassVar[tuple[Any, ...]]
+
+    def predict(self, texts: Sequence[Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class HFPredictor(Predictor, Protocol):
+    """A predictor over a loaded transformers model, built from the model, its tokenizer and `adapt.json`."""
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,14 @@ FLAIR_SUFFIXES = (".pt", ".pth")
 __all__ = [
     "MANIFEST_NAME",
     "ModelSource",
-    "resolve_model_source",
-    "read_manifest",
-    "save_hf_folder",
     "check_hf_folder",
-    "load_hf_model",
-    "load_flair_model",
-    "model_card",
     "export_folder",
+    "load_flair_model",
+    "load_hf_model",
+    "model_card",
+    "read_manifest",
+    "resolve_model_source",
+    "save_hf_folder",
 ]
 
 

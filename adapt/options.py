@@ -91,7 +91,9 @@ def describe_options(declared: Sequence[Option]) -> str:
     return "\n".join(f"  {o.name} ({o.type_name()}, default {o.default!r}): {o.help}" for o in declared)
 
 
-def options_signature(func: Callable[..., Any], declared: Sequence[Option], replace_var_keyword: bool = True) -> inspect.Signature:
+def options_signature(
+    func: Callable[..., Any], declared: Sequence[Option], replace_var_keyword: bool = True
+) -> inspect.Signature:
     """`func`'s signature with the declared options as keyword-only parameters (before any `**kwargs`)."""
     sig = inspect.signature(func)
     params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]

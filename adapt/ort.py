@@ -24,7 +24,7 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # model types whose encoder ONNX Runtime's "bert" optimizer fuses (attention, layer norm, GELU)
 _BERT_LIKE = {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet", "deberta-v2"}
 
-__all__ = ["ONNX_FILE", "onnx_available", "export_onnx", "OnnxRuntimeModel"]
+__all__ = ["ONNX_FILE", "OnnxRuntimeModel", "export_onnx", "onnx_available"]
 
 
 def onnx_available() -> bool:
@@ -70,7 +70,7 @@ def _optimize(raw: Path, out: Path, config: Any) -> Path:
         opt = optimizer.optimize_model(
             str(raw), model_type="bert", num_heads=int(config.num_attention_heads), hidden_size=int(config.hidden_size)
         )
-    except Exception as e:  # noqa: BLE001 - an unfusable graph still runs, just slower
+    except Exception as e:
         logger.warning("ONNX Runtime could not optimize this graph (%s); keeping the plain one.", e)
         return raw
     opt.save_model_to_file(str(out))

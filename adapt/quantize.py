@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import AdaptError
+from .errors import AdaptError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
 INT8_FILE = "model.int8.pt"
 SCHEME = "dynamic_int8_linear"
 
-__all__ = ["INT8_FILE", "ParityError", "quantize_int8", "agreement", "save_int8", "load_int8"]
+__all__ = ["INT8_FILE", "ParityError", "agreement", "load_int8", "quantize_int8", "save_int8"]
 
 
 class ParityError(AdaptError, ValueError):
@@ -41,7 +41,7 @@ def quantize_int8(model: Any) -> Any:
 def agreement(a: Sequence[Any], b: Sequence[Any]) -> float:
     """Share of positions where two decision lists agree."""
     if len(a) != len(b) or not a:
-        raise ValueError("agreement needs two non-empty decision lists of the same length.")
+        raise InvalidInputError("agreement needs two non-empty decision lists of the same length.")
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 

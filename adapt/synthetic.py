@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["split_sentences", "synthetic_qa", "cipher_translation", "cipher_lexicon"]
+__all__ = ["cipher_lexicon", "cipher_translation", "split_sentences", "synthetic_qa"]
 
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 _NUMBER = re.compile(r"(?:[£$€])?\d[\d,.]*\d?(?:%| ?(?:bn|m|million|billion|per cent))?")

@@ -95,7 +95,7 @@ class Tuner:
         learner_kwargs = self._set_options(kwargs)
         self.dls = dls
         self.datasets = self._check_data(dls)
-        self.tokenizer = tokenizer if tokenizer is not None else getattr(dls, "tokenizer", None)
+        self.tokenizer: Any = tokenizer if tokenizer is not None else getattr(dls, "tokenizer", None)
         if self.tokenizer is None:
             raise InvalidInputError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
         self.base_model = str(getattr(model_name, "name_or_path", model_name))

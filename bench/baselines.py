@@ -42,7 +42,7 @@ def sorted_loop_predict(ref: dict[str, Any], texts: list[str]) -> list[int]:
 
 def tokenized(tok: Any, texts: list[str], labels: list[int], max_length: int) -> list[dict[str, Any]]:
     enc = tok(texts, truncation=True, max_length=max_length)
-    return [{**{k: enc[k][i] for k in enc.keys()}, "labels": labels[i]} for i in range(len(texts))]
+    return [{**{k: enc[k][i] for k in enc}, "labels": labels[i]} for i in range(len(texts))]
 
 
 def raw_train(model: Any, tok: Any, rows: list[dict[str, Any]], batch: int, lr: float) -> float:

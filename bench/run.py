@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import baselines  # noqa: E402
+import baselines
 
 
 def workloads(n_long: int, n_short: int) -> dict[str, list[str]]:
@@ -89,7 +89,7 @@ def training_sets(n: int) -> dict[str, tuple[list[str], list[str]]]:
 
     w = workloads(n, n)
     rng = random.Random(0)
-    bbc = sorted((Path(_bbc_root()) / c / f for c in sorted(os.listdir(_bbc_root())) for f in os.listdir(Path(_bbc_root()) / c)))
+    bbc = sorted(Path(_bbc_root()) / c / f for c in sorted(os.listdir(_bbc_root())) for f in os.listdir(Path(_bbc_root()) / c))
     picked = rng.sample(bbc, n)
     long = [(p.read_text(encoding="latin-1"), p.parent.name) for p in picked]
     mixed = long[: n // 3] + [(t, "tweet") for t in w["short"][: n - n // 3]]
@@ -222,7 +222,7 @@ def bench_startup(model_dir: Path, repeat: int) -> dict:
     text = "Shares rose after the bank's profits beat forecasts."
     pipe_code = ("import sys; from transformers import pipeline; "
                  "print(pipeline('text-classification', model=sys.argv[1], device=-1)(sys.argv[2]))")
-    cold_adapt = _best_wall(adapt_cli + ["predict", str(model_dir), text], repeat)
+    cold_adapt = _best_wall([*adapt_cli, "predict", str(model_dir), text], repeat)
     cold_pipe = _best_wall([exe, "-c", pipe_code, str(model_dir), text], repeat)
     return {"import_adapt_s": round(min(imports), 3), "cold_adapt_predict_s": round(cold_adapt, 2),
             "cold_pipeline_script_s": round(cold_pipe, 2), "cold_vs_pipeline": round(cold_pipe / cold_adapt, 2)}

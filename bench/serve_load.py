@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving_utils import free_port, http, wait_ready  # noqa: E402
+from serving_utils import free_port, http, wait_ready
 
 TEXTS = [
     "Shares in the bank fell sharply after profits dropped",

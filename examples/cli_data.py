@@ -60,7 +60,7 @@ def main() -> None:
 
     save_tiny_causal_lm(list(bbc.text), args.models / "tiny-gpt2")
     save_tiny_seq2seq(list(bbc.text) + sents, args.models / "tiny-bart")
-    print(f"wrote {sorted(p.name for p in out.iterdir())} to {out}/ and tiny-gpt2, tiny-bart to {args.models}/")  # noqa: T201
+    print(f"wrote {sorted(p.name for p in out.iterdir())} to {out}/ and tiny-gpt2, tiny-bart to {args.models}/")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def server(model_dir: Path, **config: Any) -> Iterator[str]:
 
     app = create_app(ServerConfig(str(model_dir), **{"max_wait_ms": 2.0, **config}))
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -209,17 +209,15 @@ def test_atomic_directory_refuses_to_replace_other_folders(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "notes.txt").write_text("keep me")
-    with pytest.raises(TargetExistsError, match="not a saved model"):
-        with atomic_directory(project):
-            pass
+    with pytest.raises(TargetExistsError, match="not a saved model"), atomic_directory(project):
+        pass
     assert (project / "notes.txt").read_text() == "keep me"
     src = tmp_path / "models" / "bbc"
     src.mkdir(parents=True)
     (src / "config.json").write_text("{}")
     for bad in (src, tmp_path / "models"):
-        with pytest.raises(TargetExistsError):
-            with atomic_directory(bad, protect=src):
-                pass
+        with pytest.raises(TargetExistsError), atomic_directory(bad, protect=src):
+            pass
     with atomic_directory(src) as tmp:  # a previous model save is replaced
         (tmp / "config.json").write_text('{"new": 1}')
     assert (src / "config.json").read_text() == '{"new": 1}'
@@ -268,9 +266,9 @@ def test_user_errors_are_adapt_errors():
     found = []
     for path in sorted((Path(__file__).resolve().parents[1] / "adapt").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
-                if node.exc.func.id in builtin:
-                    found.append(f"{path.name}:{node.lineno} raises {node.exc.func.id}")
+            call = node.exc if isinstance(node, ast.Raise) else None
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in builtin:
+                found.append(f"{path.name}:{node.lineno} raises {call.func.id}")
     assert not found, found
 
 

@@ -134,7 +134,7 @@ def test_num_classes_mismatch(model_path):
 
 
 def test_group_by_length_cuts_padding_and_keeps_a_random_order(model_path):
-    words = "the market rallied as investors cheered strong quarterly results from banks".split()
+    words = ["the", "market", "rallied", "as", "investors", "cheered", "strong", "quarterly", "results", "from", "banks"]
     texts = [" ".join(words * (1 + (i * 7) % 13))[: 20 + (i * 37) % 400] for i in range(96)]
     df = pd.DataFrame({"text": texts, "label": ["a", "b", "c"] * 32})
     d = SequenceClassificationDatasets.from_dfs(df, "text", "label", model_path, tokenize_kwargs={"max_length": 128})

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-WORDS = np.array("market shares bank profit film award election minister match goal phone software".split())
+WORDS = np.array(["market", "shares", "bank", "profit", "film", "award", "election", "minister", "match", "goal", "phone", "software"])
 
 
 def _anon_rss() -> int:

@@ -293,7 +293,7 @@ def test_multilabel_threshold_tuned_and_saved(multilabel, tmp_path):
     assert tuner.final_metrics()["f1_macro"] > 0  # the epoch table's metrics use the tuned threshold's names
 
     out = tuner.predict(NEW, detail_level="medium")
-    for preds, pairs in zip(out["predictions"], out["pairings"]):
+    for preds, pairs in zip(out["predictions"], out["pairings"], strict=False):
         assert set(preds) == {c for c, p in pairs.items() if p >= tuner.threshold}
     saved = tuner.save(tmp_path / "ml")
     cfg = json.loads((saved / "config.json").read_text())
@@ -384,7 +384,7 @@ def flair_model(bbc_df, tmp_path_factory) -> Path:
 
     flair.set_seed(0)
     df = bbc_df[bbc_df.label.isin(["business", "sports", "tech"])].groupby("label").head(30).sample(frac=1, random_state=0)
-    sents = [Sentence(" ".join(t.split()[:40])).add_label("topic", lab) for t, lab in zip(df.text, df.label)]
+    sents = [Sentence(" ".join(t.split()[:40])).add_label("topic", lab) for t, lab in zip(df.text, df.label, strict=False)]
     corpus = Corpus(FlairDatapointDataset(sents[:70]), FlairDatapointDataset(sents[70:80]),
                     FlairDatapointDataset(sents[80:]), sample_missing_splits=False)
     emb = DocumentPoolEmbeddings([OneHotEmbeddings.from_corpus(corpus, min_freq=1, embedding_length=32)])
@@ -401,7 +401,7 @@ def test_easy_runs_flair_text_classifier(flair_model, bbc_df):
     out = clf.tag_text(texts, flair_model, detail_level="medium")
     assert out["classes"] == ["business", "sports", "tech"]
     assert all(abs(sum(p) - 1) < 1e-3 for p in out["probs"])
-    acc = np.mean([p == y for p, y in zip(out["predictions"], df.label)])
+    acc = np.mean([p == y for p, y in zip(out["predictions"], df.label, strict=False)])
     assert acc > 0.6  # learned its training data, well above the ~0.33 majority
     json.dumps(clf.tag_text(texts[0], flair_model.parent, detail_level="high"))  # folder holding final-model.pt works too
 

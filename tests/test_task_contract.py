@@ -50,15 +50,18 @@ def task_files(bbc_df, wnut_path: Path, aclsum_dfs, tmp_path_factory) -> Path:
     import pandas as pd
 
     from adapt.synthetic import cipher_translation, split_sentences, synthetic_qa
+    from adapt.tasks.token_classification import read_conll
 
     root = tmp_path_factory.mktemp("task-data")
-    texts, labels = [t[:300] for t in bbc_df.text[:60]], list(bbc_df.label[:60])
+    mixed = bbc_df.groupby("label").head(12).sort_index()  # every label, in file order
+    texts, labels = [t[:300] for t in mixed.text], list(mixed.label)
     pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "cls.csv", index=False)
     pd.DataFrame({"text": texts}).to_csv(root / "lm.csv", index=False)
     upper = [t.upper() if i % 2 else t.lower() for i, t in enumerate(texts)]
     pd.DataFrame({"text": upper}).to_csv(root / "upper.csv", index=False)
-    blocks = [b for b in wnut_path.read_text(encoding="utf-8").split("\n\n") if b.strip()][:80]
-    (root / "ner.conll").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    conll = read_conll(wnut_path)
+    rows = ["\n".join(f"{w}\t{t}" for w, t in zip(*pair, strict=True)) for pair in zip(conll["tokens"][:80], conll["tags"][:80], strict=True)]
+    (root / "ner.conll").write_text("\n\n".join(rows) + "\n", encoding="utf-8")
     write_jsonl(root / "qa.jsonl", synthetic_qa(list(bbc_df.text[:30]), questions_per_doc=2, context_sentences=2, seed=0))
     train, _ = aclsum_dfs
     write_jsonl(root / "sum.jsonl", train.iloc[:40].to_dict(orient="records"))
@@ -81,8 +84,12 @@ def tiny_models(bbc_df, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def _max_length(task: str) -> int:
+    return 96 if task == "question_answering" else 32  # a window must hold the question
+
+
 def _datasets(spec: Any, path: Path, model: Path, **kwargs: Any) -> Any:
-    kw = {"tokenizer_name": str(model), "max_length": 32, **spec.data_defaults, **kwargs}
+    kw = {"tokenizer_name": str(model), "max_length": _max_length(spec.name), **spec.data_defaults, **kwargs}
     if path.suffix == ".csv":
         return spec.datasets.from_csvs(path, **kw)
     if path.suffix == ".jsonl":
@@ -204,7 +211,7 @@ def test_cli_round_trip(task: str, toy_registered, task_files: Path, tiny_models
     out = tmp_path / "model"
     code, stdout, err = run_cli(
         capsys, "tune", task_files / file, "--task", task, "--model", tiny_models[kind], "--out", out,
-        "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--max-length", "32",
+        "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--max-length", _max_length(task),
     )
     assert code == 0, err[-3000:]
     assert stdout.count("\n") == 1, "adapt tune writes one JSON line to stdout; progress goes to stderr"

@@ -15,20 +15,20 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from ..errors import AdaptError
+from ..errors import AdaptError, InvalidInputError
 from ..inference import prepare
 from ..tasks import task_for_folder
 from .batching import MicroBatcher
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServerConfig", "create_app", "app_from_env"]
+__all__ = ["ServerConfig", "app_from_env", "create_app"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ServerConfig:
     def from_env(cls) -> ServerConfig:
         env = os.environ
         if not env.get("ADAPT_MODEL"):
-            raise RuntimeError("Set ADAPT_MODEL to the saved or exported model folder to serve.")
+            raise InvalidInputError("Set ADAPT_MODEL to the saved or exported model folder to serve.")
         return cls(
             model_dir=env["ADAPT_MODEL"],
             device=env.get("ADAPT_DEVICE") or None,
@@ -76,7 +76,7 @@ class ServerConfig:
 class PredictRequest(BaseModel):
     """One body for every task: items are strings, or objects with the task's fields (e.g. text, text_pair), mixed."""
 
-    texts: list[Union[str, dict[str, str]]] = Field(min_length=1, description="Strings or objects with the task's fields")
+    texts: list[str | dict[str, str]] = Field(min_length=1, description="Strings or objects with the task's fields")
     detail_level: str = Field("low", description="low, medium or high")
     parameters: dict[str, Any] = Field(default_factory=dict, description="The task's options (GET /metadata lists them)")
 

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+import contextlib
+
+from ..errors import InvalidInputError
 
 __all__ = ["MicroBatcher"]
 
@@ -36,7 +39,7 @@ class MicroBatcher:
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch_size must be >= 1 and max_wait_ms >= 0.")
+            raise InvalidInputError("max_batch_size must be >= 1 and max_wait_ms >= 0.")
         self.run, self.max_batch_size, self.max_wait = run, max_batch_size, max_wait_ms / 1000
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] | None = None
@@ -51,10 +54,8 @@ class MicroBatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         while self._queue is not None and not self._queue.empty():
             job = self._queue.get_nowait()
             if not job.future.done():
@@ -109,7 +110,7 @@ class MicroBatcher:
                 start += len(job.texts)
         except asyncio.CancelledError:
             raise
-        except BaseException as e:  # noqa: BLE001 - e.g. a tokenizer panic; handed to every waiting request
+        except BaseException as e:
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(e if isinstance(e, Exception) else RuntimeError(repr(e)))

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..inference import Field
+
+if TYPE_CHECKING:
+    from ..data import TaskDatasets
+    from ..easy import EasyBase
+    from collections.abc import Callable
+
+    from ..inference import HFPredictor, Predictor
+    from ..tuner import Tuner
 
 __all__ = ["Field", "TaskSpec"]
 
@@ -37,10 +45,10 @@ class TaskSpec:
 
     name: str
     summary: str
-    datasets: type
-    tuner: type
-    easy: type
-    predictor: type
+    datasets: type[TaskDatasets]
+    tuner: type[Tuner]
+    easy: type[EasyBase]
+    predictor: type[HFPredictor]
     fields: tuple[Field, ...]
     auto_class: str
     heads: tuple[str, ...]
@@ -49,7 +57,7 @@ class TaskSpec:
     metrics: tuple[str, ...] = ()
     fast_copies: frozenset[str] = frozenset()
     flair: str | None = None
-    flair_predictor: type | None = None
+    flair_predictor: Callable[[Any], Predictor] | None = None
     saved_as: str | None = None
     variant: Mapping[str, Any] = field(default_factory=dict)
     data_defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..enums import ChoiceEnum
 from ..errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, ModelNotFoundError, install_hint
-from ..inference import normalize_texts
+from ..inference import normalize_strings
 
 __all__ = ["EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "EmbeddingResults", "Pooling"]
 
@@ -148,7 +148,7 @@ class _WordEmbedder:
 
     def _embed_words(self, text: Any, names: Sequence[str], batch_size: int, return_tensors: str | None) -> dict[str, Any]:
         _check_return_tensors(return_tensors)
-        texts, _ = normalize_texts(text, allow_pairs=False)
+        texts = normalize_strings(text)
         tokens, vectors = _embed(self._embedding(names), texts, batch_size, words=True)
         return EmbeddingResults(list(texts), vectors, tokens).to_dict(return_tensors)
 
@@ -221,7 +221,7 @@ class EasyDocumentEmbeddings:
 
         pooling = Pooling(pooling)
         _check_return_tensors(return_tensors)
-        texts, _ = normalize_texts(text, allow_pairs=False)
+        texts = normalize_strings(text)
         parts = [_embed(e, texts, mini_batch_size, words=False)[1] for e in self._embedding(pooling)]
         vectors = [np.concatenate(v) for v in zip(*parts, strict=True)]
         return EmbeddingResults(list(texts), vectors).to_dict(return_tensors)

@@ -264,7 +264,7 @@ class LanguageModelDatasets(TaskDatasets):
 
     def _blocks(self, dset: Any, split: str) -> Any:
         kw = self.tokenize_kwargs
-        keys = [k for k in self.tokenizer("a", verbose=False, **kw).keys() if k != "offset_mapping"]
+        keys = [k for k in self.tokenizer("a", verbose=False, **kw) if k != "offset_mapping"]
         fn = partial(
             _tokenize_blocks,
             tokenizer=self.tokenizer,
@@ -339,7 +339,7 @@ class LanguageModelDatasets(TaskDatasets):
     max_length_option = "block_size"
 
     @classmethod
-    def _from_splits(  # type: ignore[override]
+    def _from_splits(
         cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> LanguageModelDatasets:
         return cls(train, valid, tokenizer_name=tokenizer_name, seed=load.seed, **options, **load.build_kwargs())
@@ -459,6 +459,7 @@ class HFFillMask:
         positions = [[k for k, t in enumerate(ids) if t == tok.mask_token_id] for ids in enc.features["input_ids"]]
         logits = forward_logits(self.model, tok, enc, batch_size, positions=positions)
         best: dict[tuple[int, int], tuple[int, Any, int]] = {}  # (text, char start) -> (centrality, logits, end)
+        assert enc.offsets is not None
         for w, (sid, pos) in enumerate(zip(enc.sample_ids, positions, strict=True)):
             n_tok = len(enc.features["input_ids"][w])
             for j, k in enumerate(pos):
@@ -533,7 +534,8 @@ class LanguageModelTuner(Tuner):
 
         check_lm_architecture(config, self.masked_lm, self.base_model)
         auto = transformers.AutoModelForMaskedLM if self.masked_lm else transformers.AutoModelForCausalLM
-        model, info = auto.from_pretrained(location, config=config, output_loading_info=True)
+        loaded: Any = auto.from_pretrained(location, config=config, output_loading_info=True)
+        model, info = loaded
         missing = list(info.get("missing_keys") or [])
         if missing:
             warnings.warn(

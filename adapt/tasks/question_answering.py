@@ -162,7 +162,7 @@ def read_squad_json(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def _flatten_squad(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for article in articles:
         for para in article.get("paragraphs", []):
             for qa in para.get("qas", []):
@@ -287,7 +287,9 @@ class QuestionAnsweringDatasets(TaskDatasets):
             check_columns(d.column_names, list(self.cols), f"{split} split")
         limit = model_max_length(None, self.tokenizer)
         self.qa_max_length = min(max_length or DEFAULT_MAX_LENGTH, limit)
-        self.doc_stride = min(doc_stride or DEFAULT_DOC_STRIDE, self.qa_max_length // 2 - 1)
+        # the default overlap leaves room for the question in short windows (128 of 384 tokens, a quarter below)
+        default_stride = min(DEFAULT_DOC_STRIDE, self.qa_max_length // 4)
+        self.doc_stride = min(doc_stride or default_stride, self.qa_max_length // 2 - 1)
         if doc_stride is not None and self.doc_stride != doc_stride:
             logger.warning(
                 "doc_stride=%d is too large for max_length=%d; using %d", doc_stride, self.qa_max_length, self.doc_stride
@@ -354,7 +356,7 @@ class QuestionAnsweringDatasets(TaskDatasets):
     max_length_option = "max_length"
 
     @classmethod
-    def _from_splits(  # type: ignore[override]
+    def _from_splits(
         cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> QuestionAnsweringDatasets:
         return cls(train, valid, tokenizer_name=tokenizer_name, **options, **load.build_kwargs())
@@ -625,7 +627,7 @@ class QuestionAnsweringTuner(Tuner):
             refs.append(_answers_of(ex[a_col], "")[0])
         return squad_scores(preds, refs)
 
-    def predict(
+    def predict(  # type: ignore[override]  # QA takes a question and a context
         self,
         question: Any,
         context: Any = None,

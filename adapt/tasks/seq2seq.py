@@ -227,7 +227,7 @@ class Seq2SeqDatasets(TaskDatasets):
         cls.options = _seq2seq_options(cls.default_cols)  # the column defaults are the task's
 
     @classmethod
-    def _from_splits(  # type: ignore[override]
+    def _from_splits(
         cls, train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any
     ) -> Seq2SeqDatasets:
         return cls(train, valid, tokenizer_name=tokenizer_name, **options, **load.build_kwargs())
@@ -354,7 +354,8 @@ def _warm_start(location: str, tokenizer: Any) -> Any:
     eos = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     if start is None or eos is None or tokenizer.pad_token_id is None:
         raise WrongTaskError(f"{location!r}: the tokenizer needs start (CLS/BOS), end (SEP/EOS) and pad tokens.")
-    for cfg in (model.config, model.generation_config):
+    configs: tuple[Any, ...] = (model.config, model.generation_config)
+    for cfg in configs:
         cfg.decoder_start_token_id, cfg.eos_token_id, cfg.pad_token_id = start, eos, tokenizer.pad_token_id
     model.config.vocab_size = model.config.decoder.vocab_size
     logger.info("warm-started an encoder-decoder model from %s (encoder and decoder; cross-attention is new)", location)
@@ -463,7 +464,9 @@ class EasySeq2SeqBase(EasyBase):
         return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **generate_options)
 
 
-def seq2seq_task(name: str, summary: str, aliases: tuple[str, ...], classes: tuple[type, ...], verb: str, metrics: tuple[str, ...]) -> TaskSpec:
+def seq2seq_task(
+    name: str, summary: str, aliases: tuple[str, ...], classes: tuple[type, ...], verb: str, metrics: tuple[str, ...]
+) -> TaskSpec:
     """The declaration of an encoder-decoder task: `classes` are its datasets, tuner, Easy and predictor classes."""
     datasets, tuner, easy, predictor = classes
     return TaskSpec(

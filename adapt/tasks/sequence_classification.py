@@ -154,7 +154,7 @@ class SequenceClassificationDatasets(TaskDatasets):
     label_delim: str = " "
 
     @classmethod
-    def _from_splits(
+    def _from_splits(  # type: ignore[override]
         cls,
         train: Any,
         valid: Any,
@@ -455,7 +455,7 @@ def classification_metrics(
         cm = confusion_matrix(y, pred, labels=list(range(len(classes)))).tolist()
         acc = float(accuracy_score(y, pred))
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "accuracy": acc,
         "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
         "f1_micro": float(f1_score(y, pred, average="micro", zero_division=0)),
@@ -594,7 +594,7 @@ class SequenceClassificationTuner(Tuner):
             self.learn.metrics = _default_metrics(self.multi_label, self.threshold)
 
     # -- evaluation -----------------------------------------------------------------------------------------
-    def evaluate(  # type: ignore[override]
+    def evaluate(
         self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 32
     ) -> dict[str, Any]:
         """Metrics and a confusion matrix on the validation set (`data=None`) or on a labelled DataFrame/Dataset."""

@@ -33,18 +33,18 @@ IGNORE = -100
 
 __all__ = [
     "TASKS",
+    "EasyTokenTagger",
+    "Entity",
+    "FlairTokenTagger",
+    "HFTokenTagger",
+    "TaggedWord",
     "TokenClassificationDatasets",
     "TokenClassificationTuner",
-    "EasyTokenTagger",
-    "HFTokenTagger",
-    "FlairTokenTagger",
-    "TaggedWord",
-    "Entity",
     "TokenTaggingResult",
     "TokenTaggingResults",
-    "read_conll",
     "align_labels",
     "group_entities",
+    "read_conll",
 ]
 
 
