@@ -120,6 +120,14 @@ def ner_trained(wnut_path: Path, model_path: str):
     return tuner, metrics
 
 
+@pytest.fixture(scope="session")
+def tiny_bert_dir(bbc_df, tmp_path_factory) -> Path:
+    """A random ~0.3M-parameter cased BERT (masked-LM head) with a 2,000-token WordPiece vocabulary from BBC text."""
+    from adapt.tiny import save_tiny_encoder
+
+    return save_tiny_encoder(list(bbc_df.text), tmp_path_factory.mktemp("tiny-bert") / "bert", lowercase=False)
+
+
 # ---------------------------------------------------------------------------------------------------
 # language models: a tiny GPT-2 built from a config with a BPE tokenizer trained on BBC text
 # ---------------------------------------------------------------------------------------------------

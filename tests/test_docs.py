@@ -342,3 +342,45 @@ def test_readme_language_models_run(tmp_path: Path) -> None:
     assert "(2, 384)" in printed
     for folder in ("tiny-gpt2", "bbc-gpt2", "bbc-minilm-mlm"):
         assert (tmp_path / "models" / folder / "config.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------
+# README's command-line section: every shell block, as written
+# ---------------------------------------------------------------------------------------------------
+def _shell_blocks(heading: str) -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    assert section, f"README.md has no '## {heading}' section"
+    return re.findall(r"^```bash\n(.*?)^```", section.group(1), flags=re.S | re.M)
+
+
+def test_readme_command_line_runs(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """The README's tune/predict/export/serve commands for every task, run by bash in a scratch folder."""
+    from .serving_utils import free_port
+
+    blocks = _shell_blocks("Serving and the command line")
+    assert len(blocks) >= 4, "the section should show tune, predict, export and serve commands"
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    bin_dir = str(Path(sys.executable).parent)
+    env = _tiny_env(MODEL=str(tiny_bert_dir), ADAPT_CLI_DOCS="40", PORT=str(free_port()),
+                    PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    outputs = []
+    for block in blocks:
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, f"README block failed:\n{block}\n--- stderr ---\n{proc.stderr[-4000:]}"
+        outputs.append(proc.stdout)
+    tunes = [json.loads(line) for line in outputs[0].splitlines() if line.startswith("{")]
+    assert {t["task"] for t in tunes} == {
+        "sequence_classification", "token_classification", "question_answering", "masked_language_modeling",
+        "language_modeling", "summarization", "translation",
+    }
+    predictions = [json.loads(line) for line in outputs[1].splitlines()]
+    assert any("answers" in p for p in predictions) and any("generated_text" in p for p in predictions)
+    assert any("translations" in p for p in predictions) and any("entities" in p for p in predictions)
+    assert len(predictions) == 10, "one line per input: 2 + 1 + 2 + 1 + 1 + 2 + 1"
+    manifest = json.loads((tmp_path / "dist" / "cli-bbc" / "adapt.json").read_text())
+    assert "onnx" in manifest and "quantized" in manifest
+    served = [json.loads(line) for line in outputs[-1].splitlines() if line.startswith("{")]
+    assert served[0]["sentences"][1] == ["Shares fell", "Markets slid"] and "pairings" in served[0]
+    assert served[1]["task"] == "sequence_classification"

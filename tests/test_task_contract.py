@@ -71,17 +71,12 @@ def task_files(bbc_df, wnut_path: Path, aclsum_dfs, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_models(bbc_df, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
+def tiny_models(bbc_df, tiny_bert_dir: Path, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
     """A cased tiny BERT (upper case stays visible), the tiny GPT-2 and a tiny BART."""
-    from adapt.tiny import save_tiny_encoder, save_tiny_seq2seq
+    from adapt.tiny import save_tiny_seq2seq
 
-    root = tmp_path_factory.mktemp("tiny")
-    texts = list(bbc_df.text)
-    return {
-        "bert": save_tiny_encoder(texts, root / "bert", lowercase=False),
-        "gpt2": tiny_lm_dir,
-        "bart": save_tiny_seq2seq(texts, root / "bart"),
-    }
+    bart = save_tiny_seq2seq(list(bbc_df.text), tmp_path_factory.mktemp("tiny") / "bart")
+    return {"bert": tiny_bert_dir, "gpt2": tiny_lm_dir, "bart": bart}
 
 
 def _max_length(task: str) -> int:
@@ -235,6 +230,14 @@ def test_cli_round_trip(task: str, toy_registered, task_files: Path, tiny_models
         status, got = http("POST", f"{base}/predict", {"texts": INPUTS[task]})
     assert status == 200, got
     assert got == easy_call(spec, spec.easy(), INPUTS[task], exported, "low")
+    if task == "sequence_classification":  # export verifies what it copies; input line N answers line N
+        (out / "model.safetensors").write_bytes(b"corrupt")
+        code, _, err = run_cli(capsys, "export", out, tmp_path / "again")
+        assert code == 2 and "checksum" in err and not (tmp_path / "again").exists()
+        gap = tmp_path / "gap.txt"
+        gap.write_text("first\n\nthird\n")
+        code, _, err = run_cli(capsys, "predict", exported, "--file", gap)
+        assert code == 2 and "gap.txt:2 is blank" in err
 
 
 def test_cli_checks_choices_before_loading_anything(capsys, tmp_path: Path) -> None:
