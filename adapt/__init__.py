@@ -12,25 +12,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# names that are not a task's: module -> names (tasks add theirs from the registry)
-_CORE: dict[str, tuple[str, ...]] = {
+# names that are not a task's: module -> names, or None for all of a light module's `__all__` (the exceptions);
+# tasks add theirs from the registry
+_CORE: dict[str, tuple[str, ...] | None] = {
     "adapt.enums": ("DetailLevel", "LongText", "Strategy"),
-    "adapt.errors": (
-        "AdaptError",
-        "CorruptModelError",
-        "DataNotFoundError",
-        "DecodeError",
-        "EmptyDatasetError",
-        "InvalidChoiceError",
-        "InvalidInputError",
-        "MissingColumnError",
-        "MissingDependencyError",
-        "ModelNotFoundError",
-        "NumClassesError",
-        "TargetExistsError",
-        "UnknownLabelError",
-        "WrongTaskError",
-    ),
+    "adapt.errors": None,
     "adapt.utils": ("set_seed",),
     "adapt.data": ("TaskDatasets", "random_split"),
     "adapt.engine": ("AdaptiveDataLoaders",),
@@ -39,11 +25,16 @@ _CORE: dict[str, tuple[str, ...]] = {
 }
 
 
+def _core_names(module: str) -> tuple[str, ...]:
+    names = _CORE[module]
+    return tuple(importlib.import_module(module).__all__) if names is None else names
+
+
 def _exports() -> dict[str, str]:
     """Every public name -> the module defining it: the core names plus each registered task's classes."""
     from .tasks import all_tasks
 
-    out = {name: module for module, names in _CORE.items() for name in names}
+    out = {name: module for module in _CORE for name in _core_names(module)}
     for spec in all_tasks().values():
         for cls in (spec.datasets, spec.tuner, spec.easy):
             out.setdefault(cls.__name__, cls.__module__)
@@ -55,7 +46,7 @@ def _exports() -> dict[str, str]:
 def __getattr__(name: str) -> Any:
     if name == "__all__":
         return ["__version__", *sorted(_exports())]
-    module = next((m for m, names in _CORE.items() if name in names), None)
+    module = next((m for m, names in _CORE.items() if names is not None and name in names), None)
     if module is None and not name.startswith("__"):
         module = _exports().get(name)
     if module is None:

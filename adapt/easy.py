@@ -119,16 +119,7 @@ class EasyBase:
         predictor = self.get_model(model_name_or_path)
         return predict_json(predictor, inputs, self.spec.fields, mini_batch_size, level, options)
 
-    def tag_text(
-        self,
-        text: Any,
-        model_name_or_path: ModelRef,
-        mini_batch_size: int = 32,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """Predict for one input or a list; a JSON-safe dict with lists of length 1 for a single input."""
-        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **options)
+    tag_text = predict  # AdaptNLP's name of the verb of the classifiers and taggers
 
     def tag_all(
         self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any

@@ -24,10 +24,7 @@ __all__ = [
     "TargetExistsError",
     "UnknownLabelError",
     "WrongTaskError",
-    "closest",
-    "install_hint",
-    "unknown_name",
-]
+]  # the exceptions (exported by `adapt`); the helpers below are imported by name
 
 
 class AdaptError(Exception):

@@ -280,7 +280,7 @@ def _finish(
     )
 
 
-def _pair_stride(tokenizer: Any, firsts: Sequence[str], max_length: int, stride: int) -> int:
+def _pair_stride(tokenizer: Any, firsts: Sequence[Any], max_length: int, stride: int) -> int:
     """The window overlap that leaves every pair's second text room beside its (never split) first text."""
     lengths = [len(ids) for ids in tokenizer(list(firsts), add_special_tokens=False)["input_ids"]]
     room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - max(lengths)

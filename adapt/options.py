@@ -51,6 +51,8 @@ class Option:
                 return float(value)
             if kind is int and isinstance(value, bool):
                 continue
+            if kind is list and isinstance(value, tuple):
+                return list(value)
             if isinstance(value, kind):
                 return list(value) if kind in (list, tuple) else value
         raise InvalidInputError(

@@ -190,23 +190,16 @@ class LanguageModelDatasets(TaskDatasets):
         mlm_probability: float = 0.15,
         tokenize_kwargs: dict[str, Any] | None = None,
         auto_kwargs: dict[str, Any] | None = None,
-        tokenizer: Any = None,
-        num_proc: int | None = None,
         seed: int | None = 42,
+        **shared: Any,
     ) -> None:
+        """`shared`: `TaskDatasets` arguments (`tokenizer`, `num_proc`)."""
         if not isinstance(mlm_probability, (int, float)) or not 0 < mlm_probability < 1:
             raise InvalidInputError(f"mlm_probability must be a number between 0 and 1, got {mlm_probability!r}.")
         # no truncation: the blocks are the length limit
         kw = {"truncation": False, "max_length": None, **dict(tokenize_kwargs or {})}
         super().__init__(
-            train_dset,
-            valid_dset,
-            tokenizer_name=tokenizer_name,
-            tokenize=False,
-            tokenize_kwargs=kw,
-            auto_kwargs=auto_kwargs,
-            tokenizer=tokenizer,
-            num_proc=num_proc,
+            train_dset, valid_dset, tokenizer_name, tokenize=False, tokenize_kwargs=kw, auto_kwargs=auto_kwargs, **shared
         )
         for split, d in (("train", self.train), ("validation", self.valid)):
             check_columns(d.column_names, [text_col], f"{split} split")

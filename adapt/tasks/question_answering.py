@@ -266,22 +266,11 @@ class QuestionAnsweringDatasets(TaskDatasets):
         answers_col: str = "answers",
         max_length: int | None = None,
         doc_stride: int | None = None,
-        auto_kwargs: dict[str, Any] | None = None,
-        tokenizer: Any = None,
-        num_proc: int | None = None,
-        tokenize_kwargs: dict[str, Any] | None = None,
+        **shared: Any,
     ) -> None:
-        super().__init__(
-            train_dset,
-            valid_dset,
-            tokenizer_name=tokenizer_name,
-            tokenize=False,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            tokenizer=tokenizer,
-            label_keys=["start_positions", "end_positions"],
-            num_proc=num_proc,
-        )
+        """`shared`: `TaskDatasets` arguments (`tokenizer`, `auto_kwargs`, `num_proc`, `tokenize_kwargs`)."""
+        labels = ["start_positions", "end_positions"]
+        super().__init__(train_dset, valid_dset, tokenizer_name, tokenize=False, label_keys=labels, **shared)
         self.cols = (question_col, context_col, answers_col)
         for split, d in (("train", self.train), ("validation", self.valid)):
             check_columns(d.column_names, list(self.cols), f"{split} split")

@@ -127,22 +127,10 @@ class Seq2SeqDatasets(TaskDatasets):
         max_source_length: int | None = None,
         max_target_length: int | None = None,
         prefix: str = "",
-        auto_kwargs: dict[str, Any] | None = None,
-        tokenizer: Any = None,
-        num_proc: int | None = None,
-        tokenize_kwargs: dict[str, Any] | None = None,
+        **shared: Any,
     ) -> None:
-        super().__init__(
-            train_dset,
-            valid_dset,
-            tokenizer_name=tokenizer_name,
-            tokenize=False,
-            tokenize_kwargs=tokenize_kwargs,
-            auto_kwargs=auto_kwargs,
-            tokenizer=tokenizer,
-            label_keys=["labels"],
-            num_proc=num_proc,
-        )
+        """`shared`: `TaskDatasets` arguments (`tokenizer`, `auto_kwargs`, `num_proc`, `tokenize_kwargs`)."""
+        super().__init__(train_dset, valid_dset, tokenizer_name, tokenize=False, label_keys=["labels"], **shared)
         self.cols = (source_col or self.default_cols[0], target_col or self.default_cols[1])
         for split, d in (("train", self.train), ("validation", self.valid)):
             check_columns(d.column_names, list(self.cols), f"{split} split")
@@ -450,15 +438,22 @@ class Seq2SeqTuner(Tuner):
 class EasySeq2SeqBase(EasyBase):
     """What `EasySummarizer` and `EasyTranslator` share: load any encoder-decoder folder or hub model, generate."""
 
-    def _run(
+    def run(
         self,
         text: Any,
         model_name_or_path: ModelRef,
-        mini_batch_size: int,
-        num_tokens_to_produce: int | None,
-        detail_level: DetailLevel | str,
+        mini_batch_size: int = 32,
+        num_tokens_to_produce: int | None = None,
+        detail_level: DetailLevel | str = DetailLevel.Low,
         **generate_options: Any,
     ) -> dict[str, Any]:
+        """Outputs for one text or a list, batched: `{"sentences": [...], "<summaries|translations>": [...]}`.
+
+        `num_tokens_to_produce` defaults to the trained target length (128 for other models). Greedy by default;
+        options such as `num_beams=4`, `do_sample=True, seed=0`, `no_repeat_ngram_size=3` or a T5 `prefix=` are
+        passed on (`GENERATE_OPTIONS`). Medium adds `truncated` (the source was cut to the model's input length);
+        High adds token ids and log-probabilities.
+        """
         if num_tokens_to_produce is not None:
             generate_options["num_tokens_to_produce"] = check_num_tokens(num_tokens_to_produce)
         return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **generate_options)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..data import LoadOptions, TaskDatasets, check_columns, tokenize_text_columns
-from ..easy import EasyBase, ModelRef
+from ..easy import EasyBase
 from ..enums import DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
 from ..inference import TEXT_PAIR, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
@@ -651,30 +651,17 @@ class SequenceClassificationTuner(Tuner):
 class EasySequenceClassifier(EasyBase):
     """Classify text with any saved HF sequence classifier (adapt save/export, plain transformers, hub) or flair `.pt`.
 
+    `tag_text(text, model_name_or_path, mini_batch_size=32, detail_level="low", **options)` takes one string, a
+    `(text, text_pair)` tuple or `{"text", "text_pair"}` object, or a list mixing them. Options: `long_text`
+    ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label), `class_names`. It returns a
+    JSON-safe dict with lists of length 1 for a single input.
+
     Example:
         >>> clf = EasySequenceClassifier()
         >>> clf.tag_text(["Shares fell sharply", "A late goal won the match"], "models/bbc", detail_level="medium")
     """
 
     task = TASK
-
-    def tag_text(
-        self,
-        text: Any,
-        model_name_or_path: ModelRef,
-        mini_batch_size: int = 32,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        class_names: Sequence[str] | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """Classify one string, a `(text, text_pair)` tuple or `{"text", "text_pair"}` object, or a list of them.
-
-        Options: `long_text` ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label),
-        `class_names`. Returns a JSON-safe dict with lists of length 1 for a single input.
-        """
-        if class_names is not None:
-            options["class_names"] = list(class_names)
-        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **options)
 
 
 TASKS = (

@@ -6,10 +6,8 @@ Built on the shared encoder-decoder engine in `adapt.tasks.seq2seq`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ..easy import ModelRef
-from ..enums import DetailLevel
 from ..errors import InvalidInputError
 from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner, seq2seq_task
 
@@ -75,23 +73,7 @@ class EasySummarizer(EasySeq2SeqBase):
 
     task = TASK
 
-    def summarize(
-        self,
-        text: Any,
-        model_name_or_path: ModelRef,
-        mini_batch_size: int = 32,
-        num_tokens_to_produce: int | None = None,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        **generate_kwargs: Any,
-    ) -> dict[str, Any]:
-        """Summaries of one text or a list, batched: `{"sentences": [...], "summaries": [...]}`.
-
-        `num_tokens_to_produce` defaults to the trained target length (128 for other models). Greedy by default;
-        `generate_kwargs` such as `num_beams=4`, `do_sample=True, seed=0`, `no_repeat_ngram_size=3` or a T5
-        `prefix="summarize: "` are passed on. Medium adds `truncated` (the source was cut to the model's input
-        length); High adds token ids and log-probabilities.
-        """
-        return self._run(text, model_name_or_path, mini_batch_size, num_tokens_to_produce, detail_level, **generate_kwargs)
+    summarize = EasySeq2SeqBase.run
 
 
 TASKS = (

@@ -6,10 +6,8 @@ Built on the shared encoder-decoder engine in `adapt.tasks.seq2seq`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ..easy import ModelRef
-from ..enums import DetailLevel
 from ..errors import InvalidInputError
 from .seq2seq import EasySeq2SeqBase, HFSeq2SeqGenerator, Seq2SeqDatasets, Seq2SeqTuner, seq2seq_task
 
@@ -66,20 +64,7 @@ class EasyTranslator(EasySeq2SeqBase):
 
     task = TASK
 
-    def translate(
-        self,
-        text: Any,
-        model_name_or_path: ModelRef,
-        mini_batch_size: int = 32,
-        num_tokens_to_produce: int | None = None,
-        detail_level: DetailLevel | str = DetailLevel.Low,
-        **generate_kwargs: Any,
-    ) -> dict[str, Any]:
-        """Translations of one text or a list, batched: `{"sentences": [...], "translations": [...]}`.
-
-        Same parameters as `EasySummarizer.summarize`; a T5 model takes e.g. `prefix="translate English to German: "`.
-        """
-        return self._run(text, model_name_or_path, mini_batch_size, num_tokens_to_produce, detail_level, **generate_kwargs)
+    translate = EasySeq2SeqBase.run  # a T5 model takes e.g. prefix="translate English to German: "
 
 
 TASKS = (
