@@ -122,7 +122,7 @@ def test_sentence_pairs_accepted(trained):
     assert out["sentences"][0] == [NEW[0], "Markets reacted to the figures."] and len(out["predictions"]) == 2
     long_pair = tuner.predict([(LONG, "A short second text."), ("Short first.", LONG)], detail_level="high")
     assert long_pair["truncated"] == [True, True]  # a long first text no longer crashes the tokenizer
-    with pytest.raises(InvalidInputError, match="windows"):
+    with pytest.raises(InvalidInputError, match="no room left for its second text"):
         tuner.predict([(LONG, "x")], long_text="window")  # only the second text can be windowed
     for bad in ({"max_length": -3}, {"max_length": "64"}, {"stride": 10_000}, {"threshold": 2}):
         with pytest.raises(InvalidInputError):
