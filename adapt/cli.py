@@ -132,8 +132,25 @@ def serve(
 
     config = ServerConfig(model_dir, device, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes)
     task_for_folder(model_dir)  # fail fast, before workers start
+    _exit_cleanly_on_stop()
+    if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
+        from .serving.app import create_app
+
+        uvicorn.run(create_app(config, preload=True), host=host, port=port, log_level=log_level)
+        return
     os.environ.update(config.to_env())
     uvicorn.run("adapt.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def _exit_cleanly_on_stop() -> None:
+    """After a graceful shutdown uvicorn re-raises SIGTERM/SIGINT to the handler it found: make that exit 0."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 @app.command()

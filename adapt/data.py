@@ -9,9 +9,10 @@ itself from a (train, valid) pair of `datasets.Dataset`s in `_from_splits`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -151,8 +152,6 @@ def dataframe_splits(
 
     Without `valid_df`, `split_func(train_df)` (row positions) or a seeded `split_pct` split makes one.
     """
-    from datasets import Dataset
-
     if not hasattr(train_df, "columns") or not hasattr(train_df, "iloc"):
         raise InvalidInputError(f"Expected a pandas DataFrame, got {type(train_df).__name__}; use from_hf for datasets.")
     check_columns(list(train_df.columns), cols, "training DataFrame")
@@ -163,7 +162,24 @@ def dataframe_splits(
         train_df, valid_df = train_df.iloc[tr], train_df.iloc[va]
     check_columns(list(valid_df.columns), cols, "validation DataFrame")
     cols = list(cols)
-    return tuple(Dataset.from_pandas(df[cols].reset_index(drop=True), preserve_index=False) for df in (train_df, valid_df))
+    frames = ((train_df, "training"), (valid_df, "validation"))
+    return tuple(_frame_dataset(df[cols].reset_index(drop=True), name) for df, name in frames)
+
+
+def _frame_dataset(df: Any, name: str) -> Any:
+    """`Dataset.from_pandas`, with a column Arrow cannot type (mixed ints and strings, lists and NaN) named."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    try:
+        return Dataset.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        mixed = {c: sorted({type(v).__name__ for v in df[c]}) for c in df.columns}
+        col = next((c for c, kinds in mixed.items() if len(kinds) > 1), None)
+        what = f"column {col!r} mixes {', '.join(mixed[col])} values" if col else "a column cannot be stored"
+        raise InvalidInputError(
+            f"The {name} DataFrame: {what} ({e}). Give each column one type (e.g. labels all strings, tags all lists)."
+        ) from e
 
 
 def text_files(
@@ -236,6 +252,30 @@ def _data_files(train: str | os.PathLike[str], valid: str | os.PathLike[str] | N
         if not Path(f).is_file():
             raise DataNotFoundError(f"{kind} file {f!r} does not exist.")
     return files
+
+
+@contextlib.contextmanager
+def _reading(files: dict[str, str], encoding: str) -> Iterator[None]:
+    """Errors of the `datasets` readers (an empty file, only a header, a ragged row, bad bytes) as adapt errors."""
+    from .errors import AdaptError, DecodeError
+
+    try:
+        yield
+    except AdaptError:
+        raise
+    except UnicodeDecodeError as e:
+        raise DecodeError(", ".join(files.values()), encoding, e) from e
+    except Exception as e:  # datasets wraps pandas' and pyarrow's errors in DatasetGenerationError and others
+        cause = e.__cause__ or e.__context__ or e
+        if isinstance(cause, UnicodeDecodeError):
+            raise DecodeError(", ".join(files.values()), encoding, cause) from e
+        text = f"{type(cause).__name__}: {cause}"
+        if "no data" in text or "No columns to parse" in text or "EmptyDataError" in text:
+            raise EmptyDatasetError(f"{', '.join(files.values())} holds no rows ({text}); add data below the header.") from e
+        raise InvalidInputError(
+            f"Cannot read {', '.join(files.values())} ({text}). Check the file: one header line, the same number of "
+            "fields on every line, quoted text, one encoding (pass encoding=...)."
+        ) from e
 
 
 def _count_rows(dset: Any) -> int:
@@ -314,7 +354,8 @@ class TaskDatasets:
         taken = _SHARED_NAMES | {o.name for o in (*cls.columns, *cls.options)}
         reader = {k: kwargs.pop(k) for k in list(kwargs) if k in reader_names and k not in taken}
         files = _data_files(train_csv, valid_csv, "CSV")
-        dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=kwargs.get("cache_dir"), **reader)
+        with _reading(files, encoding):
+            dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=kwargs.get("cache_dir"), **reader)
         return cls.from_hf(dd, *args, **kwargs)
 
     @classmethod
@@ -324,7 +365,9 @@ class TaskDatasets:
     ) -> D:
         """From JSON Lines files (one object per line) or JSON lists of objects, read by `datasets`."""
         files = _data_files(train_json, valid_json, "JSON")
-        return cls.from_hf(cls._read_jsons(files, encoding, kwargs.get("cache_dir")), *args, **kwargs)
+        with _reading(files, encoding):
+            data = cls._read_jsons(files, encoding, kwargs.get("cache_dir"))
+        return cls.from_hf(data, *args, **kwargs)
 
     @classmethod
     def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any) -> Any:
@@ -428,9 +471,9 @@ class TaskDatasets:
         if tokenizer is None:
             if tokenizer_name is None:
                 raise InvalidInputError("Pass tokenizer_name (a hub name or local model path) or a tokenizer.")
-            from transformers import AutoTokenizer
+            from .modelio import load_tokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_name, **dict(auto_kwargs or {}))
+            tokenizer = load_tokenizer(tokenizer_name, **dict(auto_kwargs or {}))
         self.tokenizer = tokenizer
         self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None)
         self.label_keys = list(label_keys) if label_keys is not None else ["labels"]

@@ -29,10 +29,13 @@ class EasyBase:
 
     task: ClassVar[str]
 
-    def __init__(self, device: Any = None, precision: str = "auto") -> None:
+    def __init__(self, device: Any = None, precision: str = "auto", trust_pickle: bool = False, strict: bool = False) -> None:
+        """`trust_pickle=True` allows flair `.pt` models (pickles: loading one runs code from the file); `strict=True`
+        loads only folders adapt saved (with a verified `adapt.json`)."""
         if precision not in self.precisions():
             raise InvalidChoiceError(f"precision must be one of {list(self.precisions())}, got {precision!r}.")
         self.device = device
+        self.trust_pickle, self.strict = trust_pickle, strict
         # auto, on CPU: the exported ONNX copy (when onnxruntime is installed), else the int8 copy, else fp32
         self.precision = precision
         self._cache: dict[tuple[str, str], Any] = {}
@@ -58,11 +61,11 @@ class EasyBase:
         from .utils import default_device
 
         spec = self.spec
-        src = resolve_model_source(model_name_or_path)
+        src = resolve_model_source(model_name_or_path, strict=self.strict)
         if src.kind == "flair":
             if spec.flair is None or spec.flair_predictor is None:
                 raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
-            return spec.flair_predictor(load_flair_model(src, spec.flair))
+            return spec.flair_predictor(load_flair_model(src, spec.flair, self.trust_pickle))
         if src.manifest and not spec.matches_manifest(src.manifest):
             raise WrongTaskError(_wrong_task(src, spec, type(self).__name__))
         device = default_device(self.device)

@@ -23,6 +23,7 @@ __all__ = [
     "NumClassesError",
     "TargetExistsError",
     "UnknownLabelError",
+    "UntrustedPickleError",
     "WrongTaskError",
 ]  # the exceptions (exported by `adapt`); the helpers below are imported by name
 
@@ -76,6 +77,10 @@ class WrongTaskError(AdaptError, ValueError):
 
 class TargetExistsError(AdaptError, FileExistsError):
     """A save or export would overwrite something that is not a previous model save."""
+
+
+class UntrustedPickleError(AdaptError, PermissionError):
+    """Loading the file would unpickle it (run code from it), and that was not allowed."""
 
 
 class MissingDependencyError(AdaptError, ImportError):

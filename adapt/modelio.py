@@ -1,5 +1,10 @@
 """Saving and loading model folders: the `adapt.json` manifest, atomic saves and explicit path checks.
 
+The manifest is the truth about a folder adapt saved: every file it lists must be inside the folder and match
+its SHA-256, its labels and problem type must agree with `config.json`, and a malformed manifest, config or
+tokenizer is a `CorruptModelError` naming the file. Plain transformers folders (no manifest) load as they are,
+unless `strict=True`. Flair `.pt` files are pickles: loading one runs code from the file, so it needs consent
+(`trust_pickle=True`, or `ADAPT_TRUST_PICKLE=1`), checked before anything is unpickled.
 Nothing here imports fastai or flair; torch and transformers are imported only when a model is loaded.
 """
 
@@ -13,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptModelError, InvalidInputError, MissingDependencyError, ModelNotFoundError, WrongTaskError, install_hint
+from .errors import (
+    CorruptModelError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    UntrustedPickleError,
+    WrongTaskError,
+    install_hint,
+)
 from .utils import atomic_directory, library_versions, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -21,15 +34,11 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "adapt.json"
 SCHEMA_VERSION = 1
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "vocab.json",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
+# a tokenizer needs one of these (tokenizer_config.json alone is not a tokenizer)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 FLAIR_SUFFIXES = (".pt", ".pth")
+ADAPT_PT_FILES = ("model.int8.pt",)  # adapt's own torch files: state dicts read with weights_only=True, never flair
+TRUST_PICKLE_ENV = "ADAPT_TRUST_PICKLE"
 
 __all__ = [
     "MANIFEST_NAME",
@@ -66,27 +75,35 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def resolve_model_source(name_or_path: str | os.PathLike[str]) -> ModelSource:
-    """Decide explicitly (no try/except) whether this names an HF folder, a flair `.pt` file or a hub id."""
+def resolve_model_source(name_or_path: str | os.PathLike[str], strict: bool = False) -> ModelSource:
+    """Decide explicitly (no try/except) whether this names an HF folder, a flair `.pt` file or a hub id.
+
+    A folder is checked before anything in it is loaded (see `check_hf_folder`); `strict=True` refuses folders
+    without an adapt manifest.
+    """
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise ModelNotFoundError(f"model_name_or_path must be a non-empty path or hub name, got {name_or_path!r}.")
     name = str(name_or_path)
     p = Path(name).expanduser()
+    if not p.exists():
+        _recover(p)
     if p.is_file():
+        if p.name in ADAPT_PT_FILES:
+            raise CorruptModelError(f"{name!r} is adapt's int8 copy of a model; load the folder it belongs to.")
         if p.suffix in FLAIR_SUFFIXES:
             return ModelSource("flair", str(p.resolve()))
         raise CorruptModelError(f"{name!r} is a file; expected a model folder (with config.json) or a flair .pt file.")
     if p.is_dir():
         if (p / "config.json").is_file():
-            check_hf_folder(p)
-            return ModelSource("hf_dir", str(p.resolve()), read_manifest(p))
-        flair_files = sorted(f.name for f in p.iterdir() if f.suffix in FLAIR_SUFFIXES)
+            manifest = check_hf_folder(p, strict=strict)
+            return ModelSource("hf_dir", str(p.resolve()), manifest)
+        found = sorted(f.name for f in p.iterdir())
+        flair_files = [f for f in found if f.endswith(FLAIR_SUFFIXES) and f not in ADAPT_PT_FILES]
         if flair_files:
             pick = "final-model.pt" if "final-model.pt" in flair_files else flair_files[0]
             return ModelSource("flair", str((p / pick).resolve()))
-        found = sorted(f.name for f in p.iterdir())[:20]
         raise CorruptModelError(
-            f"{name!r} is a folder but holds no model: no config.json and no flair .pt file (found: {found}). "
+            f"{name!r} is a folder but holds no model: no config.json and no flair .pt file (found: {found[:20]}). "
             "Point to a folder written by tuner.save()/export() or by transformers' save_pretrained()."
         )
     if _looks_like_path(name):
@@ -94,18 +111,46 @@ def resolve_model_source(name_or_path: str | os.PathLike[str]) -> ModelSource:
     return ModelSource("hub", name)
 
 
+def _recover(path: Path) -> None:
+    """Put back the previous save of `path` when a crash left it only as `.<name>.old-*` (see `atomic_directory`)."""
+    from .utils import recover_directory
+
+    recover_directory(path)
+
+
+# what each manifest key may hold (others are free-form task entries)
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "schema_version": (int,),
+    "task": (str,),
+    "files": (dict,),
+    "labels": (list, type(None)),
+    "max_length": (int, type(None)),
+    "multi_label": (bool,),
+    "threshold": (int, float, type(None)),
+    "problem_type": (str, type(None)),
+    "base_model": (str, type(None)),
+    "quantized": (dict, type(None)),
+    "onnx": (dict, type(None)),
+}
+
+
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read `adapt.json` from a folder; an absent manifest gives `{}` (plain transformers folders are fine)."""
+    """Read and check `adapt.json` from a folder; an absent manifest gives `{}` (plain transformers folders)."""
     path = Path(directory) / MANIFEST_NAME
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptModelError(f"{path} is not valid JSON ({e}). Re-save the model.") from e
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptModelError(f"{path} is not readable JSON ({e}). Re-save the model.") from e
     if not isinstance(data, dict) or "task" not in data:
         raise CorruptModelError(f"{path} is not an adapt manifest (no 'task' key). Re-save the model.")
-    if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
+    for key, kinds in _MANIFEST_TYPES.items():
+        value = data.get(key)
+        if key in data and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            wanted = " or ".join(k.__name__ for k in kinds)
+            raise CorruptModelError(f"{path}: {key!r} is {value!r:.60}, not {wanted}. Re-save the model.")
+    if data.get("schema_version", 0) > SCHEMA_VERSION:
         raise CorruptModelError(
             f"{path} has manifest schema {data['schema_version']}, newer than this adapt understands "
             f"({SCHEMA_VERSION}). Upgrade adapt."
@@ -113,13 +158,28 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def check_hf_folder(directory: str | os.PathLike[str]) -> None:
-    """Raise `CorruptModelError` unless the folder has a readable config, weights and a tokenizer."""
-    d = Path(directory)
+def _read_config(d: Path) -> dict[str, Any]:
     try:
-        json.loads((d / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((d / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptModelError(f"{d / 'config.json'} is missing or not valid JSON ({e}).") from e
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str) or not config["model_type"]:
+        raise CorruptModelError(
+            f"{d / 'config.json'} names no model_type, so transformers cannot know the architecture; "
+            "re-save the model with save_pretrained()."
+        )
+    return config
+
+
+def check_hf_folder(directory: str | os.PathLike[str], strict: bool = False) -> dict[str, Any]:
+    """Check a model folder before loading it; returns its manifest (`{}` for a plain transformers folder).
+
+    Raises `CorruptModelError` unless it has a readable config with a model type, weights and a tokenizer,
+    every weight file stays inside the folder, and (when it has a manifest) every listed file matches its
+    checksum and the labels and problem type agree with `config.json`. `strict=True` refuses plain folders.
+    """
+    d = Path(directory)
+    config = _read_config(d)
     names = {f.name for f in d.iterdir()}
     missing = []
     if not names.intersection(WEIGHT_FILES):
@@ -131,17 +191,68 @@ def check_hf_folder(directory: str | os.PathLike[str]) -> None:
             f"Model folder {str(d)!r} lacks {' and '.join(missing)}; found {sorted(names)}. "
             "Save with tuner.save(dir) or model.save_pretrained(dir) plus tokenizer.save_pretrained(dir)."
         )
-    _verify_checksums(d)
+    manifest = read_manifest(d)
+    if not manifest:  # a plain transformers folder (the hub cache links its files to blobs elsewhere)
+        if strict:
+            raise CorruptModelError(f"{str(d)!r} has no {MANIFEST_NAME}, and strict=True loads only folders adapt saved.")
+        return manifest
+    for name in names.intersection((*WEIGHT_FILES, *ADAPT_PT_FILES, "model.onnx")):
+        _inside(d, name, "weight file")
+    _verify_checksums(d, manifest)
+    _agree(d, config, manifest)
+    return manifest
 
 
-def _verify_checksums(d: Path) -> None:
-    files = read_manifest(d).get("files") or {}
+def _inside(d: Path, name: str, what: str) -> Path:
+    """`d / name`, refused unless it resolves (symlinks followed) to a file inside `d`."""
+    root = d.resolve()
+    f = (d / name).resolve()
+    if root not in f.parents:
+        raise CorruptModelError(f"{what} {name!r} of {str(d)!r} points outside the folder (to {f}); refusing to read it.")
+    return f
+
+
+def _verify_checksums(d: Path, manifest: dict[str, Any]) -> None:
+    files = manifest.get("files")
+    if not files:
+        raise CorruptModelError(
+            f"{d / MANIFEST_NAME} lists no files, so the weights cannot be verified. Re-save the model with tuner.save()."
+        )
     for name, digest in files.items():
-        f = d / name
+        f = _inside(d, str(name), f"{MANIFEST_NAME} entry")
         if not f.is_file():
             raise CorruptModelError(f"{f} is listed in {MANIFEST_NAME} but missing. Re-save or re-export the model.")
-        if sha256_file(f) != digest:
+        try:
+            actual = sha256_file(f)
+        except OSError as e:
+            raise CorruptModelError(
+                f"{f} cannot be read ({e.strerror}); make the model files readable (chmod a+r) for this user."
+            ) from e
+        if actual != digest:
             raise CorruptModelError(f"{f} does not match its checksum in {MANIFEST_NAME}: the file is corrupt.")
+    for entry in ("quantized", "onnx"):
+        copy = manifest.get(entry)
+        if copy and copy.get("file") not in files:
+            raise CorruptModelError(f"{d / MANIFEST_NAME}: the {entry} copy {copy.get('file')!r} is not a checksummed file.")
+
+
+def _agree(d: Path, config: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The manifest's labels and problem type must be the config's."""
+    where = f"{str(d)!r}: {MANIFEST_NAME} and config.json disagree"
+    labels = manifest.get("labels")
+    id2label = config.get("id2label")
+    if labels is not None and isinstance(id2label, dict):
+        try:
+            in_config = [str(id2label[k]) for k in sorted(id2label, key=int)]
+        except ValueError as e:
+            raise CorruptModelError(f"{d / 'config.json'}: id2label keys are not class ids ({e}).") from e
+        if in_config != [str(x) for x in labels]:
+            raise CorruptModelError(f"{where} on the labels: {labels} vs {in_config}. Re-save the model.")
+    problem = manifest.get("problem_type")
+    if problem is not None and config.get("problem_type") != problem:
+        raise CorruptModelError(f"{where} on problem_type: {problem!r} vs {config.get('problem_type')!r}. Re-save the model.")
+    if "multi_label" in manifest and problem is not None and manifest["multi_label"] != (problem == "multi_label_classification"):
+        raise CorruptModelError(f"{where}: multi_label={manifest['multi_label']} but problem_type={problem!r}.")
 
 
 def save_hf_folder(
@@ -190,17 +301,19 @@ def load_hf_model(
     for a tuple: GPT-2's causal head is `GPT2LMHeadModel`, most others `...ForCausalLM`).
     """
     import transformers
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     if source.manifest and source.manifest.get("task") != task:
         raise WrongTaskError(f"{source.location!r} holds a {source.manifest.get('task')!r} model; this needs a {task!r} model.")
     try:
-        config = AutoConfig.from_pretrained(source.location)
+        config = AutoConfig.from_pretrained(source.location, trust_remote_code=False)
     except OSError as e:
         raise ModelNotFoundError(
             f"Could not load {source.location!r}: it is not a local folder, and the Hugging Face hub could not "
             f"provide it (offline mode is {'on' if os.environ.get('HF_HUB_OFFLINE') == '1' else 'off'}). ({e})"
         ) from e
+    except ValueError as e:  # an unknown model_type, or custom code the folder asks to run
+        raise CorruptModelError(f"The config of {source.location!r} cannot be used without running its own code: {e}") from e
     archs = _architectures(config)
     if archs and not any(a.endswith(head_suffix) for a in archs):
         heads = " or ".join(head_suffix) if isinstance(head_suffix, tuple) else head_suffix
@@ -210,16 +323,54 @@ def load_hf_model(
         )
     auto_cls = getattr(transformers, auto_class_name)
     try:
-        model = auto_cls.from_pretrained(source.location, config=config)
-        tokenizer = AutoTokenizer.from_pretrained(source.location)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise CorruptModelError(f"Could not load the model in {source.location!r}: {e}") from e
+        model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
+    except Exception as e:  # safetensors, torch and transformers raise many kinds for bad files
+        raise CorruptModelError(
+            f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "
+            "or does not fit config.json; re-save the model."
+        ) from e
     model.to(device).eval()
-    return model, tokenizer
+    return model, load_tokenizer(source.location)
 
 
-def load_flair_model(source: ModelSource, class_name: str) -> Any:
-    """Load a flair `.pt` model and check it is a `flair.models.<class_name>`; in eval mode."""
+def load_tokenizer(location: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """`AutoTokenizer.from_pretrained(location)` (no remote code unless `trust_remote_code=True` is passed): a missing
+    path or hub id is a `ModelNotFoundError`, damaged tokenizer files a `CorruptModelError`."""
+    from transformers import AutoTokenizer
+
+    name = str(location)
+    if not Path(name).expanduser().exists() and _looks_like_path(name):
+        raise ModelNotFoundError(f"Tokenizer path {name!r} does not exist. Check the path, or pass a hub model name.")
+    try:
+        return AutoTokenizer.from_pretrained(name, **{"trust_remote_code": False, **kwargs})
+    except OSError as e:
+        raise ModelNotFoundError(
+            f"Could not load a tokenizer from {name!r}: not a local folder, and the hub could not provide it "
+            f"(offline mode is {'on' if os.environ.get('HF_HUB_OFFLINE') == '1' else 'off'}). ({e})"
+        ) from e
+    except Exception as e:  # the tokenizers library raises bare Exceptions for bad files
+        raise CorruptModelError(
+            f"Could not load the tokenizer of {location!r} ({type(e).__name__}: {e}). Its tokenizer files "
+            "(tokenizer.json, vocab.txt, ...) are damaged or missing; re-save the model."
+        ) from e
+
+
+def pickle_allowed(trust_pickle: bool = False) -> bool:
+    """True with `trust_pickle=True`, or when `ADAPT_TRUST_PICKLE` is 1/true/yes (for the CLI and the server)."""
+    return bool(trust_pickle) or os.environ.get(TRUST_PICKLE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def load_flair_model(source: ModelSource, class_name: str, trust_pickle: bool = False) -> Any:
+    """Load a flair `.pt` model and check it is a `flair.models.<class_name>`; in eval mode.
+
+    A flair `.pt` file is a pickle, and unpickling runs code the file names: it is loaded only with consent
+    (`trust_pickle=True` or `ADAPT_TRUST_PICKLE=1`), and the refusal comes before the file is opened.
+    """
+    if not pickle_allowed(trust_pickle):
+        raise UntrustedPickleError(
+            f"{source.location!r} is a flair model, stored as a Python pickle: loading it runs code from the file. "
+            f"Load only files you trust, with trust_pickle=True (Easy modules) or {TRUST_PICKLE_ENV}=1 (CLI, server)."
+        )
     try:
         import flair.models
         from flair.nn import Model

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .enums import DetailLevel, Strategy
-from .errors import InvalidChoiceError, InvalidInputError, ModelNotFoundError, UnknownLabelError, WrongTaskError, unknown_name
+from .errors import (
+    CorruptModelError,
+    InvalidChoiceError,
+    InvalidInputError,
+    ModelNotFoundError,
+    UnknownLabelError,
+    WrongTaskError,
+    unknown_name,
+)
 from .options import Option, check_options, defaults, options_signature
 
 if TYPE_CHECKING:
@@ -38,6 +46,21 @@ def sgdr_cycles(epochs: int) -> tuple[int, int]:
             best = n
         n += 1
     return best, epochs // (2**best - 1)
+
+
+def check_lr(lr: Any) -> None:
+    """`lr` must be None (find one), a positive number, a `slice` of positive numbers or a list of them."""
+    values = [lr.start, lr.stop] if isinstance(lr, slice) else list(lr) if isinstance(lr, (list, tuple)) else [lr]
+    if lr is None:
+        return
+    for v in values:
+        if v is None and isinstance(lr, slice):
+            continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        if not ok:
+            raise InvalidInputError(
+                f"lr must be a positive number, a slice(lo, hi) of them, or None to run the LR finder; got {lr!r}."
+            )
 
 
 def _load_fastai_extensions() -> None:
@@ -214,7 +237,12 @@ class Tuner:
         if labels is not None and self.classes and list(labels) != list(self.classes):
             raise UnknownLabelError(f"The saved model's labels {labels} differ from the data's labels {list(self.classes)}.")
         try:
-            config = transformers.AutoConfig.from_pretrained(src.location)
+            config = transformers.AutoConfig.from_pretrained(src.location, trust_remote_code=False)
+        except OSError as e:
+            raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
+        except ValueError as e:  # an unknown model type, or a config that needs its own code run
+            raise CorruptModelError(f"The config of {model_name!r} cannot be used as it is: {e}") from e
+        try:
             return self._from_pretrained(src.location, config)
         except OSError as e:
             raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
@@ -230,7 +258,9 @@ class Tuner:
         auto = getattr(transformers, self.spec.auto_class)
         kwargs = self._head_kwargs(config) if self.classes else {}
         try:  # a labelled head reloads the config with the label entries; others load as configured
-            return auto.from_pretrained(location, **kwargs) if kwargs else auto.from_pretrained(location, config=config)
+            if kwargs:
+                return auto.from_pretrained(location, trust_remote_code=False, **kwargs)
+            return auto.from_pretrained(location, config=config, trust_remote_code=False)
         except ValueError as e:
             raise WrongTaskError(f"{location!r} has no {self.spec.auto_class} head class in transformers: {e}") from e
 
@@ -307,6 +337,7 @@ class Tuner:
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
+        check_lr(lr)
         from .distributed import broadcast_object, distributed_ctx
 
         on_cpu = self.device.type == "cpu"

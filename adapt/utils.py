@@ -17,7 +17,17 @@ from .errors import TargetExistsError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["atomic_directory", "default_device", "library_versions", "set_seed", "sha256_file", "token_lengths"]
+__all__ = [
+    "atomic_directory",
+    "default_device",
+    "exchange_paths",
+    "fsync_path",
+    "library_versions",
+    "recover_directory",
+    "set_seed",
+    "sha256_file",
+    "token_lengths",
+]
 
 
 def set_seed(seed: int = 42, deterministic: bool = False) -> None:
@@ -54,12 +64,33 @@ MODEL_MARKERS = ("adapt.json", "config.json", "model.safetensors", "pytorch_mode
 def atomic_directory(target: str | os.PathLike[str], protect: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `target`, on error `target` is untouched.
 
-    The new folder is written completely beside the old one and then swapped in with renames, so a crash
-    while writing leaves the previous save as it was. Only an empty folder or a previous model save is ever
-    replaced: any other existing folder (a project directory, say) is refused, and so is a target that is,
-    or contains, `protect` (e.g. the folder being exported).
+    The new folder is written completely beside the old one, its files and itself are fsynced, and it is then
+    swapped in: with one atomic exchange of the two paths where the system has it (Linux `renameat2`), else with
+    two renames, after which a crash between them leaves the previous save as `.<name>.old-*`, which the next
+    load or save puts back. So at every instant the target path holds either the old or the new complete folder
+    (or, after such a crash, can be recovered to the old one). Files get mode 0644 and folders 0755 (less the
+    umask), so other users and containers can read a save. Leftovers of crashed saves are removed by the next.
+
+    Only an empty folder or a previous model save is ever replaced: any other existing folder (a project
+    directory, say) is refused, and so is a target that is, or contains, `protect` (e.g. the folder being exported).
     """
     target = Path(target).absolute()
+    recover_directory(target)
+    _check_target(target, protect)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        _seal(tmp)
+        _swap_in(tmp, target)
+    finally:
+        if tmp.exists():  # a failed save, or (after an exchange) the previous save
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_target(target: Path, protect: str | os.PathLike[str] | None) -> None:
     if target.exists() and (
         not target.is_dir() or (any(target.iterdir()) and not any((target / m).exists() for m in MODEL_MARKERS))
     ):
@@ -68,26 +99,121 @@ def atomic_directory(target: str | os.PathLike[str], protect: str | os.PathLike[
         raise TargetExistsError(f"Writing to {target} would replace the source folder {protect}; choose another folder.")
     if protect is not None and target in Path(protect).absolute().parents:
         raise TargetExistsError(f"{target} contains the source folder {protect}; choose another folder.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(tmp, target)
+    elif not exchange_paths(tmp, target):
+        old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
         try:
-            tmp.rename(target)
+            os.rename(tmp, target)
         except OSError:
-            if old is not None:
-                old.rename(target)  # put the previous save back
+            os.rename(old, target)  # put the previous save back
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    fsync_path(target.parent)
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported."""
+    import ctypes
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (so a rename or a new entry survives a power loss)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        os.close(fd)
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _seal(folder: Path) -> None:
+    """Readable modes (0644 files, 0755 folders, less the umask), then fsync every file and folder, deepest first."""
+    mask = _umask()
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            f = Path(root) / name
+            os.chmod(f, 0o644 & ~mask)
+            fsync_path(f)
+        for name in dirs:
+            os.chmod(Path(root) / name, 0o755 & ~mask)
+            fsync_path(Path(root) / name)
+    os.chmod(folder, 0o755 & ~mask)
+    fsync_path(folder)
+
+
+def _leftovers(target: Path, kind: str) -> list[Path]:
+    if not target.parent.is_dir():
+        return []
+    return sorted(p for p in target.parent.glob(f".{target.name}.{kind}-*") if p.is_dir())
+
+
+def _alive(leftover: Path) -> bool:
+    """Whether the process that made this temp folder (its pid is in the name) still runs."""
+    try:
+        pid = int(leftover.name.rsplit(".", 1)[-1].split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    for leftover in _leftovers(target, "tmp") + (_leftovers(target, "old") if target.exists() else []):
+        if not _alive(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def recover_directory(target: str | os.PathLike[str]) -> bool:
+    """When a crash between the two renames of a save left no `target`, move its previous save back; True if so."""
+    target = Path(target).absolute()
+    if target.exists():
+        return False
+    olds = [p for p in _leftovers(target, "old") if not _alive(p)]
+    if not olds:
+        return False
+    newest = max(olds, key=lambda p: p.stat().st_mtime)
+    os.rename(newest, target)
+    logger.warning("recovered %s from %s, left by an interrupted save", target, newest.name)
+    return True
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

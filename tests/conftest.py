@@ -286,3 +286,16 @@ def summarization_trained(aclsum_dfs, tmp_path_factory):
 @pytest.fixture(scope="session")
 def summarization_dir(summarization_trained, tmp_path_factory) -> Path:
     return summarization_trained[0].save(tmp_path_factory.mktemp("sum-saved") / "aclsum")
+
+
+@pytest.fixture(scope="session")
+def tiny_cls_dir(bbc_df, tiny_bert_dir: Path, tmp_path_factory) -> Path:
+    """The tiny BERT trained one short epoch as a 5-class BBC classifier and saved: a cheap adapt folder to break."""
+    from adapt import SequenceClassificationDatasets, SequenceClassificationTuner, set_seed
+
+    set_seed(0)
+    df = bbc_df.groupby("label").head(8).assign(text=lambda d: d.text.str.slice(0, 300))
+    dsets = SequenceClassificationDatasets.from_dfs(df, "text", "label", str(tiny_bert_dir), max_length=32)
+    tuner = SequenceClassificationTuner(dsets.dataloaders(batch_size=8), str(tiny_bert_dir))
+    tuner.tune(1, lr=1e-3)
+    return tuner.save(tmp_path_factory.mktemp("tiny-cls") / "bbc")

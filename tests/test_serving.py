@@ -126,8 +126,8 @@ def test_sigterm_shuts_down_cleanly(saved_dir):
     proc = subprocess.Popen([sys.executable, "-m", "adapt.cli", "serve", str(saved_dir), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_ready(f"http://127.0.0.1:{port}", proc)
-    # uvicorn shuts down gracefully, then re-raises the signal so the exit status still says SIGTERM
-    assert stop(proc, timeout=30) in (0, -signal.SIGTERM)
+    # a graceful stop (uvicorn finishes in-flight work and shuts the app down) exits 0, as docker stop expects
+    assert stop(proc, timeout=30) == 0
     log = proc.stdout.read()
     assert "Waiting for application shutdown" in log and "Application shutdown complete" in log
 

@@ -145,10 +145,18 @@ class _BodyLimit:
         await _error(413, self.message)(scope, receive, send)
 
 
-def create_app(config: ServerConfig) -> FastAPI:
-    """Build the app for one model folder; the model loads once, when the app starts."""
+def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
+    """Build the app for one model folder; the model loads once, when the app starts (now, with `preload`).
+
+    `preload=True` lets a bad folder fail here, as an `AdaptError`, before any server starts.
+    """
     spec = task_for_folder(config.model_dir)
     metrics = _Metrics()
+
+    def load() -> Any:
+        from ..modelio import pickle_allowed
+
+        return spec.easy(device=config.device, trust_pickle=pickle_allowed()).get_model(config.model_dir)
 
     def run(texts: list[Any], params: dict[str, Any]) -> Any:
         return app.state.predictor.predict(texts, batch_size=config.max_batch_size, **params)
@@ -157,8 +165,8 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        easy = spec.easy(device=config.device)
-        app.state.predictor = easy.get_model(config.model_dir)
+        if app.state.predictor is None:
+            app.state.predictor = load()
         await batcher.start()
         logger.info("serving %s model from %s", spec.name, config.model_dir)
         try:
@@ -167,7 +175,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             await batcher.stop()
 
     app = FastAPI(title="adapt model server", version=_adapt_version(), lifespan=lifespan)
-    app.state.predictor = None  # loaded once per worker, when the app starts
+    app.state.predictor = load() if preload else None  # loaded once per worker
     # inner middleware first: the body limit answers 413 itself, and `observe` (outer) counts every answer
     app.add_middleware(_BodyLimit, limit=config.max_body_bytes)
 

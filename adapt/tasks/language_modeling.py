@@ -75,7 +75,7 @@ def _load_config(name: str, auto_kwargs: dict[str, Any] | None = None) -> Any:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(name, **dict(auto_kwargs or {}))
+        return AutoConfig.from_pretrained(name, **{"trust_remote_code": False, **dict(auto_kwargs or {})})
     except (OSError, ValueError):
         return None
 
@@ -527,7 +527,7 @@ class LanguageModelTuner(Tuner):
 
         check_lm_architecture(config, self.masked_lm, self.base_model)
         auto = transformers.AutoModelForMaskedLM if self.masked_lm else transformers.AutoModelForCausalLM
-        loaded: Any = auto.from_pretrained(location, config=config, output_loading_info=True)
+        loaded: Any = auto.from_pretrained(location, config=config, output_loading_info=True, trust_remote_code=False)
         model, info = loaded
         missing = list(info.get("missing_keys") or [])
         if missing:

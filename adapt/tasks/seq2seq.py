@@ -387,7 +387,7 @@ class Seq2SeqTuner(Tuner):
 
         kind = config.model_type
         if kind in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-            return transformers.AutoModelForSeq2SeqLM.from_pretrained(location, config=config)
+            return transformers.AutoModelForSeq2SeqLM.from_pretrained(location, config=config, trust_remote_code=False)
         if kind in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES and kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
             return _warm_start(location, self.tokenizer)
         raise WrongTaskError(

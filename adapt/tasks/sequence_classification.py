@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -74,6 +75,24 @@ def _label_values(dset: Any, label_col: str, multi: bool, delim: str) -> set[str
         for v in batch[label_col]:
             seen.update(_split_labels(v, delim))
     return seen
+
+
+def _check_vocab(vocab: list[str], multi: bool, label_col: str) -> None:
+    """A single-label classifier needs two classes; labels that differ only in case or spaces are probably one."""
+    if len(vocab) < 2 and not multi:
+        raise NumClassesError(
+            f"The training split has only {len(vocab)} class ({vocab}) in {label_col!r}; a classifier needs at least two. "
+            "Add examples of the other classes (multi-label data, with is_multicategory=True, may have one)."
+        )
+    folded: dict[str, list[str]] = {}
+    for v in vocab:
+        folded.setdefault(" ".join(v.split()).casefold(), []).append(v)
+    clashes = [names for names in folded.values() if len(names) > 1]
+    if clashes:
+        warnings.warn(
+            f"Labels {clashes} differ only in case or spaces and are separate classes; clean the labels if they are one.",
+            stacklevel=5,
+        )
 
 
 def _ids_to_names(batch: dict[str, list[Any]], indices: list[int], label_col: str, names: list[str]) -> dict[str, list[str]]:
@@ -174,6 +193,7 @@ class SequenceClassificationDatasets(TaskDatasets):
                 raise EmptyDatasetError(f"The {split} split is empty; pass at least one row.")
         names = getattr(train.features[label_col], "names", None)
         vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
+        _check_vocab(vocab, multi, label_col)
         if names and not multi:  # ClassLabel: keep the dataset's own id order, work with names from here on
             to_names = partial(_ids_to_names, label_col=label_col, names=list(names))
             train, valid = (

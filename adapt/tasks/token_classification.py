@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, check_columns
 from ..easy import EasyBase
 from ..enums import DetailLevel, LongText
-from ..errors import DataNotFoundError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
+from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
 from ..inference import TEXT, encode, forward_logits, model_max_length, resolve_max_length, softmax
 from ..options import Option
 from ..results import Results
@@ -65,24 +65,28 @@ def read_conll(
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"CoNLL file {str(p)!r} does not exist.")
-    with open(p, encoding=encoding) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                if cur_tok:
-                    tokens.append(cur_tok)
-                    tags.append(cur_tag)
-                    cur_tok, cur_tag = [], []
-                continue
-            cols = line.rstrip("\r\n").split(sep)
-            if cols[0].startswith("-DOCSTART-"):
-                continue
-            try:
-                cur_tok.append(cols[token_col])
-                cur_tag.append(cols[tag_col].strip())
-            except IndexError as e:
-                raise InvalidInputError(
-                    f"{p}:{lineno} has {len(cols)} column(s); token_col={token_col}, tag_col={tag_col} need more."
-                ) from e
+    try:
+        lines = p.read_text(encoding=encoding).splitlines()
+    except UnicodeDecodeError as e:
+        raise DecodeError(str(p), encoding, e) from e
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            if cur_tok:
+                tokens.append(cur_tok)
+                tags.append(cur_tag)
+                cur_tok, cur_tag = [], []
+            continue
+        cols = line.split(sep)
+        if cols[0].startswith("-DOCSTART-"):
+            continue
+        n = len(cols)
+        if not (-n <= token_col < n and -n <= tag_col < n) or token_col % n == tag_col % n:
+            raise InvalidInputError(
+                f"{p}:{lineno} has {n} column(s) ({line.strip()!r:.60}); token_col={token_col} and tag_col={tag_col} need "
+                "two different ones. Pass sep= if the columns are not separated by whitespace."
+            )
+        cur_tok.append(cols[token_col])
+        cur_tag.append(cols[tag_col].strip())
     if cur_tok:
         tokens.append(cur_tok)
         tags.append(cur_tag)
@@ -157,13 +161,21 @@ def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> No
     if len(tokens) == 0:
         raise EmptyDatasetError(f"The {split} split has no sentences.")
     for i, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
-        if tok is None or len(tok) == 0:
-            raise InvalidInputError(f"Row {i} of the {split} split is an empty sentence; drop it.")
-        if tag is None or len(tok) != len(tag):
-            n_tags = 0 if tag is None else len(tag)
-            raise InvalidInputError(f"Row {i} of the {split} split has {len(tok)} tokens but {n_tags} tags; they must match.")
-        if not all(isinstance(t, str) and t for t in tok):
-            raise InvalidInputError(f"Row {i} of the {split} split has an empty or non-string token.")
+        where = f"Row {i} of the {split} split"
+        if not isinstance(tok, (list, tuple)) or len(tok) == 0:
+            raise InvalidInputError(f"{where} has no tokens ({tok!r:.40}); each row needs a list of tokens.")
+        if not isinstance(tag, (list, tuple)) or len(tok) != len(tag):
+            n_tags = len(tag) if isinstance(tag, (list, tuple)) else repr(tag)
+            raise InvalidInputError(f"{where} has {len(tok)} tokens but {n_tags} tags; they must match.")
+        bad = [t for t in tok if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise InvalidInputError(f"{where} has an empty, whitespace-only or non-string token: {bad[0]!r}.")
+        odd = [t for t in tag if not isinstance(t, str) or not t.strip()]
+        if odd:
+            raise InvalidInputError(
+                f"{where} has the tag {odd[0]!r} ({type(odd[0]).__name__}); tags are names such as 'B-PER' or 'O'. "
+                "Map tag ids to names first (or give the column ClassLabel features)."
+            )
 
 
 # ---------------------------------------------------------------------------------------------------
