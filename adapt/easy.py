@@ -57,7 +57,7 @@ class EasyBase:
 
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self, model_name_or_path: ModelRef) -> Any:
-        from .modelio import load_flair_model, load_hf_model, resolve_model_source
+        from .modelio import load_flair_model, load_hf_config, load_hf_model, load_tokenizer, resolve_model_source
         from .utils import default_device
 
         spec = self.spec
@@ -69,12 +69,23 @@ class EasyBase:
         if src.manifest and not spec.matches_manifest(src.manifest):
             raise WrongTaskError(_wrong_task(src, spec, type(self).__name__))
         device = default_device(self.device)
-        model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
-        return spec.predictor.from_model(self._fast_path(model, src, device), tokenizer, src.manifest)
+        choice, copy = self._precision(src, device)
+        if choice == "onnx":  # the graph holds the weights: the torch model is never loaded
+            from .ort import OnnxRuntimeModel
 
-    def _fast_path(self, model: Any, src: Any, device: Any) -> Any:
-        """The model to run: fp32, the int8 copy or the ONNX Runtime copy, as `precision` asks."""
-        from .ort import OnnxRuntimeModel, onnx_available
+            config = load_hf_config(src, spec.saved_task, spec.heads)
+            model: Any = OnnxRuntimeModel(Path(src.location) / copy, config)
+            return spec.predictor.from_model(model, load_tokenizer(src.location), src.manifest)
+        model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
+        if choice == "int8":
+            from .quantize import load_int8
+
+            model = load_int8(model, Path(src.location) / copy)
+        return spec.predictor.from_model(model, tokenizer, src.manifest)
+
+    def _precision(self, src: Any, device: Any) -> tuple[str, str]:
+        """(fp32, int8 or onnx, the copy's file) as `precision` asks; auto on CPU prefers ONNX, then int8."""
+        from .ort import onnx_available
 
         manifest = src.manifest or {}
         onnx, q = manifest.get("onnx"), manifest.get("quantized")
@@ -83,16 +94,12 @@ class EasyBase:
             on_cpu = device.type == "cpu"
             choice = "onnx" if on_cpu and onnx and onnx_available() else "int8" if on_cpu and q else "fp32"
         if choice == "fp32":
-            return model
+            return choice, ""
         saved = onnx if choice == "onnx" else q
         if not saved:
             how = "onnx=True" if choice == "onnx" else "quantize=True"
             raise CorruptModelError(f"{src.location!r} has no {choice} copy; export it with {how}.")
-        if choice == "onnx":
-            return OnnxRuntimeModel(Path(src.location) / saved["file"], model.config)
-        from .quantize import load_int8
-
-        return load_int8(model, Path(src.location) / saved["file"])
+        return choice, str(saved["file"])
 
     def get_model(self, model_name_or_path: ModelRef) -> Any:
         """The cached predictor for this path, loaded on first use; concurrent first calls wait for one load."""

@@ -301,6 +301,22 @@ def load_hf_model(
     for a tuple: GPT-2's causal head is `GPT2LMHeadModel`, most others `...ForCausalLM`).
     """
     import transformers
+
+    config = load_hf_config(source, task, head_suffix)
+    auto_cls = getattr(transformers, auto_class_name)
+    try:
+        model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
+    except Exception as e:  # safetensors, torch and transformers raise many kinds for bad files
+        raise CorruptModelError(
+            f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "
+            "or does not fit config.json; re-save the model."
+        ) from e
+    model.to(device).eval()
+    return model, load_tokenizer(source.location)
+
+
+def load_hf_config(source: ModelSource, task: str, head_suffix: str | tuple[str, ...]) -> Any:
+    """The checked `config.json` of a model for `task` (see `load_hf_model`), without loading any weights."""
     from transformers import AutoConfig
 
     if source.manifest and source.manifest.get("task") != task:
@@ -321,16 +337,7 @@ def load_hf_model(
             f"{source.location!r} holds a {archs[0]}, not a model with a {heads} head. "
             f"Fine-tune it for {task!r} first, or use the Easy module for its task."
         )
-    auto_cls = getattr(transformers, auto_class_name)
-    try:
-        model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
-    except Exception as e:  # safetensors, torch and transformers raise many kinds for bad files
-        raise CorruptModelError(
-            f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "
-            "or does not fit config.json; re-save the model."
-        ) from e
-    model.to(device).eval()
-    return model, load_tokenizer(source.location)
+    return config
 
 
 def load_tokenizer(location: str | os.PathLike[str], **kwargs: Any) -> Any:

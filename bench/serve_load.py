@@ -47,7 +47,9 @@ def main() -> None:
     p.add_argument("--texts-per-request", type=int, default=1)
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--text-chars", type=int, default=0, help="repeat each text to about this many characters")
     a = p.parse_args()
+    texts = [(t + ". ") * max(1, a.text_chars // (len(t) + 2)) if a.text_chars else t for t in TEXTS]
     port = free_port()
     cmd = [sys.executable, "-m", "adapt.cli", "serve", a.model_dir, "--port", str(port), "--log-level", "warning",
            "--max-batch-size", str(a.max_batch_size), "--max-wait-ms", str(a.max_wait_ms)]
@@ -58,7 +60,7 @@ def main() -> None:
         url = f"{base}/predict"
 
         def one(i: int) -> float:
-            body = {"texts": [TEXTS[(i + k) % len(TEXTS)] for k in range(a.texts_per_request)]}
+            body = {"texts": [texts[(i + k) % len(texts)] for k in range(a.texts_per_request)]}
             t = time.perf_counter()
             status, _ = http("POST", url, body, timeout=120)
             if status != 200:
@@ -82,6 +84,7 @@ def main() -> None:
             "clients": a.clients,
             "requests": a.requests,
             "texts_per_request": a.texts_per_request,
+            "text_chars": a.text_chars,
             "requests_per_s": round(a.requests / wall, 1),
             "p50_ms": round(1000 * statistics.median(lat), 1),
             "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1),

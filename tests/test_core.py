@@ -289,3 +289,14 @@ def test_public_names_come_from_the_registry():
         for cls in (spec.datasets, spec.tuner, spec.easy):
             assert getattr(adapt, cls.__name__) is cls and cls.__name__ in adapt.__all__
     assert {"Strategy", "DetailLevel", "AdaptError", "set_seed", "Tuner"} <= set(adapt.__all__)
+
+
+def test_model_calls_are_bounded_by_tokens_as_well_as_rows():
+    from adapt.inference import token_batches
+
+    lengths = [512, 512, 500, 100, 30, 30, 30, 30]
+    batches = token_batches(list(range(8)), lengths, batch_size=32, max_tokens=1024)
+    assert batches == [[0, 1], [2, 3], [4, 5, 6, 7]]  # long windows two at a time, short ones together
+    assert all(len(b) * max(lengths[i] for i in b) <= 1024 for b in batches)
+    assert token_batches([0, 1, 2], [10, 10, 10], batch_size=2) == [[0, 1], [2]]
+    assert token_batches([0], [5000], batch_size=8, max_tokens=1024) == [[0]]  # one over-long row still runs

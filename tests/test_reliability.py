@@ -165,7 +165,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {
     "schema_version 'one'": (_edit_json("adapt.json", lambda m: m.update(schema_version="one")), "'schema_version' is 'one'"),
     "max_length '64'": (_edit_json("adapt.json", lambda m: m.update(max_length="64")), "'max_length' is '64'"),
     "files as a list": (_edit_json("adapt.json", lambda m: m.update(files=["model.safetensors"])), "'files' is"),
-    "unreadable weights": (lambda f: os.chmod(f / "model.safetensors", 0), "cannot be read .* chmod a\\+r"),
+    "unreadable weights": (lambda f: os.chmod(f / "model.safetensors", 0), r"cannot be read .*\(chmod a\+r\)"),
 }
 
 
