@@ -73,26 +73,33 @@ def _parse_options(pairs: dict[str, str], declared: Sequence[Any], what: str, wh
 
 def _read_inputs(texts: Sequence[str], file: Path | None, as_json: bool) -> list[Any]:
     """Positional texts and `--file` lines; JSON lines (strings or objects) with `--jsonl` or a .jsonl/.json file."""
-    items: list[Any] = [json.loads(t) if as_json else t for t in texts]
+    items: list[Any] = [_json(t, f"argument {n}") if as_json else t for n, t in enumerate(texts, 1)]
     if file is not None:
-        if not file.is_file():
-            from .errors import DataNotFoundError
+        from .errors import DataNotFoundError, DecodeError
 
+        if not file.is_file():
             raise DataNotFoundError(f"Input file {str(file)!r} does not exist.")
-        lines = file.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise DecodeError(str(file), "utf-8", e) from e
         while lines and not lines[-1].strip():  # trailing blank lines end the file; blank lines inside it are errors
             lines.pop()
         parse = as_json or file.suffix in (".jsonl", ".json")
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 raise InvalidInputError(f"{file}:{n} is blank; every line is one input (output line N answers line N).")
-            try:
-                items.append(json.loads(line) if parse else line)
-            except json.JSONDecodeError as e:
-                raise InvalidInputError(f"{file}:{n} is not JSON ({e.msg}); write one JSON string or object per line.") from e
+            items.append(_json(line, f"{file}:{n}") if parse else line)
     if not items:
         raise InvalidInputError("Give inputs as arguments or with --file.")
     return items
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"{where} is not JSON ({e.msg}); write one JSON string or object per input.") from e
 
 
 def _spec_for(model: str, task: str | None) -> TaskSpec:
@@ -104,7 +111,7 @@ def _spec_for(model: str, task: str | None) -> TaskSpec:
 
     if resolve_model_source(model).kind != "hub":  # a missing path fails here, with its own message
         return task_for_folder(model)
-    raise InvalidInputError(f"{model!r} is not a local folder; pass --task to say which task the hub model is for.")
+    return get_task("sequence_classification")  # a hub name: a classifier, as before (--task for others)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,7 +129,7 @@ def serve(
     max_chars: int = typer.Option(20_000, envvar="ADAPT_MAX_CHARS", help="Most characters per text (else 413)."),
     max_body_bytes: int = typer.Option(2_000_000, envvar="ADAPT_MAX_BODY_BYTES", help="Largest request body (else 413)."),
     device: str | None = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_level: str = typer.Option("info", envvar="ADAPT_LOG_LEVEL", help="uvicorn log level."),
 ) -> None:
     """Serve a model of any task over REST: POST /predict, GET /health /ready /metadata /metrics, docs at /docs."""
     import uvicorn
@@ -248,7 +255,9 @@ def tune(
     lr: float | None = typer.Option(None, help="Peak learning rate; default: found with the LR finder."),
     strategy: str = typer.Option("one_cycle", help="one_cycle, flat_cos, sgdr or constant."),
     batch_size: int = typer.Option(16, help="Training batch size."),
-    max_length: int | None = typer.Option(None, help="Tokens kept per item (the task's window, block or source)."),
+    max_length: int | None = typer.Option(
+        None, help="Tokens kept per item (the task's window, block or source); default 256 for classification and ner."
+    ),
     text_col: str | None = typer.Option(None, help="Column of the texts (classification, lm)."),
     label_col: str | None = typer.Option(None, help="Column of the labels (classification)."),
     valid_pct: float = typer.Option(0.2, help="Validation share when no validation set is given."),
@@ -271,6 +280,8 @@ def tune(
     data_kwargs, tuner_kwargs = _route_options(spec, pairs)
     form = _data_form(data, spec)
     kwargs: dict[str, Any] = {"split_pct": valid_pct, "seed": seed, "encoding": encoding, **spec.data_defaults, **data_kwargs}
+    if max_length is None and spec.datasets.max_length_option is None:
+        max_length = 256  # tasks that truncate texts: as adapt tune always did
     if max_length is not None:
         kwargs["max_length"] = max_length
     if max_items is not None:
@@ -298,8 +309,11 @@ def export(
     on_parity_fail: str = typer.Option("raise", help="raise (refuse the copy) or warn."),
 ) -> None:
     """Verify a saved folder (checksums included) and write it, with a model card and optional fast copies."""
+    from .fastcopy import ON_FAIL
     from .modelio import export_folder
 
+    if on_parity_fail not in ON_FAIL:
+        raise InvalidInputError(f"--on-parity-fail must be one of {list(ON_FAIL)}, got {on_parity_fail!r}.")
     texts = _read_inputs([], parity_file, False) if parity_file is not None else None
     with contextlib.redirect_stdout(sys.stderr):
         target = export_folder(model_dir, out, int8, onnx, texts, min_agreement, on_parity_fail)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .errors import DataNotFoundError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, MissingColumnError
 from .options import Option, check_options, defaults
+from .utils import token_lengths  # noqa: F401 - importable from here, as before
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ D = TypeVar("D", bound="TaskDatasets")
 SHARED_OPTIONS = (
     Option("split_pct", float, 0.2, "validation share when no validation data is given", 0.2),
     Option("split_func", Callable, None, "split_func(items) -> (train_indices, valid_indices), instead of split_pct"),
-    Option("seed", int, 42, "seed of the random split", 0),
+    Option("seed", int, 42, "seed of the random split (None: a new one each run)", 0, nullable=True),
     Option("train_split", str, "train", "the training split of a DatasetDict", "train"),
     Option("valid_split", str, "validation", "the validation split of a DatasetDict", "validation"),
     Option("max_length", int, None, "tokens kept per item (the task's window, block or source length)", 64),
@@ -244,6 +245,36 @@ def tokenize_text_columns(
 
 
 _SHARED_NAMES = frozenset(o.name for o in SHARED_OPTIONS)
+_CONSTRUCTORS = ("from_hf", "from_dfs", "from_csvs", "from_jsons", "from_folders")
+
+
+def _constructor(func: Callable[..., Any], cls: type, name: str) -> Callable[..., Any]:
+    """`func` (a `TaskDatasets` constructor) for `cls`, with a signature listing the task's parameters."""
+    import functools
+    import inspect
+
+    @functools.wraps(func)
+    def constructor(klass: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(klass, *args, **kwargs)
+
+    own = inspect.signature(func).parameters
+    kinds = inspect.Parameter
+    positional = getattr(cls, "folder_args" if name == "from_folders" else "columns")
+    params = [own["cls"], next(p for p in own.values() if p.kind is kinds.POSITIONAL_OR_KEYWORD and p.name != "cls")]
+    params += [kinds(o.name, kinds.POSITIONAL_OR_KEYWORD, default=o.default, annotation=o.type_name()) for o in positional]
+    params.append(kinds("tokenizer_name", kinds.POSITIONAL_OR_KEYWORD, default=None, annotation="str | None"))
+    params += [p for p in own.values() if p.kind is kinds.KEYWORD_ONLY]
+    taken = {p.name for p in params}
+    params += [
+        kinds(o.name, kinds.KEYWORD_ONLY, default=o.default, annotation=o.type_name())
+        for o in (*SHARED_OPTIONS, *getattr(cls, "options", ()))
+        if o.name not in taken and o.name not in getattr(cls, "unused_shared", ())
+    ]
+    if name in ("from_csvs", "from_jsons"):
+        params.append(kinds("reader_kwargs", kinds.VAR_KEYWORD))
+    constructor.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return constructor
+LOAD_DATASET_KEYS = ("features", "keep_in_memory", "download_mode", "verification_mode", "storage_options")
 
 
 def _data_files(train: str | os.PathLike[str], valid: str | os.PathLike[str] | None, kind: str) -> dict[str, str]:
@@ -311,6 +342,14 @@ class TaskDatasets:
     folder_args: ClassVar[tuple[Option, ...]] = ()  # positional parameters of from_folders before tokenizer_name
     folder_columns: ClassVar[tuple[tuple[str, str], ...]] = ()  # from_folders: (column option, value); () = no folder form
     max_length_option: ClassVar[str | None] = None  # the option `max_length` sets (default: tokenize_kwargs)
+    unused_shared: ClassVar[tuple[str, ...]] = ()  # shared keywords this task has no use for (refused, not ignored)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # each task's constructors show its own columns and options to help(), IDEs and inspect.signature
+        for name in _CONSTRUCTORS:
+            if name not in cls.__dict__:
+                setattr(cls, name, classmethod(_constructor(TaskDatasets.__dict__[name].__func__, cls, name)))
 
     @classmethod
     def _from_splits(cls: type[D], train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any) -> D:
@@ -324,10 +363,12 @@ class TaskDatasets:
 
         Arrow-backed datasets stay memory-mapped; `num_proc` tokenizes in parallel processes.
         """
-        name, load, opts = cls._bind(args, kwargs, cls.columns, "from_hf")
-        train, valid = train_valid_splits(
-            dataset_or_dict, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func
-        )
+        return cls._from_table(dataset_or_dict, cls._bind(args, kwargs, cls.columns, "from_hf"))
+
+    @classmethod
+    def _from_table(cls: type[D], data: Any, bound: tuple[str | None, LoadOptions, dict[str, Any]]) -> D:
+        name, load, opts = bound
+        train, valid = train_valid_splits(data, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func)
         return cls._from_splits(train, valid, name, load, **opts)
 
     @classmethod
@@ -345,35 +386,47 @@ class TaskDatasets:
     ) -> D:
         """From CSV files read by `datasets` (Arrow, memory-mapped, cached), so files larger than memory work.
 
-        Keywords of the `datasets` CSV reader (`sep`, `quotechar`, `column_names`, ...) are passed on to it.
+        Keywords of the `datasets` CSV reader (`sep`, `quotechar`, `column_names`, ...) and of `load_dataset`
+        (`features`, `keep_in_memory`, ...) are passed on to them; every other keyword is checked before reading.
         """
         from datasets import load_dataset
         from datasets.packaged_modules.csv.csv import CsvConfig
 
-        reader_names = {f for f in CsvConfig.__dataclass_fields__ if f not in ("name", "data_files", "features", "encoding")}
-        taken = _SHARED_NAMES | {o.name for o in (*cls.columns, *cls.options)}
-        reader = {k: kwargs.pop(k) for k in list(kwargs) if k in reader_names and k not in taken}
+        reader_names = {f for f in CsvConfig.__dataclass_fields__ if f not in ("name", "data_files", "encoding")}
+        reader = cls._reader_kwargs(kwargs, reader_names | set(LOAD_DATASET_KEYS))
+        bound = cls._bind(args, kwargs, cls.columns, "from_csvs")
         files = _data_files(train_csv, valid_csv, "CSV")
         with _reading(files, encoding):
-            dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=kwargs.get("cache_dir"), **reader)
-        return cls.from_hf(dd, *args, **kwargs)
+            dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=bound[1].cache_dir, **reader)
+        return cls._from_table(dd, bound)
+
+    @classmethod
+    def _reader_kwargs(cls, kwargs: dict[str, Any], names: set[str]) -> dict[str, Any]:
+        """Take out of `kwargs` the keywords a file reader understands and the task does not declare."""
+        taken = _SHARED_NAMES | {o.name for o in (*cls.columns, *cls.options)}
+        return {k: kwargs.pop(k) for k in list(kwargs) if k in names and k not in taken}
 
     @classmethod
     def from_jsons(
         cls: type[D], train_json: str | os.PathLike[str], *args: Any, valid_json: str | os.PathLike[str] | None = None,
         encoding: str = "utf-8", **kwargs: Any,
     ) -> D:
-        """From JSON Lines files (one object per line) or JSON lists of objects, read by `datasets`."""
+        """From JSON Lines files (one object per line) or JSON lists of objects, read by `datasets`.
+
+        `load_dataset` keywords (`features`, `keep_in_memory`, ...) are passed on.
+        """
+        reader = cls._reader_kwargs(kwargs, set(LOAD_DATASET_KEYS))
+        bound = cls._bind(args, kwargs, cls.columns, "from_jsons")
         files = _data_files(train_json, valid_json, "JSON")
         with _reading(files, encoding):
-            data = cls._read_jsons(files, encoding, kwargs.get("cache_dir"))
-        return cls.from_hf(data, *args, **kwargs)
+            data = cls._read_jsons(files, encoding, bound[1].cache_dir, reader)
+        return cls._from_table(data, bound)
 
     @classmethod
-    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any) -> Any:
+    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any, reader: dict[str, Any]) -> Any:
         from datasets import load_dataset
 
-        return load_dataset("json", data_files=files, encoding=encoding, cache_dir=cache_dir)
+        return load_dataset("json", data_files=files, encoding=encoding, cache_dir=cache_dir, **reader)
 
     @classmethod
     def from_folders(
@@ -424,6 +477,9 @@ class TaskDatasets:
         if twice:
             raise InvalidInputError(f"{where} got {twice} both positionally and by keyword.")
         given.update(kwargs)
+        unused = sorted(set(given) & set(cls.unused_shared))
+        if unused:
+            raise InvalidInputError(f"{where} does not use {unused}; its own options set how it tokenizes.")
         name = given.pop("tokenizer_name", None)
         table = (*SHARED_OPTIONS, *positional, *cls.options)
         checked = check_options(given, table, where, "argument")

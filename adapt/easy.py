@@ -106,28 +106,34 @@ class EasyBase:
         from .utils import default_device
 
         key = (str(model_name_or_path), str(default_device(self.device)))
-        if key in self._cache:
-            return self._cache[key]
+        model = self._cache.get(key)
+        if model is not None:
+            return model
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._cache:
-                self._cache[key] = self._load(model_name_or_path)
-        return self._cache[key]
+            model = self._cache.get(key)
+            if model is None:
+                model = self._load(model_name_or_path)
+                self._cache[key] = model
+        return model
 
     # -- prediction ------------------------------------------------------------------------------------
     def predict(
         self,
-        inputs: Any,
+        text: Any,
         model_name_or_path: ModelRef,
         mini_batch_size: int = 32,
         detail_level: DetailLevel | str = DetailLevel.Low,
         **options: Any,
     ) -> dict[str, Any]:
         """Predict for one input or a list through the shared front door; a JSON-safe dict (lists of length 1 for one)."""
-        level = DetailLevel(detail_level)  # checked before any model loads
+        from .options import check_options
+
+        level = DetailLevel(detail_level)  # checked before any model loads, as the options are
+        check_options(options, self.spec.predictor.options, self.spec.predictor.__name__)
         predictor = self.get_model(model_name_or_path)
-        return predict_json(predictor, inputs, self.spec.fields, mini_batch_size, level, options)
+        return predict_json(predictor, text, self.spec.fields, mini_batch_size, level, options)
 
     tag_text = predict  # AdaptNLP's name of the verb of the classifiers and taggers
 
@@ -143,7 +149,9 @@ class EasyBase:
 
     def release(self) -> None:
         """Drop every cached model."""
-        self._cache.clear()
+        with self._guard:
+            self._cache.clear()
+            self._locks.clear()
 
 
 def _wrong_task(src: Any, spec: TaskSpec, easy: str) -> str:

@@ -51,6 +51,12 @@ GENERATE_OPTIONS = (
     Option("early_stopping", bool, None, "beam search: stop when every beam is done", True),
     Option("typical_p", float, None, "typical sampling mass", 0.9),
     Option("eos_token_id", (int, list), None, "token id(s) that end a generation", 2),
+    Option("forced_bos_token_id", int, None, "the first generated token (the target language of mBART, M2M, NLLB)", 0),
+    Option("min_length", int, None, "the shortest output, in tokens", 1),
+    Option("bad_words_ids", list, None, "token id sequences never to generate", [[3]]),
+    Option("num_beam_groups", int, None, "diverse beam search groups (divides num_beams)", 1),
+    Option("diversity_penalty", float, None, "diverse beam search penalty between groups", 0.0),
+    Option("generate_kwargs", dict, None, "any other transformers GenerationConfig fields, checked by transformers", {}),
 )
 
 
@@ -104,13 +110,27 @@ def cut_at_eos(ids: list[int], eos_ids: set[int], pad_id: int | None) -> list[in
     return ids[:end]
 
 
-def check_generate_options(batch_size: int, options: dict[str, Any]) -> dict[str, Any]:
-    """Checks transformers would otherwise fail on obscurely (num_beams=0 divides by zero)."""
+def check_generate_options(
+    batch_size: int, options: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The keywords for `generate`: the declared options plus `generate_kwargs` (fields of transformers'
+    `GenerationConfig`, which checks them), with the checks transformers would fail on obscurely."""
     check_batch_size(batch_size)
-    beams = options.get("num_beams", 1)
+    extra = dict(options.pop("generate_kwargs", None) or {})
+    reserved = sorted(set(extra) & {"max_new_tokens", "max_length", "num_return_sequences", "return_dict_in_generate"})
+    if reserved:
+        raise InvalidInputError(f"generate_kwargs may not set {reserved}: adapt sets them (use num_tokens_to_produce).")
+    if extra:
+        from transformers import GenerationConfig
+
+        unknown = sorted(k for k in extra if not hasattr(GenerationConfig(), k))
+        if unknown:
+            raise InvalidInputError(f"generate_kwargs {unknown} are not GenerationConfig fields of transformers.")
+    merged = {**(defaults or {}), **extra, **{k: v for k, v in options.items() if v is not None}}
+    beams = merged.get("num_beams", 1)
     if not isinstance(beams, int) or isinstance(beams, bool) or beams < 1:
         raise InvalidInputError(f"num_beams must be a positive integer (1 = greedy), got {beams!r}.")
-    return {k: v for k, v in options.items() if v is not None}
+    return merged
 
 
 def generate_batch(

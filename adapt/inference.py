@@ -433,7 +433,7 @@ class PredictCall:
 
 
 def prepare(
-    predictor: Any,
+    predictor: Predictor,
     raw: Any,
     fields: Sequence[Field],
     detail_level: DetailLevel | str = DetailLevel.Low,
@@ -449,7 +449,7 @@ def prepare(
     return PredictCall(inputs, opts, level, single)
 
 
-def run(predictor: Any, call: PredictCall, batch_size: int = 32) -> Any:
+def run(predictor: Predictor, call: PredictCall, batch_size: int = 32) -> Any:
     """Run a prepared call; the predictor gets the detail-dependent keywords it declares (`scores`)."""
     check_batch_size(batch_size)
     compute = call.compute if getattr(predictor, "computes_scores", False) else {}
@@ -457,7 +457,7 @@ def run(predictor: Any, call: PredictCall, batch_size: int = 32) -> Any:
 
 
 def predict_json(
-    predictor: Any,
+    predictor: Predictor,
     raw: Any,
     fields: Sequence[Field],
     batch_size: int = 32,
@@ -475,3 +475,12 @@ def check_batch_size(batch_size: Any) -> int:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}.")
     return batch_size
+
+
+def __getattr__(name: str) -> Any:
+    # `EasyBase` lived here in the previous version; it is in `adapt.easy` now
+    if name == "EasyBase":
+        from .easy import EasyBase
+
+        return EasyBase
+    raise AttributeError(f"module 'adapt.inference' has no attribute {name!r}")

@@ -29,6 +29,7 @@ class Option:
     default: Any = None
     help: str = ""
     example: Any = None
+    nullable: bool = False  # None is accepted too (always, when the default is None)
 
     @property
     def kinds(self) -> tuple[Any, ...]:
@@ -36,23 +37,27 @@ class Option:
 
     def type_name(self) -> str:
         names = [k.__name__ for k in self.kinds]
-        return " | ".join(names + (["None"] if self.default is None else []))
+        return " | ".join(names + (["None"] if self.default is None or self.nullable else []))
 
     def check(self, value: Any, where: str) -> Any:
         """The value, converted for enums; `InvalidInputError` naming the option when its type is wrong."""
-        if value is None and self.default is None:
+        import numbers
+
+        if value is None and (self.default is None or self.nullable):
             return None
         for kind in self.kinds:
             if isinstance(kind, type) and issubclass(kind, Enum):
                 if isinstance(value, (str, kind)):
                     return kind(value)
                 continue
-            if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-            if kind is int and isinstance(value, bool):
+            if isinstance(value, bool) and kind in (int, float):
                 continue
-            if kind is list and isinstance(value, tuple):
-                return list(value)
+            if kind is float and isinstance(value, numbers.Real):
+                return float(value)
+            if kind is int and isinstance(value, numbers.Integral):
+                return int(value)
+            if kind is list and (isinstance(value, tuple) or hasattr(value, "tolist")):
+                return list(value.tolist() if hasattr(value, "tolist") else value)
             if isinstance(value, kind):
                 return list(value) if kind in (list, tuple) else value
         raise InvalidInputError(

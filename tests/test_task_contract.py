@@ -295,3 +295,67 @@ def test_a_task_declared_in_one_file_is_trainable_predictable_servable_and_on_th
         assert http("GET", f"{base}/metadata")[1]["task"] == "upper_case"
     finally:
         stop(proc)
+
+
+# ---------------------------------------------------------------------------------------------------
+# calls of the previous version keep working
+# ---------------------------------------------------------------------------------------------------
+def test_easy_verbs_take_their_arguments_by_name_and_position(trained_tasks) -> None:
+    _, folder = trained_tasks["sequence_classification"]
+    clf = get_task("sequence_classification").easy()
+    by_name = clf.tag_text(text="Shares fell", model_name_or_path=folder)
+    names = ["A", "B", "C", "D", "E"]
+    relabelled = clf.tag_text("Shares fell", folder, 32, "medium", names)  # class_names was the 5th parameter
+    assert by_name["predictions"] and relabelled["classes"] == names
+
+
+def test_shared_constructor_keywords_accept_what_they_did(task_files: Path, tiny_models) -> None:
+    import numpy as np
+    from datasets import ClassLabel, Features, Value
+
+    from adapt import QuestionAnsweringDatasets, SequenceClassificationDatasets
+
+    bert = str(tiny_models["bert"])
+    labels = ["business", "entertainment", "politics", "sports", "tech"]
+    features = Features({"text": Value("string"), "label": ClassLabel(names=labels)})
+    d = SequenceClassificationDatasets.from_csvs(task_files / "cls.csv", "text", "label", bert, seed=None,
+                                                 split_pct=np.float64(0.25), features=features, max_length=np.int64(16))
+    assert d.vocab == labels and d.max_length == 16
+    with pytest.raises(InvalidInputError, match="Unknown argument 'sedd'"):  # checked before the (missing) file is read
+        SequenceClassificationDatasets.from_csvs(task_files / "missing.csv", "text", "label", bert, sedd=1)
+    with pytest.raises(InvalidInputError, match="does not use \\['tokenize_kwargs'\\]"):
+        QuestionAnsweringDatasets.from_jsons(task_files / "qa.jsonl", bert, tokenize_kwargs={"padding": True})
+
+
+def test_generation_takes_any_generation_config_field_through_generate_kwargs(trained_tasks) -> None:
+    spec = get_task("language_modeling")
+    _, folder = trained_tasks["language_modeling"]
+    gen = spec.easy()
+    plain = gen.generate("The match", folder, num_tokens_to_produce=6)
+    extra = gen.generate("The match", folder, num_tokens_to_produce=6, generate_kwargs={"repetition_penalty": 1.0})
+    assert plain == extra
+    with pytest.raises(InvalidInputError, match="not GenerationConfig fields"):
+        gen.generate("The match", folder, generate_kwargs={"bogus": 1})
+    with pytest.raises(InvalidInputError, match="may not set \\['max_new_tokens'\\]"):
+        gen.generate("The match", folder, generate_kwargs={"max_new_tokens": 3})
+
+
+def test_the_registry_is_whole_for_concurrent_first_lookups() -> None:
+    code = (
+        "import threading\nfrom adapt.tasks import get_task\nerrors = []\n"
+        "def look():\n    try:\n        get_task('translation')\n    except Exception as e:\n        errors.append(e)\n"
+        "threads = [threading.Thread(target=look) for _ in range(8)]\n[t.start() for t in threads]\n[t.join() for t in threads]\n"
+        "print(len(errors))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "0"
+
+
+def test_cli_input_errors_are_one_line(trained_tasks, tmp_path: Path, capsys) -> None:
+    _, folder = trained_tasks["sequence_classification"]
+    code, _, err = run_cli(capsys, "predict", folder, "--jsonl", "not json")
+    assert code == 2 and "argument 1 is not JSON" in err
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes("caf\xe9\n".encode("latin-1"))
+    code, _, err = run_cli(capsys, "predict", folder, "--file", bad)
+    assert code == 2 and "Cannot decode" in err and err.count("\n") == 1

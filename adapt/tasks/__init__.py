@@ -32,10 +32,11 @@ BUILTIN_TASK_MODULES = (
 )
 
 _registry: dict[str, TaskSpec] = {}
+_loaded = False
 _lock = threading.RLock()
 
 
-def _add_module(module: str) -> list[TaskSpec]:
+def _add_module(module: str, into: dict[str, TaskSpec] | None = None) -> list[TaskSpec]:
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
@@ -44,27 +45,33 @@ def _add_module(module: str) -> list[TaskSpec]:
     if not specs:
         raise InvalidChoiceError(f"Task module {module!r} declares no TASKS = (TaskSpec(...),).")
     for spec in specs:
-        _add(spec)
+        _add(spec, _registry if into is None else into)
     return specs
 
 
-def _add(spec: TaskSpec) -> None:
+def _add(spec: TaskSpec, into: dict[str, TaskSpec]) -> None:
+    taken = {key: t for t in into.values() for key in (t.name, *t.aliases)}
     for key in (spec.name, *spec.aliases):
-        other = _registry.get(key)
+        other = taken.get(key)
         if other is not None and other is not spec and other.name != spec.name:
             raise InvalidChoiceError(f"Task name {key!r} of {spec.name!r} is already taken by {other.name!r}.")
-    _registry[spec.name] = spec
+    into[spec.name] = spec
 
 
 def _ensure_loaded() -> None:
-    if _registry:
+    """Import every task module once; the registry is published whole, so no caller sees part of it."""
+    global _loaded
+    if _loaded:
         return
     with _lock:
-        if _registry:
+        if _loaded:
             return
+        found: dict[str, TaskSpec] = {}
         extra = [m.strip() for m in os.environ.get("ADAPT_TASK_MODULES", "").split(",") if m.strip()]
         for module in (*BUILTIN_TASK_MODULES, *extra):
-            _add_module(module)
+            _add_module(module, found)
+        _registry.update(found)
+        _loaded = True
 
 
 def register(task: str | TaskSpec) -> list[TaskSpec]:
@@ -73,7 +80,7 @@ def register(task: str | TaskSpec) -> list[TaskSpec]:
     with _lock:
         if isinstance(task, str):
             return _add_module(task)
-        _add(task)
+        _add(task, _registry)
         return [task]
 
 
@@ -98,6 +105,17 @@ def get_task(name: str) -> TaskSpec:
     if key in table:
         return table[key]
     raise InvalidChoiceError(unknown_name("task", str(name), sorted(table)))
+
+
+def __getattr__(name: str) -> Any:
+    # names of the previous version: `TaskSpec` lived here, and `TASKS` was the registry dict
+    if name == "TaskSpec":
+        from .base import TaskSpec
+
+        return TaskSpec
+    if name == "TASKS":
+        return all_tasks()
+    raise AttributeError(f"module 'adapt.tasks' has no attribute {name!r}")
 
 
 def task_for_folder(model_dir: str | os.PathLike[str]) -> TaskSpec:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, check_columns
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
-from ..errors import DataNotFoundError, InvalidInputError
+from ..errors import DataNotFoundError, DecodeError, InvalidInputError
 from ..inference import Encoded, Field, encode, forward_logits, model_max_length
 from ..options import Option
 from ..results import Results
@@ -141,12 +141,15 @@ def _check_text(value: Any, what: str, where: str) -> str:
     return value
 
 
-def read_squad_json(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_squad_json(path: str | os.PathLike[str], encoding: str = "utf-8") -> list[dict[str, Any]]:
     """Flat records (`id`, `question`, `context`, `answers`) from official SQuAD JSON, a JSON list or JSON Lines."""
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"JSON file {str(p)!r} does not exist.")
-    raw = p.read_text(encoding="utf-8")
+    try:
+        raw = p.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise DecodeError(str(p), encoding, e) from e
     try:
         data = json.loads(raw)
     except json.JSONDecodeError:
@@ -343,6 +346,7 @@ class QuestionAnsweringDatasets(TaskDatasets):
         Option("doc_stride", int, None, f"overlap of context windows in tokens (default {DEFAULT_DOC_STRIDE})", 32),
     )
     max_length_option = "max_length"
+    unused_shared = ("tokenize_kwargs",)  # windows come from max_length and doc_stride
 
     @classmethod
     def _from_splits(
@@ -351,11 +355,12 @@ class QuestionAnsweringDatasets(TaskDatasets):
         return cls(train, valid, tokenizer_name=tokenizer_name, **options, **load.build_kwargs())
 
     @classmethod
-    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any) -> Any:
+    def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any, reader: dict[str, Any]) -> Any:
         """Official SQuAD JSON (v1.1 or v2.0), JSON lists of records or JSON Lines (see `read_squad_json`)."""
         from datasets import Dataset
 
-        return {split: Dataset.from_list(read_squad_json(path)) for split, path in files.items()}
+        features = reader.get("features")
+        return {split: Dataset.from_list(read_squad_json(path, encoding), features=features) for split, path in files.items()}
 
 
 # ---------------------------------------------------------------------------------------------------

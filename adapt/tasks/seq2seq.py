@@ -209,10 +209,11 @@ class Seq2SeqDatasets(TaskDatasets):
     # -- constructors ---------------------------------------------------------------------------------------
     options: ClassVar[tuple[Option, ...]] = _seq2seq_options(("source", "target"))
     max_length_option = "max_source_length"
+    unused_shared = ("tokenize_kwargs",)  # lengths come from max_source_length and max_target_length
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
         cls.options = _seq2seq_options(cls.default_cols)  # the column defaults are the task's
+        super().__init_subclass__(**kwargs)
 
     @classmethod
     def _from_splits(
@@ -308,7 +309,7 @@ class HFSeq2SeqGenerator:
         top_p, temperature, no_repeat_ngram_size, ...) go to `generate`; `scores=True` adds log-probabilities.
         """
         n = check_num_tokens(self.max_target_length if num_tokens_to_produce is None else num_tokens_to_produce)
-        options = check_generate_options(batch_size, {"num_beams": 1, "do_sample": False, **generate_options})
+        options = check_generate_options(batch_size, generate_options, defaults={"num_beams": 1, "do_sample": False})
         pre = self.prefix if prefix is None else prefix
         enc = self.tokenizer([pre + t for t in texts], truncation=True, max_length=self.max_source_length, verbose=False)
         full = self.tokenizer([pre + t for t in texts], truncation=False, verbose=False)["input_ids"]

@@ -683,6 +683,20 @@ class EasySequenceClassifier(EasyBase):
 
     task = TASK
 
+    def tag_text(
+        self,
+        text: Any,
+        model_name_or_path: Any,
+        mini_batch_size: int = 32,
+        detail_level: DetailLevel | str = DetailLevel.Low,
+        class_names: Sequence[str] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Classify one input or a list (see the class doc); `class_names` relabels the output."""
+        if class_names is not None:
+            options["class_names"] = list(class_names)
+        return self.predict(text, model_name_or_path, mini_batch_size, detail_level, **options)
+
 
 TASKS = (
     TaskSpec(
