@@ -163,7 +163,7 @@ def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> No
     for i, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
         where = f"Row {i} of the {split} split"
         if not isinstance(tok, (list, tuple)) or len(tok) == 0:
-            raise InvalidInputError(f"{where} has no tokens ({tok!r:.40}); each row needs a list of tokens.")
+            raise InvalidInputError(f"{where} is an empty sentence (no tokens: {tok!r:.40}); drop it or give it tokens.")
         if not isinstance(tag, (list, tuple)) or len(tok) != len(tag):
             n_tags = len(tag) if isinstance(tag, (list, tuple)) else repr(tag)
             raise InvalidInputError(f"{where} has {len(tok)} tokens but {n_tags} tags; they must match.")
