@@ -128,25 +128,46 @@ def serve(
     max_texts: int = typer.Option(256, envvar="ADAPT_MAX_TEXTS", help="Most texts per request (else 413)."),
     max_chars: int = typer.Option(20_000, envvar="ADAPT_MAX_CHARS", help="Most characters per text (else 413)."),
     max_body_bytes: int = typer.Option(2_000_000, envvar="ADAPT_MAX_BODY_BYTES", help="Largest request body (else 413)."),
+    max_tokens: int = typer.Option(65_536, envvar="ADAPT_MAX_TOKENS", help="Most tokens of all texts of a request (else 413)."),
+    max_queued_texts: int = typer.Option(4_096, envvar="ADAPT_MAX_QUEUED_TEXTS", help="Most texts waiting (else 503)."),
+    request_timeout: float = typer.Option(60.0, envvar="ADAPT_REQUEST_TIMEOUT", help="Seconds a request may take (else 504)."),
+    header_timeout: float = typer.Option(10.0, envvar="ADAPT_HEADER_TIMEOUT", help="Seconds to send the headers."),
+    body_timeout: float = typer.Option(30.0, envvar="ADAPT_BODY_TIMEOUT", help="Seconds to send the body (else 408)."),
+    api_key: str | None = typer.Option(None, envvar="ADAPT_API_KEY", help="Key(s), comma-separated, that every route "
+                                       "but /health (and /ready) requires."),
+    public_ready: bool = typer.Option(True, envvar="ADAPT_PUBLIC_READY", help="/ready needs no key."),
+    public_metrics: bool = typer.Option(False, envvar="ADAPT_PUBLIC_METRICS", help="/metrics needs no key."),
+    ssl_certfile: str | None = typer.Option(None, envvar="ADAPT_SSL_CERTFILE", help="TLS certificate (with --ssl-keyfile)."),
+    ssl_keyfile: str | None = typer.Option(None, envvar="ADAPT_SSL_KEYFILE", help="TLS private key."),
     device: str | None = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
     log_level: str = typer.Option("info", envvar="ADAPT_LOG_LEVEL", help="uvicorn log level."),
 ) -> None:
-    """Serve a model of any task over REST: POST /predict, GET /health /ready /metadata /metrics, docs at /docs."""
+    """Serve a model of any task over REST: POST /predict /reload, GET /health /ready /metadata /metrics, /docs."""
     import uvicorn
 
     from .serving.app import ServerConfig
+    from .serving.guards import header_timeout_protocol
     from .tasks import task_for_folder
 
-    config = ServerConfig(model_dir, device, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes)
+    config = ServerConfig(
+        model_dir, device=device, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_texts=max_texts,
+        max_chars=max_chars, max_body_bytes=max_body_bytes, max_tokens=max_tokens, max_queued_texts=max_queued_texts,
+        request_timeout=request_timeout, header_timeout=header_timeout, body_timeout=body_timeout, api_key=api_key,
+        public_ready=public_ready, public_metrics=public_metrics,
+    )
     task_for_folder(model_dir)  # fail fast, before workers start
     _exit_cleanly_on_stop()
+    server: dict[str, Any] = {
+        "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
+        "http": header_timeout_protocol(header_timeout) if header_timeout else "auto",
+    }
     if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
         from .serving.app import create_app
 
-        uvicorn.run(create_app(config, preload=True), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(config, preload=True), **server)
         return
     os.environ.update(config.to_env())
-    uvicorn.run("adapt.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run("adapt.serving.app:app_from_env", factory=True, workers=workers, **server)
 
 
 def _exit_cleanly_on_stop() -> None:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EasyBase", "ModelRef"]
 
+# transformers' loading is not thread-safe (it patches torch.nn.Module methods while it runs), so every load in the
+# process, whatever its folder or Easy module, runs alone
+_LOAD_LOCK = threading.Lock()
+
 ModelRef = Any  # a folder path, a hub id, a flair .pt file or a loaded predictor's source
 
 
@@ -114,7 +118,8 @@ class EasyBase:
         with lock:
             model = self._cache.get(key)
             if model is None:
-                model = self._load(model_name_or_path)
+                with _LOAD_LOCK:
+                    model = self._load(model_name_or_path)
                 self._cache[key] = model
         return model
 

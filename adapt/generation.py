@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from .enums import DetailLevel
 from .errors import InvalidInputError
-from .inference import check_batch_size, model_max_length, pad_batch
+from .inference import check_batch_size, model_max_length, note_truncated, pad_batch
 from .options import Option
 from .results import Results
 
@@ -242,7 +242,7 @@ class HFTextGenerator:
             cut.append(len(row) > keep)
             out.append(row[-keep:])  # keep the end of an over-long prompt: that is what the model continues
         if any(cut):
-            logger.warning("%d of %d prompts were longer than %d tokens; kept their last %d", sum(cut), len(ids), keep, keep)
+            note_truncated(sum(cut), f"were prompts longer than {keep} tokens; their last {keep} were kept")
         return out, cut
 
     def predict(

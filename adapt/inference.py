@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Union
@@ -35,12 +36,14 @@ __all__ = [
     "normalize_inputs",
     "normalize_strings",
     "normalize_texts",
+    "note_truncated",
     "pad_batch",
     "predict_json",
     "prepare",
     "resolve_max_length",
     "run",
     "softmax",
+    "truncated_inputs",
 ]
 
 
@@ -264,12 +267,7 @@ def _finish(
         n_windows = [2 if t else 1 for t in truncated]
     n_truncated = sum(n > 1 for n in n_windows)
     if n_truncated and long_text is LongText.Truncate:
-        logger.warning(
-            "%d of %d inputs exceed max_length=%d tokens and were truncated (use long_text='window' to keep all text)",
-            n_truncated,
-            len(texts),
-            max_length,
-        )
+        note_truncated(n_truncated, f"exceeded max_length={max_length} tokens and were truncated (long_text='window' keeps all)")
     return Encoded(
         features=features,
         sample_ids=[mapping[k] for k in keep],
@@ -278,6 +276,30 @@ def _finish(
         word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
         sequence_ids=[enc.sequence_ids(k) for k in keep] if return_sequence_ids else None,
     )
+
+
+_truncation = {"total": 0, "since_log": 0, "last_log": 0.0}
+_truncation_lock = threading.Lock()
+TRUNCATION_LOG_SECONDS = 60.0
+
+
+def note_truncated(n: int, what: str) -> None:
+    """Count `n` inputs cut to the model's length; log it at most once a minute (with the count since), not per batch."""
+    import time
+
+    with _truncation_lock:
+        _truncation["total"] += n
+        _truncation["since_log"] += n
+        now = time.monotonic()
+        if now - _truncation["last_log"] < TRUNCATION_LOG_SECONDS:
+            return
+        count, _truncation["since_log"], _truncation["last_log"] = _truncation["since_log"], 0, now
+    logger.warning("%d inputs %s (logged at most once a minute)", count, what)
+
+
+def truncated_inputs() -> int:
+    """How many inputs this process has cut to a model's length (the server's `adapt_truncated_inputs` metric)."""
+    return int(_truncation["total"])
 
 
 def _pair_stride(tokenizer: Any, firsts: Sequence[Any], max_length: int, stride: int) -> int:

@@ -311,8 +311,24 @@ def load_hf_model(
             f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "
             "or does not fit config.json; re-save the model."
         ) from e
+    own_weights(model)
     model.to(device).eval()
     return model, load_tokenizer(source.location)
+
+
+def own_weights(model: Any) -> Any:
+    """Copy every parameter and buffer out of the weight file's memory map, one tensor at a time.
+
+    Safetensors weights are mapped from the file, so rewriting the file under a running server changed its answers
+    or killed it with SIGBUS. After this the process owns its weights and the file can change (redeploy, then
+    reload). Tied parameters stay tied: each is copied once, in place.
+    """
+    import torch
+
+    with torch.no_grad():
+        for tensor in {id(t): t for t in (*model.parameters(), *model.buffers())}.values():
+            tensor.data = tensor.data.clone()
+    return model
 
 
 def load_hf_config(source: ModelSource, task: str, head_suffix: str | tuple[str, ...]) -> Any:

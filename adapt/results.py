@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .enums import DetailLevel
 
-__all__ = ["Results", "ResultsLike", "json_text"]
+__all__ = ["Results", "ResultsLike", "concat_results", "json_text"]
 
 R = TypeVar("R", bound="Results")
 
@@ -54,6 +54,13 @@ class Results:
     def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
         """JSON-safe output at `detail_level`."""
         raise NotImplementedError
+
+
+def concat_results(parts: list[Any]) -> Any:
+    """One results object from the parts of one request run in several model calls (shared fields from the first)."""
+    if len(parts) == 1:
+        return parts[0]
+    return dataclasses.replace(parts[0], items=[item for part in parts for item in part.items])
 
 
 def json_text(text: Any) -> Any:

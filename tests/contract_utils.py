@@ -65,15 +65,23 @@ def run_cli(capsys: Any, *args: str) -> tuple[int, str, str]:
 
 
 @contextmanager
-def server(model_dir: Path, **config: Any) -> Iterator[str]:
-    """A real uvicorn server for `model_dir` on loopback, in a thread of this process."""
+def server(model_dir: Path, hook: Any = None, **config: Any) -> Iterator[str]:
+    """A real uvicorn server for `model_dir` on loopback, in a thread of this process (as `adapt serve` runs it).
+
+    `hook(app)` runs on the loaded app before it serves (e.g. to wrap its predictor).
+    """
     import uvicorn
 
     from adapt.serving.app import ServerConfig, create_app
+    from adapt.serving.guards import header_timeout_protocol
 
-    app = create_app(ServerConfig(str(model_dir), **{"max_wait_ms": 2.0, **config}))
+    cfg = ServerConfig(str(model_dir), **{"max_wait_ms": 2.0, **config})
+    app = create_app(cfg, preload=True)
+    if hook is not None:
+        hook(app)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    protocol = header_timeout_protocol(cfg.header_timeout)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", http=protocol))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -254,8 +254,49 @@ def test_batcher_survives_any_model_error():
         return bad, ok, again
 
     bad, ok, again = asyncio.run(main())
-    assert all(isinstance(e, Exception) for e in bad)
+    assert isinstance(bad[0], Exception) and bad[1].items == ["X"]  # only the request that broke the call fails
     assert [r.items for r in ok] == [["A"], ["B", "C"], ["D"]] and again.items == ["E"]
+
+
+def test_batcher_cuts_large_requests_bounds_its_queue_and_drops_late_work():
+    import asyncio
+    import time
+    from dataclasses import dataclass
+
+    from adapt.results import Results
+    from adapt.serving.batching import MicroBatcher, QueueFullError
+
+    @dataclass
+    class Res(Results):
+        items: list
+
+    calls = []
+
+    def run(texts, params):
+        calls.append(list(texts))
+        time.sleep(0.02 * len(texts))
+        return Res([t.upper() for t in texts])
+
+    async def main():
+        b = MicroBatcher(run, max_batch_size=4, max_wait_ms=5, max_queued_texts=40, max_batch_chars=100)
+        await b.start()
+        big = asyncio.ensure_future(b.submit([f"long text {i}" * 3 for i in range(30)], {}))
+        await asyncio.sleep(0.03)
+        short = await b.submit(["short"], {})
+        big_done_first = big.done()
+        with pytest.raises(QueueFullError, match="busy"):
+            await b.submit(["x"] * 20, {})
+        with pytest.raises(asyncio.TimeoutError):
+            await b.submit(["late"] * 8, {}, timeout=0.001)
+        result = await big
+        await b.stop()
+        return short, big_done_first, result
+
+    short, big_done_first, result = asyncio.run(main())
+    assert short.items == ["SHORT"] and not big_done_first  # the short request did not wait for the whole big one
+    assert result.items == [f"LONG TEXT {i}" * 3 for i in range(30)]  # the big one, assembled in order from chunks
+    assert all(len(c) <= 4 and sum(map(len, c)) <= 100 + 40 for c in calls)
+    assert not any("late" in t for c in calls for t in c)  # past its deadline before it ran: dropped
 
 
 def test_user_errors_are_adapt_errors():

@@ -106,11 +106,16 @@ def test_class_names_override(trained):
         tuner.predict(NEW, class_names=["a", "b"])
 
 
-def test_long_text_truncate_and_window(trained, caplog):
+def test_long_text_truncate_and_window(trained, caplog, monkeypatch):
+    import adapt.inference
+
     tuner, _ = trained
+    monkeypatch.setattr(adapt.inference, "TRUNCATION_LOG_SECONDS", 0.0)  # logged at most once a minute otherwise
+    before = adapt.inference.truncated_inputs()
     with caplog.at_level("INFO", logger="adapt.inference"):
         trunc = tuner.predict(LONG, detail_level="high")
     assert "truncated" in caplog.text and "long_text='window'" in caplog.text  # never silent
+    assert adapt.inference.truncated_inputs() == before + 1  # and counted (the server's /metrics shows it)
     assert trunc["truncated"] == [True] and trunc["windows"] == [1]
     win = tuner.predict([LONG, NEW[1]], detail_level="high", long_text="window")
     assert win["windows"][0] > 10 and win["windows"][1] == 1 and win["predictions"][0] == "business"

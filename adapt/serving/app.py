@@ -9,22 +9,28 @@ which the server keeps serving.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import os
+import signal
+import threading
 import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ..errors import AdaptError, InvalidInputError
 from ..inference import prepare
 from ..tasks import task_for_folder
-from .batching import MicroBatcher
+from .batching import MicroBatcher, QueueFullError
+from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,14 @@ __all__ = ["ServerConfig", "app_from_env", "create_app"]
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Server settings; every field can come from an `ADAPT_*` environment variable (see `from_env`)."""
+    """Server settings; each field `name` can come from the environment variable `ADAPT_<NAME>` (see `from_env`).
+
+    Limits: `max_texts` and `max_chars` per request and `max_tokens` (all texts' tokens) per request give 413;
+    `max_queued_texts` bounds the work waiting for the model (503 with `Retry-After` beyond); a request waits
+    at most `request_timeout` seconds (504); a client has `header_timeout` seconds to send its headers and
+    `body_timeout` for its body (408). `api_key` (comma-separated keys) protects every route but `/health`,
+    and `/ready` unless `public_ready` is false; `/metrics` is open only with `public_metrics`.
+    """
 
     model_dir: str
     device: str | None = None
@@ -42,35 +55,52 @@ class ServerConfig:
     max_texts: int = 256
     max_chars: int = 20_000
     max_body_bytes: int = 2_000_000
+    max_tokens: int = 65_536
+    max_queued_texts: int = 4_096
+    request_timeout: float = 60.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    api_key: str | None = None
+    public_ready: bool = True
+    public_metrics: bool = False
+
+    @property
+    def api_keys(self) -> list[str]:
+        return [k.strip() for k in (self.api_key or "").split(",") if k.strip()]
 
     @classmethod
     def from_env(cls) -> ServerConfig:
         env = os.environ
         if not env.get("ADAPT_MODEL"):
             raise InvalidInputError("Set ADAPT_MODEL to the saved or exported model folder to serve.")
-        return cls(
-            model_dir=env["ADAPT_MODEL"],
-            device=env.get("ADAPT_DEVICE") or None,
-            max_batch_size=int(env.get("ADAPT_MAX_BATCH_SIZE", cls.max_batch_size)),
-            max_wait_ms=float(env.get("ADAPT_MAX_WAIT_MS", cls.max_wait_ms)),
-            max_texts=int(env.get("ADAPT_MAX_TEXTS", cls.max_texts)),
-            max_chars=int(env.get("ADAPT_MAX_CHARS", cls.max_chars)),
-            max_body_bytes=int(env.get("ADAPT_MAX_BODY_BYTES", cls.max_body_bytes)),
-        )
+        values: dict[str, Any] = {"model_dir": env["ADAPT_MODEL"]}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"ADAPT_{f.name.upper()}")
+            if f.name != "model_dir" and raw not in (None, ""):
+                values[f.name] = _parse(raw, f.default, f.name)
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that `from_env` reads back into this config."""
-        out = {
-            "ADAPT_MODEL": self.model_dir,
-            "ADAPT_MAX_BATCH_SIZE": str(self.max_batch_size),
-            "ADAPT_MAX_WAIT_MS": str(self.max_wait_ms),
-            "ADAPT_MAX_TEXTS": str(self.max_texts),
-            "ADAPT_MAX_CHARS": str(self.max_chars),
-            "ADAPT_MAX_BODY_BYTES": str(self.max_body_bytes),
-        }
-        if self.device:
-            out["ADAPT_DEVICE"] = self.device
+        out = {"ADAPT_MODEL": self.model_dir}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "model_dir" and value is not None:
+                out[f"ADAPT_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+def _parse(raw: str, default: Any, name: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as e:
+        raise InvalidInputError(f"ADAPT_{name.upper()}={raw!r} is not a {type(default).__name__}.") from e
+    return raw
 
 
 class PredictRequest(BaseModel):
@@ -85,7 +115,9 @@ class _Metrics:
     """Prometheus metrics in a registry of the app's own (nothing global)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        from ..inference import truncated_inputs
 
         self.registry = CollectorRegistry()
         self.requests = Counter("adapt_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry)
@@ -96,6 +128,9 @@ class _Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
+        self.queued = Gauge("adapt_queued_texts", "Texts waiting for the model", registry=self.registry)
+        truncated = Gauge("adapt_truncated_inputs", "Inputs cut to the model's length so far", registry=self.registry)
+        truncated.set_function(truncated_inputs)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -103,46 +138,34 @@ class _Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _error(status: int, detail: str, rid: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"detail": detail}
-    if rid:
-        body["request_id"] = rid
-    return JSONResponse(body, status_code=status)
+def _folder_name(value: Any) -> Any:
+    """A hub id stays as it is; a local path becomes its folder name (no paths of this or the training machine)."""
+    if not isinstance(value, str) or not value:
+        return value
+    looks_local = os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1 or "\\" in value
+    return Path(value).name if looks_local or Path(value).exists() else value
 
 
-class _BodyLimit:
-    """ASGI middleware: refuse bodies over `limit` bytes with 413, with or without a Content-Length header."""
+class _TokenCounter:
+    """Counts a request's tokens (both texts of a pair) for `max_tokens`, before it is queued.
 
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    It has a tokenizer of its own and a lock: a fast tokenizer is not safe to use from two threads at once, and the
+    model thread uses the predictor's.
+    """
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
+    def __init__(self, predictor: Any) -> None:
+        import copy
 
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:  # a chunked body grew too large: FastAPI turns this into the 413 answer
-                raise HTTPException(413, self.message)
-            return message
+        tokenizer = getattr(predictor, "tokenizer", None)
+        self.tokenizer = copy.deepcopy(tokenizer) if tokenizer is not None else None
+        self.lock = threading.Lock()
 
-        await self.app(scope, limited_receive, send)
-
-    @property
-    def message(self) -> str:
-        return f"Request body exceeds {self.limit} bytes (max_body_bytes); send fewer or shorter texts."
-
-    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await _error(413, self.message)(scope, receive, send)
+    def count(self, inputs: list[Any]) -> int:
+        if self.tokenizer is None:
+            return 0
+        texts = [t for item in inputs for t in (item if isinstance(item, tuple) else (item,))]
+        with self.lock:
+            return sum(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
@@ -152,8 +175,9 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
     """
     spec = task_for_folder(config.model_dir)
     metrics = _Metrics()
+    reload_lock = asyncio.Lock()
 
-    def load() -> Any:
+    def load() -> Any:  # a fresh Easy module: every load re-verifies the folder and owns its weights
         from ..modelio import pickle_allowed
 
         return spec.easy(device=config.device, trust_pickle=pickle_allowed()).get_model(config.model_dir)
@@ -161,34 +185,51 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
     def run(texts: list[Any], params: dict[str, Any]) -> Any:
         return app.state.predictor.predict(texts, batch_size=config.max_batch_size, **params)
 
-    batcher = MicroBatcher(run, config.max_batch_size, config.max_wait_ms, on_batch=metrics.batch.observe)
+    batcher = MicroBatcher(
+        run, config.max_batch_size, config.max_wait_ms, on_batch=metrics.batch.observe, max_queued_texts=config.max_queued_texts
+    )
+    metrics.queued.set_function(lambda: batcher.queued_texts)
+
+    async def reload_model() -> dict[str, Any]:
+        """Load the folder again (checksums verified) and swap it in; requests in flight finish on the old model."""
+        async with reload_lock:
+            predictor = await asyncio.to_thread(load)
+            app.state.counter, app.state.predictor = _TokenCounter(predictor), predictor
+        logger.warning("reloaded the %s model from %s", spec.name, Path(config.model_dir).name)
+        return {"reloaded": True, "task": spec.name}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         if app.state.predictor is None:
             app.state.predictor = load()
+            app.state.counter = _TokenCounter(app.state.predictor)
         await batcher.start()
-        logger.info("serving %s model from %s", spec.name, config.model_dir)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):  # main thread only
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_quiet(reload_model)))
+        logger.info("serving %s model from %s", spec.name, Path(config.model_dir).name)
         try:
             yield
         finally:
             await batcher.stop()
 
-    app = FastAPI(title="adapt model server", version=_adapt_version(), lifespan=lifespan)
+    app = FastAPI(title="adapt model server", version=_adapt_version(), lifespan=lifespan, docs_url="/docs")
     app.state.predictor = load() if preload else None  # loaded once per worker
-    # inner middleware first: the body limit answers 413 itself, and `observe` (outer) counts every answer
-    app.add_middleware(_BodyLimit, limit=config.max_body_bytes)
+    app.state.counter = _TokenCounter(app.state.predictor) if preload else None
+    # inner middleware first: the guards answer 401/408/413 themselves, and `observe` (outer) counts every answer
+    app.add_middleware(BodyGuard, limit=config.max_body_bytes, timeout=config.body_timeout or None)
+    open_paths = {"/health"} | ({"/ready"} if config.public_ready else set()) | ({"/metrics"} if config.public_metrics else set())
+    app.add_middleware(ApiKeyGuard, keys=config.api_keys, open_paths=open_paths)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Any) -> Any:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = request_id(request.headers.get("x-request-id"))
         request.state.request_id = rid
         start = time.perf_counter()
         try:
             response = await call_next(request)
         except Exception:  # unexpected: answer 500 with the request id, keep serving
             logger.exception("request %s failed", rid)
-            response = _error(500, "Internal server error.", rid)
+            response = error_response(500, "Internal server error.", rid)
         response.headers["x-request-id"] = rid
         path = request.url.path if request.url.path in known_paths else "other"  # bounded label values
         metrics.requests.labels(path, str(response.status_code)).inc()
@@ -208,57 +249,85 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
-        """Task, labels, model folder and library versions."""
+        """Task, labels, input fields, parameters, model folder name, library versions and limits."""
         from ..modelio import read_manifest
         from ..utils import library_versions
 
         predictor = getattr(app.state, "predictor", None)
         labels = getattr(predictor, "classes", None) or getattr(predictor, "tags", None)
         manifest = read_manifest(config.model_dir)
+        limits = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_batch_size", "max_wait_ms",
+                  "max_queued_texts", "request_timeout")
         return {
             "task": spec.name,
             "labels": list(labels) if labels else manifest.get("labels"),
-            "model_dir": config.model_dir,
-            "base_model": manifest.get("base_model"),
+            "model_dir": _folder_name(config.model_dir),
+            "base_model": _folder_name(manifest.get("base_model")),
             "input_fields": [f.name for f in spec.fields],
             "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
                            for o in spec.predictor.options},
             "versions": library_versions(),
-            "limits": {
-                "max_texts": config.max_texts,
-                "max_chars": config.max_chars,
-                "max_body_bytes": config.max_body_bytes,
-                "max_batch_size": config.max_batch_size,
-                "max_wait_ms": config.max_wait_ms,
-            },
+            "limits": {name: getattr(config, name) for name in limits},
         }
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
-        """Prometheus text format: requests by status, latency, model batch sizes."""
+        """Prometheus text format: requests by status, latency, model batch sizes, queue, truncated inputs."""
         body, ctype = metrics.render()
         return PlainTextResponse(body, media_type=ctype)
+
+    @app.post("/reload")
+    async def reload() -> JSONResponse:
+        """Load the folder again, verifying its checksums, and serve it; on failure keep serving the old model (409)."""
+        try:
+            return JSONResponse(await reload_model())
+        except AdaptError as e:
+            return error_response(409, f"Reload refused, still serving the previous model: {e}")
 
     @app.post("/predict")
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
         """Predict for a list of texts; the response is the matching `Easy*` call's JSON."""
-        if len(body.texts) > config.max_texts:
-            return _error(413, f"{len(body.texts)} texts exceed max_texts={config.max_texts}; split the request.")
-        for i, item in enumerate(body.texts):
-            size = len(item) if isinstance(item, str) else sum(len(v) for v in item.values())
-            if size > config.max_chars:
-                return _error(413, f"texts[{i}] has {size} characters, over max_chars={config.max_chars}.")
+        rid = request.state.request_id
+        refusal = _check_sizes(body, config)
+        if refusal is not None:
+            return error_response(413, refusal, rid)
         predictor = app.state.predictor
         try:
             call = prepare(predictor, body.texts, spec.fields, body.detail_level, body.parameters)
+            tokens = await asyncio.to_thread(app.state.counter.count, call.inputs)
+            if tokens > config.max_tokens:
+                return error_response(413, f"The texts hold {tokens} tokens, over max_tokens={config.max_tokens}; "
+                                           "split the request.", rid)
             compute = call.compute if getattr(predictor, "computes_scores", False) else {}
-            result = await batcher.submit(call.inputs, {**call.options, **compute})
+            result = await batcher.submit(call.inputs, {**call.options, **compute}, timeout=config.request_timeout or None)
+        except QueueFullError as e:
+            return error_response(503, str(e), rid, headers={"Retry-After": "1"})
+        except asyncio.TimeoutError:
+            return error_response(504, f"The request took over request_timeout={config.request_timeout:g} s and was "
+                                       "dropped; send fewer or shorter texts.", rid)
         except AdaptError as e:
-            return _error(422, str(e))
+            return error_response(422, str(e), rid)
         return JSONResponse(result.to_dict(call.level))
 
     known_paths = {getattr(r, "path", None) for r in app.routes}
     return app
+
+
+def _check_sizes(body: PredictRequest, config: ServerConfig) -> str | None:
+    if len(body.texts) > config.max_texts:
+        return f"{len(body.texts)} texts exceed max_texts={config.max_texts}; split the request."
+    for i, item in enumerate(body.texts):
+        size = len(item) if isinstance(item, str) else sum(len(v) for v in item.values())
+        if size > config.max_chars:
+            return f"texts[{i}] has {size} characters, over max_chars={config.max_chars}."
+    return None
+
+
+async def _quiet(reload: Any) -> None:
+    try:
+        await reload()
+    except AdaptError as e:
+        logger.error("reload on SIGHUP refused, still serving the previous model: %s", e)
 
 
 def _json_default(value: Any) -> Any:

@@ -21,7 +21,7 @@ from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError, WrongTaskError
 from ..generation import GENERATE_OPTIONS, check_generate_options, check_num_tokens, generate_batch, seeded
-from ..inference import TEXT, model_max_length
+from ..inference import TEXT, model_max_length, note_truncated
 from ..options import Option
 from ..results import Results
 from ..tuner import Tuner
@@ -315,7 +315,7 @@ class HFSeq2SeqGenerator:
         full = self.tokenizer([pre + t for t in texts], truncation=False, verbose=False)["input_ids"]
         cut = [len(f) > self.max_source_length for f in full]
         if any(cut):
-            logger.warning("%d of %d sources exceed %d tokens and were truncated", sum(cut), len(texts), self.max_source_length)
+            note_truncated(sum(cut), f"were sources over {self.max_source_length} tokens and were truncated")
         feats = {k: enc[k] for k in ("input_ids", "attention_mask")}
         order = sorted(range(len(texts)), key=lambda i: len(feats["input_ids"][i]), reverse=True)
         items: list[Seq2SeqResult | None] = [None] * len(texts)
