@@ -235,3 +235,31 @@ def test_custom_code_in_a_folder_never_runs_even_if_stdin_says_yes(tiny_cls_dir:
     out = subprocess.run([sys.executable, "-m", "adapt.cli", "predict", str(folder), "x"], input="y\ny\n", text=True,
                          capture_output=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 2 and "adapt: error:" in out.stderr and not marker.exists()
+
+
+def test_sighup_reloads_a_redeployed_folder(tiny_cls_dir: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from .serving_utils import free_port, stop, wait_ready
+
+    served = tmp_path / "served"
+    shutil.copytree(tiny_cls_dir, served)
+    other = _other_model(tiny_cls_dir, tmp_path)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "adapt.cli", "serve", str(served), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        before = http("POST", f"{base}/predict", {"texts": GOOD[:2]})[1]
+        for f in other.iterdir():
+            shutil.copy2(f, served / f.name)
+        proc.send_signal(signal.SIGHUP)
+        want = EasySequenceClassifier().tag_text(GOOD[:2], other)
+        deadline = time.monotonic() + 60
+        while http("POST", f"{base}/predict", {"texts": GOOD[:2]})[1] != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert http("POST", f"{base}/predict", {"texts": GOOD[:2]})[1] == want != before
+    finally:
+        assert stop(proc) == 0
