@@ -20,7 +20,9 @@ _CORE: dict[str, tuple[str, ...] | None] = {
     "adapt.utils": ("set_seed",),
     "adapt.data": ("TaskDatasets", "random_split"),
     "adapt.engine": ("AdaptiveDataLoaders",),
-    "adapt.tuner": ("Tuner",),
+    "adapt.tuner": ("AdaptiveTuner", "Tuner"),
+    "adapt.hub": None,
+    "adapt.compat": None,
     "adapt.tasks.embeddings": ("EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "Pooling"),
 }
 

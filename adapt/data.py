@@ -343,6 +343,7 @@ class TaskDatasets:
     folder_columns: ClassVar[tuple[tuple[str, str], ...]] = ()  # from_folders: (column option, value); () = no folder form
     max_length_option: ClassVar[str | None] = None  # the option `max_length` sets (default: tokenize_kwargs)
     unused_shared: ClassVar[tuple[str, ...]] = ()  # shared keywords this task has no use for (refused, not ignored)
+    copy_labels: ClassVar[bool] = False  # rows show `labels` = `input_ids` (language modelling)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -477,6 +478,7 @@ class TaskDatasets:
         if twice:
             raise InvalidInputError(f"{where} got {twice} both positionally and by keyword.")
         given.update(kwargs)
+        cls._normalize_args(given)
         unused = sorted(set(given) & set(cls.unused_shared))
         if unused:
             raise InvalidInputError(f"{where} does not use {unused}; its own options set how it tokenizes.")
@@ -486,9 +488,13 @@ class TaskDatasets:
         shared = {k: v for k, v in checked.items() if k in _SHARED_NAMES}
         opts = {**defaults((*positional, *cls.options)), **{k: v for k, v in checked.items() if k not in _SHARED_NAMES}}
         load = LoadOptions(**shared)
-        if name is None and load.tokenizer is None:
+        if name is None and load.tokenizer is None and opts.get("tokenize", True):
             raise InvalidInputError(f"{where} needs tokenizer_name (a hub name or a local model folder).")
         return name, cls._place_max_length(load, opts, where), opts
+
+    @classmethod
+    def _normalize_args(cls, given: dict[str, Any]) -> None:
+        """Hook: reinterpret the arguments of a constructor call in place (e.g. an older argument order)."""
 
     @classmethod
     def _place_max_length(cls, load: LoadOptions, opts: dict[str, Any], where: str) -> LoadOptions:
@@ -524,20 +530,24 @@ class TaskDatasets:
         multi_label: bool = False,
         num_proc: int | None = None,
     ) -> None:
-        if tokenizer is None:
-            if tokenizer_name is None:
-                raise InvalidInputError("Pass tokenizer_name (a hub name or local model path) or a tokenizer.")
+        if tokenizer is None and tokenizer_name is not None:
             from .modelio import load_tokenizer
 
             tokenizer = load_tokenizer(tokenizer_name, **dict(auto_kwargs or {}))
-        self.tokenizer = tokenizer
+        elif tokenizer is None and tokenize:
+            raise InvalidInputError(
+                "Pass tokenizer_name (a hub name or local model path) or a tokenizer; or tokenize=False, then "
+                "set_tokenizer(...) and tokenize()."
+            )
+        self.tokenizer: Any = tokenizer
         self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None)
         self.label_keys = list(label_keys) if label_keys is not None else ["labels"]
         self.multi_label = multi_label
         self.num_proc = num_proc
-        default_max = min(int(getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)), DEFAULT_MAX_LENGTH)
-        self.tokenize_kwargs: dict[str, Any] = {"truncation": True, "max_length": default_max, **dict(tokenize_kwargs or {})}
+        self._given_tokenize_kwargs = dict(tokenize_kwargs or {})
+        self.tokenize_kwargs: dict[str, Any] = self._tokenize_kwargs_for(tokenizer)
         self.tokenize_func = tokenize_func or tokenize_text_columns
+        self.remove_cols = [remove_cols] if isinstance(remove_cols, str) else list(remove_cols or [])
         if valid_dset is None:
             raise EmptyDatasetError(
                 "TaskDatasets needs a validation split (fastai validates every epoch); "
@@ -547,10 +557,80 @@ class TaskDatasets:
         self.valid = self._prepare(valid_dset, "valid")
         self.vocab = list(vocab) if vocab is not None else self._vocab_from_features()
         if tokenize:
-            cols = [remove_cols] if isinstance(remove_cols, str) else list(remove_cols or [])
-            self.train = self._tokenize(self.train, cols)
-            if self.valid is not None:
-                self.valid = self._tokenize(self.valid, cols)
+            self.train = self._tokenize(self.train, self.remove_cols)
+            self.valid = self._tokenize(self.valid, self.remove_cols)
+        if type(self).__init__ is TaskDatasets.__init__:  # a task with its own __init__ publishes at its end
+            self._publish()
+
+    def _tokenize_kwargs_for(self, tokenizer: Any) -> dict[str, Any]:
+        """Truncation to the model maximum (at most 512 tokens), then the keywords given."""
+        default_max = min(int(getattr(tokenizer, "model_max_length", DEFAULT_MAX_LENGTH)), DEFAULT_MAX_LENGTH)
+        return {"truncation": True, "max_length": default_max, **self._given_tokenize_kwargs}
+
+    # -- the rows users see ---------------------------------------------------------------------------------
+    def _publish(self) -> None:
+        """Show `train[i]`/`valid[i]` as the model's inputs and labels, keys sorted (AdaptNLP's rows).
+
+        The other columns (the text, ids of examples) stay in the data: `dsets.raw.train[i]` has them all.
+        """
+        if self.tokenizer is None:
+            return
+        self.train, self.valid = (self._row_view(d) for d in (self.raw.train, self.raw.valid))
+
+    def _row_view(self, dset: Any) -> Any:
+        cols = self.model_columns(dset)
+        if "input_ids" not in cols:
+            return dset
+        return dset.with_transform(RowView(sorted(cols), copy_labels=self.copy_labels))
+
+    @property
+    def raw(self) -> Any:
+        """`raw.train` and `raw.valid`: the splits with every column (text, ids of examples) as stored."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(train=_unformatted(self.train), valid=_unformatted(self.valid))
+
+    def split(self, ds_idx: int | str) -> Any:
+        """Split `ds_idx` (0 or "train", 1 or "valid") with every column."""
+        return self.raw.train if ds_idx in (0, "train") else self.raw.valid
+
+    # -- AdaptNLP's setters -----------------------------------------------------------------------------------
+    def set_tokenizer(self, tokenizer_name: Any, override_existing: bool = False, **auto_kwargs: Any) -> None:
+        """Load the tokenizer `tokenizer_name` (a hub name, folder or Hub search result); `tokenize()` then uses it.
+
+        A tokenizer already set is kept (with a warning) unless `override_existing=True`.
+        """
+        import warnings
+
+        from .hub import model_name
+        from .modelio import load_tokenizer
+
+        if self.tokenizer is not None and not override_existing:
+            warnings.warn(
+                f"Keeping the tokenizer {self.tokenizer_name!r}; pass override_existing=True to use {tokenizer_name!r}.",
+                stacklevel=2,
+            )
+            return
+        name = model_name(tokenizer_name)
+        self.tokenizer, self.tokenizer_name = load_tokenizer(name, **auto_kwargs), str(name)
+        self.tokenize_kwargs = self._tokenize_kwargs_for(self.tokenizer)
+
+    def tokenize(self) -> None:
+        """Tokenize the splits with the current tokenizer (after `tokenize=False`, or a new `set_tokenizer`)."""
+        if self.tokenizer is None:
+            raise InvalidInputError("No tokenizer yet: call set_tokenizer(name) first, then tokenize().")
+        self.train = self._tokenize(self.raw.train, self.remove_cols)
+        self.valid = self._tokenize(self.raw.valid, self.remove_cols)
+        self._publish()
+
+    def set_classes(self, classes: Sequence[Any]) -> None:
+        """Name the label ids: label id `i` is `classes[i]` (the order given; AdaptNLP sorted them)."""
+        names = [str(c) for c in classes]
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"set_classes got repeated names: {names}.")
+        if self.vocab is not None and len(names) != len(self.vocab):
+            raise InvalidInputError(f"set_classes got {len(names)} names for {len(self.vocab)} classes ({self.vocab}).")
+        self.vocab = names
 
     @property
     def max_length(self) -> int:
@@ -590,7 +670,7 @@ class TaskDatasets:
 
     def rows(self, ds_idx: int, idxs: Sequence[int]) -> Any:
         """Rows `idxs` of split `ds_idx` (0 train, 1 valid), all columns."""
-        return (self.train if ds_idx == 0 else self.valid).select(list(idxs))
+        return self.split(ds_idx).select(list(idxs))
 
     def label_text(self, y: Any) -> str:
         """A label id (or multi-hot list) as label names."""
@@ -640,6 +720,30 @@ class TaskDatasets:
     def __repr__(self) -> str:
         n_valid = _count_rows(self.valid)
         return f"{type(self).__name__}(train={len(self.train)}, valid={n_valid}, labels={self.vocab})"
+
+
+class RowView:
+    """A `datasets` transform showing rows as `columns` in this order; `labels` copied from `input_ids` if asked.
+
+    Reading one column that is not shown (`dset["text"]`) still works.
+    """
+
+    def __init__(self, columns: Sequence[str], copy_labels: bool = False) -> None:
+        self.columns, self.copy_labels = list(columns), copy_labels
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        out = {k: batch[k] for k in self.columns if k in batch}
+        if not out:
+            return batch
+        if self.copy_labels and "labels" not in out and "input_ids" in out:
+            out = dict(sorted({**out, "labels": [list(ids) for ids in out["input_ids"]]}.items()))
+        return out
+
+
+def _unformatted(dset: Any) -> Any:
+    """`dset` without the row view (a dataset the user formatted otherwise keeps its format)."""
+    transform = (getattr(dset, "format", None) or {}).get("format_kwargs", {}).get("transform")
+    return dset.with_format(None) if isinstance(transform, RowView) else dset
 
 
 def _call_tokenize(batch: dict[str, list[Any]], func: Callable[..., Any], tokenizer: Any, tokenize_kwargs: dict[str, Any]) -> Any:

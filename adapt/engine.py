@@ -10,7 +10,6 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -121,7 +120,7 @@ class AdaptiveDataLoaders(DataLoaders):
         from .utils import default_device, token_lengths
 
         collate = HFBatchCollate(collate_fn or dsets.default_collate(), dsets.label_keys)
-        splits = [dsets.train] + ([dsets.valid] if dsets.valid is not None else [])
+        splits = [dsets.split(0)] + ([dsets.split(1)] if dsets.valid is not None else [])
         loaders = []
         for i, d in enumerate(splits):
             cols = d.select_columns(dsets.model_columns(d))
@@ -221,17 +220,35 @@ def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     return [g for g in groups if g]
 
 
-@dataclass
-class LRSuggestion:
-    """The LR finder's outcome: the raw `minimum/10` suggestion and the value actually used."""
+class LRSuggestion(float):
+    """The LR finder's outcome, usable wherever a float learning rate is: it equals `chosen`, the value to train with.
+
+    Also holds the raw `minimum/10` suggestion (`raw`), the LR at the lowest loss and the `reason` for the choice;
+    `valley` is `chosen` too, for code written against fastai's `SuggestedLRs`.
+    """
 
     raw: float
     chosen: float
     lr_at_min_loss: float
     reason: str
 
+    def __new__(cls, raw: float, chosen: float, lr_at_min_loss: float, reason: str) -> LRSuggestion:
+        obj = super().__new__(cls, chosen)
+        obj.raw, obj.chosen, obj.lr_at_min_loss, obj.reason = float(raw), float(chosen), float(lr_at_min_loss), reason
+        return obj
+
+    def __getnewargs__(self) -> tuple[float, float, float, str]:  # type: ignore[override]
+        return self.raw, self.chosen, self.lr_at_min_loss, self.reason
+
+    @property
+    def valley(self) -> float:
+        return self.chosen
+
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw, "chosen": self.chosen, "lr_at_min_loss": self.lr_at_min_loss, "reason": self.reason}
+
+    def __repr__(self) -> str:
+        return f"LRSuggestion(chosen={self.chosen:.3g}, raw={self.raw:.3g}, reason={self.reason!r})"
 
 
 def suggest_fine_tune_lr(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, EnumMeta
 from .errors import InvalidChoiceError, closest
 
 __all__ = ["ChoiceEnum", "DetailLevel", "LongText", "Strategy"]
@@ -12,8 +12,31 @@ def _norm(s: str) -> str:
     return s.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
 
 
-class ChoiceEnum(str, Enum):
-    """A `str` enum that accepts member names, values or aliases in any case, and suggests the closest on error."""
+class _ChoiceMeta(EnumMeta):
+    """`dir(Strategy)` lists the members and the enum's own helpers, not every `str` method."""
+
+    def __dir__(cls) -> list[str]:
+        own = {n for k in cls.__mro__ if k not in (str, object, Enum) for n in vars(k) if not n.startswith("_")}
+        return sorted(set(cls.__members__) | {n for n in own if n not in cls.__members__ and n != "mro"})
+
+
+class ChoiceEnum(str, Enum, metaclass=_ChoiceMeta):
+    """A `str` enum that accepts member names, values or aliases in any case, and suggests the closest on error.
+
+    A member equals its value and its aliases as plain strings (`Strategy.OneCycle == "fit_one_cycle"`, AdaptNLP's
+    value); it hashes as its value, so dictionaries keyed by members are found by value.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Enum) or not isinstance(other, str):
+            return self is other
+        return other == self.value or self.aliases().get(other) == self.value
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.value)
 
     @classmethod
     def aliases(cls) -> dict[str, str]:

@@ -81,6 +81,9 @@ def resolve_model_source(name_or_path: str | os.PathLike[str], strict: bool = Fa
     A folder is checked before anything in it is loaded (see `check_hf_folder`); `strict=True` refuses folders
     without an adapt manifest.
     """
+    from .hub import model_name
+
+    name_or_path = model_name(name_or_path)  # a Hub search result stands for its model id
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise ModelNotFoundError(f"model_name_or_path must be a non-empty path or hub name, got {name_or_path!r}.")
     name = str(name_or_path)
@@ -361,7 +364,9 @@ def load_tokenizer(location: str | os.PathLike[str], **kwargs: Any) -> Any:
     path or hub id is a `ModelNotFoundError`, damaged tokenizer files a `CorruptModelError`."""
     from transformers import AutoTokenizer
 
-    name = str(location)
+    from .hub import model_name
+
+    name = str(model_name(location))
     if not Path(name).expanduser().exists() and _looks_like_path(name):
         raise ModelNotFoundError(f"Tokenizer path {name!r} does not exist. Check the path, or pass a hub model name.")
     try:

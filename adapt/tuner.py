@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Tuner", "sgdr_cycles"]
+__all__ = ["AdaptiveTuner", "Tuner", "sgdr_cycles"]
 
 
 def sgdr_cycles(epochs: int) -> tuple[int, int]:
@@ -86,6 +86,8 @@ class Tuner:
     output_keys: ClassVar[tuple[str, ...]] = ("logits",)
     options: ClassVar[tuple[Option, ...]] = ()  # the task's own keyword-only options
     also_loads: ClassVar[tuple[str, ...]] = ()  # saved tasks besides its own whose weights it can start from
+    # other accepted spellings of metric names users pass (`metrics=["f1_score"]`, AdaptNLP's) -> adapt's name
+    metric_aliases: ClassVar[dict[str, str]] = {}
     classes: list[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -136,13 +138,52 @@ class Tuner:
             dls,
             HFModel(self.model, self.output_keys),
             loss_func=loss_func or self.default_loss(),
-            metrics=self.default_metrics() if metrics is None else metrics,
+            metrics=self._resolve_metrics(metrics),
             opt_func=opt_func or Adam,
             splitter=hf_layer_groups,
             cbs=additional_cbs,
             **learner_kwargs,
         )
         self._set_precision(mixed_precision)
+
+    def _resolve_metrics(self, metrics: Any) -> Any:
+        """The default metrics for None; metric names (`"accuracy"`, `NERMetric.F1`) replaced by the task's metric."""
+        if metrics is None:
+            return self.default_metrics()
+        items = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+        if not any(isinstance(m, str) for m in items):
+            return metrics
+        available = self.named_metrics()
+        out = []
+        for m in items:
+            if not isinstance(m, str):
+                out.append(m)
+                continue
+            name = self.metric_aliases.get(str(m), str(m))
+            if name not in available:
+                valid = sorted(available) + sorted(self.metric_aliases)
+                raise InvalidChoiceError(unknown_name("metric", str(m), valid, type(self).__name__))
+            out.append(available[name])
+        return out
+
+    def named_metrics(self) -> dict[str, Any]:
+        """The metrics this task can compute by name (`metrics=["accuracy"]`): name -> a new fastai metric."""
+        return {getattr(m, "name", None) or getattr(m, "__name__", str(m)): m for m in self.default_metrics()}
+
+    @property
+    def loss_func(self) -> Any:
+        """The fastai loss in use (read-only; pass `loss_func=` to the constructor to change it)."""
+        return self.learn.loss_func
+
+    @property
+    def metrics(self) -> Any:
+        """The fastai metrics reported each epoch, each with a `.name` (read-only)."""
+        return self.learn.metrics
+
+    @property
+    def opt_func(self) -> Any:
+        """The fastai optimizer constructor (read-only)."""
+        return self.learn.opt_func
 
     def _set_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Set the declared task options as attributes; return the rest, which must be fastai `Learner` arguments."""
@@ -415,6 +456,24 @@ class Tuner:
         """Atomically write a self-contained HF folder (safetensors, tokenizer, config) plus `adapt.json`."""
         return self._write(directory, extra_files=None)
 
+    def load(self, path: str | os.PathLike[str], device: Any = None) -> Tuner:
+        """Replace the weights with those saved at `path` (a `save`d folder, or any model of this task), and its
+        tokenizer when the folder has one, to predict or go on training; returns the tuner."""
+        from .engine import HFModel
+        from .modelio import load_tokenizer, resolve_model_source
+        from .utils import default_device
+
+        if device is not None:
+            self.device = default_device(device)
+            self.dls.to(self.device)
+        src = resolve_model_source(path)
+        self.model = self._load_model(path).to(self.device)
+        self.learn.model = HFModel(self.model, self.output_keys)
+        self.learn.opt = None  # a new optimizer for the new parameters at the next fit
+        if src.kind == "hf_dir" and (Path(src.location) / "tokenizer_config.json").exists():
+            self.tokenizer = load_tokenizer(src.location)
+        return self
+
     def export(
         self,
         path: str | os.PathLike[str],
@@ -490,3 +549,6 @@ class Tuner:
             cfg = self.model.config
             cfg.id2label = dict(enumerate(self.classes))
             cfg.label2id = {c: i for i, c in enumerate(self.classes)}
+
+
+AdaptiveTuner = Tuner  # AdaptNLP's name for the task-agnostic tuner

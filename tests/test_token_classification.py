@@ -89,7 +89,7 @@ def test_long_sentences_are_windowed_not_truncated(model_path):
     df = pd.DataFrame({"tokens": [words, ["a", "b"]], "tags": [tags, ["O", "O"]]})
     d = TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=df, tokenize_kwargs={"max_length": 64})
     assert d.vocab == ["B-per", "O"]
-    rows = [r for r in d.train if max(r["word_ids"]) > 2]
+    rows = [r for r in d.raw.train if max(r["word_ids"]) > 2]
     assert len(rows) > 5 and all(len(r["input_ids"]) <= 64 for r in rows)
     labelled = [w for r in rows for w, lab in zip(r["word_ids"], r["labels"], strict=True) if lab != -100]
     assert sorted(labelled) == list(range(300))  # every word labelled in exactly one window: none dropped, none twice

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from ..data import LoadOptions, TaskDatasets, check_columns
 from ..easy import EasyBase, ModelRef
-from ..enums import DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidInputError, WrongTaskError
+from ..enums import ChoiceEnum, DetailLevel, LongText
+from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, WrongTaskError
 from ..generation import HFTextGenerator, check_num_tokens, position_limit
 from ..inference import TEXT, Field, encode, forward_logits, model_max_length, softmax
 from ..options import Option
@@ -41,6 +41,7 @@ __all__ = [
     "EasyTextGenerator",
     "FillMaskResults",
     "HFFillMask",
+    "LMType",
     "LanguageModelDatasets",
     "LanguageModelTuner",
     "causal_lm_loss",
@@ -179,6 +180,8 @@ class LanguageModelDatasets(TaskDatasets):
         >>> dls.show_batch()
     """
 
+    copy_labels = True  # a row's `labels` are its `input_ids` (the collator shifts or masks them per batch)
+
     def __init__(
         self,
         train_dset: Any,
@@ -216,6 +219,7 @@ class LanguageModelDatasets(TaskDatasets):
                 fn, batched=True, with_indices=True, remove_columns=["special_tokens_mask"], desc="Masking validation"
             )
         logger.info("%d training and %d validation blocks of up to %d tokens", len(self.train), len(self.valid), self.block_size)
+        self._publish()
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def _check_tokenizer(self, config: Any) -> None:
@@ -491,6 +495,14 @@ class HFFillMask:
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
+class LMType(ChoiceEnum):
+    """The kind of language model (AdaptNLP's `language_model_type`); the data's `masked_lm` decides by default."""
+
+    Masked = "masked"
+    Causal = "causal"
+    Seq2Seq = "seq2seq"
+
+
 class LanguageModelTuner(Tuner):
     """Fine-tune a causal or masked language model with fastai; perplexity is reported every epoch.
 
@@ -504,7 +516,11 @@ class LanguageModelTuner(Tuner):
     """
 
     task = TASK
+    options = (
+        Option("language_model_type", LMType, None, "causal or masked; must match the data's masked_lm", "causal"),
+    )
     datasets: LanguageModelDatasets
+    language_model_type: LMType | None
 
     @property
     def spec(self) -> TaskSpec:
@@ -515,6 +531,18 @@ class LanguageModelTuner(Tuner):
         if not isinstance(dsets, LanguageModelDatasets):
             raise InvalidInputError("LanguageModelTuner needs dataloaders built by LanguageModelDatasets(...).dataloaders().")
         self.masked_lm, self.block_size = dsets.masked_lm, dsets.block_size
+        kind = self.language_model_type
+        if kind is LMType.Seq2Seq:
+            raise InvalidChoiceError(
+                "language_model_type='seq2seq': train sequence-to-sequence models with SummarizationTuner or "
+                "TranslationTuner on their datasets; LanguageModelTuner trains 'causal' or 'masked' models."
+            )
+        if kind is not None and (kind is LMType.Masked) != self.masked_lm:
+            data = "masked_lm=True" if self.masked_lm else "masked_lm=False (the default)"
+            raise InvalidInputError(
+                f"language_model_type={kind.value!r}, but the data was built with {data}; build it with "
+                f"LanguageModelDatasets.from_...(..., masked_lm={kind is LMType.Masked}) to train a {kind.value} model."
+            )
         return dsets
 
     def _check_model(self, model: Any) -> Any:
@@ -639,6 +667,7 @@ TASKS = (
         heads=CAUSAL_HEADS,
         verb="generate",
         variant={"masked_lm": False},
+        exports=("LMType",),
         **_LM,
     ),
     TaskSpec(

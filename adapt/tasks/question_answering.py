@@ -291,6 +291,7 @@ class QuestionAnsweringDatasets(TaskDatasets):
         self.train = self._windows(self.train, "train", keep_offsets=False)
         self.valid = self._windows(self.valid, "validation", keep_offsets=True)
         logger.info("%d training and %d validation windows of up to %d tokens", len(self.train), len(self.valid), self.max_length)
+        self._publish()
 
     @property
     def max_length(self) -> int:
@@ -604,7 +605,7 @@ class QuestionAnsweringTuner(Tuner):
     def _score(self, kept: list[list[tuple[Any, Any]]]) -> dict[str, float]:
         logits = [w for batch in kept for w in batch]
         dsets = self.datasets
-        windows = dsets.valid
+        windows = dsets.split("valid")
         if len(logits) != len(windows):  # a partial validation run (e.g. interrupted): nothing to score
             return {"exact_match": float("nan"), "f1": float("nan")}
         examples = dsets.valid_examples

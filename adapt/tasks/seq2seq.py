@@ -144,6 +144,7 @@ class Seq2SeqDatasets(TaskDatasets):
         self.valid_sources = list(self.valid[self.cols[0]])
         self.train = self._tokenized(self.train, "train")
         self.valid = self._tokenized(self.valid, "validation")
+        self._publish()
 
     @property
     def max_length(self) -> int:

@@ -532,6 +532,7 @@ class SequenceClassificationTuner(Tuner):
         Option("class_weights", (list, str), None, "loss weight per class, or 'balanced'", "balanced"),
         Option("threshold", float, None, "multi-label decision threshold (default: tuned on validation)", 0.5),
     )
+    metric_aliases: ClassVar[dict[str, str]] = {"f1_score": "f1_macro", "f1": "f1_macro"}  # AdaptNLP named it f1_score
     num_classes: int | None
     class_weights: list[float] | str | None
     threshold: float

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ..data import LoadOptions, TaskDatasets, check_columns
 from ..easy import EasyBase
-from ..enums import DetailLevel, LongText
+from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
 from ..inference import TEXT, encode, forward_logits, model_max_length, resolve_max_length, softmax
 from ..options import Option
@@ -37,6 +37,7 @@ __all__ = [
     "Entity",
     "FlairTokenTagger",
     "HFTokenTagger",
+    "NERMetric",
     "TaggedWord",
     "TokenClassificationDatasets",
     "TokenClassificationTuner",
@@ -128,7 +129,8 @@ def _tokenize_and_align(
 ) -> dict[str, list[Any]]:
     """Batched map: split words into sub-words, one row per window of long sentences, labels aligned."""
     kwargs = dict(tokenize_kwargs)
-    kwargs.pop("truncation", None)
+    for own in ("truncation", "is_split_into_words", "return_offsets_mapping"):  # set here (AdaptNLP's users passed them)
+        kwargs.pop(own, None)
     max_length = kwargs.pop("max_length")
     stride = kwargs.pop("stride", max_length // 4)
     enc = tokenizer(
@@ -174,7 +176,7 @@ def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> No
         if odd:
             raise InvalidInputError(
                 f"{where} has the tag {odd[0]!r} ({type(odd[0]).__name__}); tags are names such as 'B-PER' or 'O'. "
-                "Map tag ids to names first (or give the column ClassLabel features)."
+                "Pass entity_mapping={0: 'O', 1: 'B-PER', ...} to name integer tags (or give the column ClassLabel features)."
             )
 
 
@@ -193,10 +195,18 @@ class TokenClassificationDatasets(TaskDatasets):
     columns: ClassVar[tuple[Option, ...]] = (
         Option("tokens_col", str, "tokens", "column of the token lists", "tokens"),
         Option("tags_col", str, "tags", "column of the tag lists (strings, or ClassLabel ids)", "tags"),
+        Option("entity_mapping", (dict, list), None, "tag names by id ({0: 'O', 1: 'B-PER'}), for integer tags", ["O", "B-PER"]),
     )
     options: ClassVar[tuple[Option, ...]] = (
         Option("label_all_subwords", bool, False, "label every sub-word (B-X becomes I-X), not only the first", False),
+        Option("tokenize", bool, True, "tokenize now (False: set_tokenizer(...) and tokenize() later)", True),
     )
+
+    @classmethod
+    def _normalize_args(cls, given: dict[str, Any]) -> None:
+        """`from_dfs(df, "tokens", "tags", "model")`: a name in entity_mapping's place is the tokenizer (adapt's order)."""
+        if isinstance(given.get("entity_mapping"), (str, os.PathLike)) and "tokenizer_name" not in given:
+            given["tokenizer_name"] = given.pop("entity_mapping")
 
     @classmethod
     def from_conll(
@@ -231,14 +241,16 @@ class TokenClassificationDatasets(TaskDatasets):
         load: LoadOptions,
         tokens_col: str = "tokens",
         tags_col: str = "tags",
+        entity_mapping: dict[int, str] | list[str] | None = None,
         label_all_subwords: bool = False,
+        tokenize: bool = True,
     ) -> TokenClassificationDatasets:
-        """Tags may be strings or `ClassLabel` ids (whose names and order are kept)."""
+        """Tags may be strings, `ClassLabel` ids (whose names and order are kept) or ids named by `entity_mapping`."""
         from datasets import Dataset
 
         check_columns(train.column_names, [tokens_col, tags_col], "train split")
         check_columns(valid.column_names, [tokens_col, tags_col], "validation split")
-        names = getattr(getattr(train.features[tags_col], "feature", None), "names", None)
+        names = _mapping_names(entity_mapping) or getattr(getattr(train.features[tags_col], "feature", None), "names", None)
         splits = {
             "train": _as_strings(train, tokens_col, tags_col, names),
             "validation": _as_strings(valid, tokens_col, tags_col, names),
@@ -246,6 +258,9 @@ class TokenClassificationDatasets(TaskDatasets):
         for split, (toks, tags) in splits.items():
             _validate_rows(toks, tags, split)
         vocab = list(names) if names else sorted({t for row in splits["train"][1] for t in row})
+        unknown = {t for row in splits["train"][1] for t in row} - set(vocab)
+        if unknown:
+            raise UnknownLabelError(f"Training tags {sorted(unknown)} are not in entity_mapping ({vocab}).")
         unknown = {t for row in splits["validation"][1] for t in row} - set(vocab)
         if unknown:
             raise UnknownLabelError(f"Validation tags {sorted(unknown)} never occur in training (training tags: {vocab}).")
@@ -262,6 +277,7 @@ class TokenClassificationDatasets(TaskDatasets):
             tokenize_func=tokenize_func,
             remove_cols=["tokens", "tag_ids"],
             vocab=vocab,
+            tokenize=tokenize,
             **load.build_kwargs(),
         )
 
@@ -295,9 +311,33 @@ class TokenClassificationDatasets(TaskDatasets):
         return {"tagged words": " ".join(shown), "n_words": len(words)}
 
 
+def _mapping_names(entity_mapping: dict[int, str] | list[str] | None) -> list[str] | None:
+    """Tag names in id order from AdaptNLP's `{id: name}` mapping (ids 0..n-1), or a list of names."""
+    if entity_mapping is None:
+        return None
+    if isinstance(entity_mapping, dict):
+        ids = sorted(int(k) for k in entity_mapping)
+        if ids != list(range(len(ids))):
+            raise InvalidInputError(f"entity_mapping must number the tags 0..{len(ids) - 1}; got ids {ids}.")
+        return [str(entity_mapping[k] if k in entity_mapping else entity_mapping[str(k)]) for k in ids]  # type: ignore[index]
+    return [str(n) for n in entity_mapping]
+
+
+def _as_list(cell: Any) -> Any:
+    """A list cell read back from CSV as its text (`"['EU', 'rejects']"`) becomes the list again."""
+    import ast
+
+    if isinstance(cell, str) and cell.lstrip().startswith("["):
+        try:
+            return ast.literal_eval(cell)
+        except (ValueError, SyntaxError):
+            return cell
+    return cell
+
+
 def _as_strings(dset: Any, tokens_col: str, tags_col: str, names: Sequence[str] | None) -> tuple[list[Any], list[Any]]:
-    toks, tags = list(dset[tokens_col]), list(dset[tags_col])
-    if names:
+    toks, tags = [_as_list(c) for c in dset[tokens_col]], [_as_list(c) for c in dset[tags_col]]
+    if names and all(row is None or all(isinstance(i, int) for i in row) for row in tags):
         for r, row in enumerate(tags):
             if row is not None and any(i is None or not 0 <= i < len(names) for i in row):
                 raise InvalidInputError(f"Row {r} has a tag id outside the {len(names)} tags (-1 marks unlabelled tokens).")
@@ -555,6 +595,8 @@ def _seqeval_metrics(vocab: Sequence[str]) -> list[Any]:
         def value(self) -> float:
             from seqeval import metrics
 
+            if self.kind == "accuracy":  # share of words tagged right
+                return float(metrics.accuracy_score(self.targs, self.preds)) if self.targs else 0.0
             fn = {"precision": metrics.precision_score, "recall": metrics.recall_score, "f1": metrics.f1_score}[self.kind]
             return float(fn(self.targs, self.preds, zero_division=0))
 
@@ -562,7 +604,16 @@ def _seqeval_metrics(vocab: Sequence[str]) -> list[Any]:
         def name(self) -> str:
             return self.kind
 
-    return [Seqeval("precision"), Seqeval("recall"), Seqeval("f1")]
+    return [Seqeval(m.value) for m in NERMetric]
+
+
+class NERMetric(ChoiceEnum):
+    """Metrics of `TokenClassificationTuner(metrics=[...])` by name: word accuracy and seqeval's entity scores."""
+
+    Accuracy = "accuracy"
+    Precision = "precision"
+    Recall = "recall"
+    F1 = "f1"
 
 
 class TokenClassificationTuner(Tuner):
@@ -625,9 +676,10 @@ TASKS = (
         fields=TEXT,
         auto_class="AutoModelForTokenClassification",
         heads=("ForTokenClassification",),
-        metrics=("precision", "recall", "f1"),
+        metrics=("accuracy", "precision", "recall", "f1"),
         fast_copies=frozenset({"int8", "onnx"}),
         flair="SequenceTagger",
+        exports=("NERMetric",),
         flair_predictor=FlairTokenTagger,
         data_forms=("conll", "jsonl"),
     ),
