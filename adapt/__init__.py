@@ -23,7 +23,13 @@ _CORE: dict[str, tuple[str, ...] | None] = {
     "adapt.tuner": ("AdaptiveTuner", "Tuner"),
     "adapt.hub": None,
     "adapt.compat": None,
-    "adapt.tasks.embeddings": ("EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "Pooling"),
+    "adapt.tasks.embeddings": (
+        "EasyDocumentEmbeddings",
+        "EasyStackedEmbeddings",
+        "EasyWordEmbeddings",
+        "EmbeddingResult",
+        "Pooling",
+    ),
 }
 
 

@@ -161,7 +161,9 @@ def generate_batch(
                 **batch, max_new_tokens=n, pad_token_id=pad, return_dict_in_generate=True, output_scores=scores, **options
             )
     except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"transformers refused the generation options {sorted(options)}: {e}") from e
+        named = sorted(k for k in options if k in str(e))  # only the options transformers names, not all of them
+        what = f"the generation options {named}" if named else "these generation settings"
+        raise InvalidInputError(f"transformers refused {what}: {e}") from e
     start = batch["input_ids"].shape[1] if left_pad else 1  # after the prompt, or after the decoder start token
     trans = None
     if scores:

@@ -6,7 +6,7 @@ the same dict `Tuner.predict`, the `Easy*` verbs, `adapt predict` and `POST /pre
 keeps inputs `i..j-1` with every shared field (classes, tags, ...), which is how the micro-batcher hands
 each request its own part of a batched call.
 
-Embeddings (`adapt.tasks.embeddings`) are apart: they return vectors through `to_dict(return_tensors)`.
+Embeddings (`adapt.tasks.embeddings`) are apart: they return vectors through `to_dict(detail_level, return_tensors)`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .enums import DetailLevel
 
-__all__ = ["Results", "ResultsLike", "concat_results", "json_text"]
+__all__ = ["ByInput", "Results", "ResultsLike", "concat_results", "json_text"]
 
 R = TypeVar("R", bound="Results")
 
@@ -66,3 +66,23 @@ def concat_results(parts: list[Any]) -> Any:
 def json_text(text: Any) -> Any:
     """An input as JSON: a `(text, text_pair)` tuple becomes a list."""
     return list(text) if isinstance(text, tuple) else text
+
+
+class ByInput(dict[str, Any]):
+    """A result dict that also answers `result[i]` with input `i`'s own entry.
+
+    AdaptNLP returned some results as one entry per input (`sentences[0]["entities"]`); this keeps that code
+    working while the dict (and its JSON) stays the one every door returns.
+    """
+
+    def __init__(self, data: dict[str, Any], per_input: list[Any]) -> None:
+        super().__init__(data)
+        self.per_input = per_input
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return self.per_input[key]
+        return super().__getitem__(key)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (dict(self), self.per_input))

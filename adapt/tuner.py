@@ -168,7 +168,7 @@ class Tuner:
 
     def named_metrics(self) -> dict[str, Any]:
         """The metrics this task can compute by name (`metrics=["accuracy"]`): name -> a new fastai metric."""
-        return {getattr(m, "name", None) or getattr(m, "__name__", str(m)): m for m in self.default_metrics()}
+        return {str(getattr(m, "name", None) or getattr(m, "__name__", m)): m for m in self.default_metrics()}
 
     @property
     def loss_func(self) -> Any:

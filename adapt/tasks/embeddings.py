@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..enums import ChoiceEnum
+from ..enums import ChoiceEnum, DetailLevel
 from ..errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, ModelNotFoundError, install_hint
 from ..inference import normalize_strings
 
-__all__ = ["EasyDocumentEmbeddings", "EasyStackedEmbeddings", "EasyWordEmbeddings", "EmbeddingResults", "Pooling"]
+__all__ = [
+    "EasyDocumentEmbeddings",
+    "EasyStackedEmbeddings",
+    "EasyWordEmbeddings",
+    "EmbeddingResult",
+    "EmbeddingResults",
+    "Pooling",
+]
 
 RETURN_TENSORS = (None, "np")
 
@@ -36,18 +43,40 @@ class Pooling(ChoiceEnum):
 
 
 @dataclass
-class EmbeddingResults:
-    """Vectors for a list of texts: per word (`tokens` set, one `(n_words, dim)` array per text) or per document."""
+class EmbeddingResult:
+    """Vectors for a list of texts: per word (`tokens` set, one `(n_words, dim)` array per text) or per document.
+
+    AdaptNLP's names are properties: `inputs`, `sentence_embeddings` (one vector per text; empty for word
+    vectors) and `token_embeddings` (per text, one vector per word; empty lists for document vectors).
+    `embed_text(..., detail_level=None)` returns this object; with a level, `to_dict(level)`.
+    """
 
     sentences: list[str]
     vectors: list[Any]
     tokens: list[list[str]] | None = None
 
-    def to_dict(self, return_tensors: str | None = None) -> dict[str, Any]:
-        """`{"sentences", ["tokens",] "embeddings"}` with nested lists of floats, or NumPy arrays for `"np"`."""
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.sentences)
+
+    @property
+    def sentence_embeddings(self) -> list[Any]:
+        return [] if self.tokens is not None else list(self.vectors)
+
+    @property
+    def token_embeddings(self) -> list[Any]:
+        return list(self.vectors) if self.tokens is not None else [[] for _ in self.sentences]
+
+    def to_dict(
+        self, detail_level: DetailLevel | str | None = DetailLevel.Low, return_tensors: str | None = None
+    ) -> dict[str, Any]:
+        """`{"sentences", ["tokens",] "embeddings"}` with nested lists of floats (NumPy arrays for `"np"`), and
+        AdaptNLP's `inputs`, `sentence_embeddings`, `token_embeddings` (the same vectors, not copies); Medium adds
+        `tokenized_inputs`."""
         import numpy as np
 
         _check_return_tensors(return_tensors)
+        level = DetailLevel(detail_level or DetailLevel.Low)
         out: dict[str, Any] = {"sentences": list(self.sentences)}
         if self.tokens is not None:
             out["tokens"] = self.tokens
@@ -55,7 +84,22 @@ class EmbeddingResults:
         else:
             stacked = np.stack(self.vectors)
             out["embeddings"] = stacked if return_tensors == "np" else stacked.tolist()
+        vectors = out["embeddings"]
+        out["inputs"] = list(self.sentences)
+        out["sentence_embeddings"] = [] if self.tokens is not None else vectors
+        out["token_embeddings"] = vectors if self.tokens is not None else [[] for _ in self.sentences]
+        if level.at_least(DetailLevel.Medium):
+            out["tokenized_inputs"] = [" ".join(t) for t in self.tokens] if self.tokens is not None else list(self.sentences)
         return out
+
+
+EmbeddingResults = EmbeddingResult  # adapt's earlier name
+
+
+def _answer(result: EmbeddingResult, detail_level: DetailLevel | str | None, return_tensors: str | None) -> Any:
+    """`detail_level=None`: the result object (AdaptNLP's); else its dict."""
+    _check_return_tensors(return_tensors)
+    return result if detail_level is None else result.to_dict(detail_level, return_tensors)
 
 
 def _check_return_tensors(value: Any) -> None:
@@ -146,11 +190,13 @@ class _WordEmbedder:
                 self._cache[key] = StackedEmbeddings(parts)
         return self._cache[key]
 
-    def _embed_words(self, text: Any, names: Sequence[str], batch_size: int, return_tensors: str | None) -> dict[str, Any]:
+    def _embed_words(
+        self, text: Any, names: Sequence[str], batch_size: int, detail_level: DetailLevel | str | None, return_tensors: str | None
+    ) -> Any:
         _check_return_tensors(return_tensors)
         texts = normalize_strings(text)
         tokens, vectors = _embed(self._embedding(names), texts, batch_size, words=True)
-        return EmbeddingResults(list(texts), vectors, tokens).to_dict(return_tensors)
+        return _answer(EmbeddingResult(list(texts), vectors, tokens), detail_level, return_tensors)
 
 
 class EasyWordEmbeddings(_WordEmbedder):
@@ -161,10 +207,31 @@ class EasyWordEmbeddings(_WordEmbedder):
     """
 
     def embed_text(
-        self, text: Any, model_name_or_path: Any, mini_batch_size: int = 32, return_tensors: str | None = None
-    ) -> dict[str, Any]:
-        """`{"sentences", "tokens": [[word, ...]], "embeddings": [[[float]]]}`, lists of length 1 for one string."""
-        return self._embed_words(text, _names([model_name_or_path]), mini_batch_size, return_tensors)
+        self,
+        text: Any,
+        model_name_or_path: Any,
+        mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+        detail_level: DetailLevel | str | None = DetailLevel.Low,
+    ) -> Any:
+        """`{"sentences", "tokens": [[word, ...]], "embeddings": [[[float]]]}` (lists of length 1 for one string),
+        plus AdaptNLP's `inputs`/`sentence_embeddings`/`token_embeddings` (see `EmbeddingResult`)."""
+        return self._embed_words(text, _names([model_name_or_path]), mini_batch_size, detail_level, return_tensors)
+
+    def embed_all(
+        self,
+        text: Any,
+        model_names_or_paths: Sequence[Any] | None = None,
+        detail_level: DetailLevel | str | None = DetailLevel.Low,
+        mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+    ) -> Any:
+        """Word vectors of several models concatenated (as `EasyStackedEmbeddings`): those named, else every model
+        `embed_text` has loaded."""
+        names = list(model_names_or_paths or [n for key in self._cache for n in key])
+        if not names:
+            raise InvalidInputError("No models loaded yet; pass model_names_or_paths=[...] or call embed_text first.")
+        return self._embed_words(text, _names(list(dict.fromkeys(names))), mini_batch_size, detail_level, return_tensors)
 
 
 class EasyStackedEmbeddings(_WordEmbedder):
@@ -178,22 +245,76 @@ class EasyStackedEmbeddings(_WordEmbedder):
         super().__init__()
         self.models = _names(model_names_or_paths)
 
-    def embed_text(self, text: Any, mini_batch_size: int = 32, return_tensors: str | None = None) -> dict[str, Any]:
+    def embed_text(
+        self,
+        text: Any,
+        mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+        detail_level: DetailLevel | str | None = DetailLevel.Low,
+    ) -> Any:
         """Same shape as `EasyWordEmbeddings.embed_text`, with concatenated vectors."""
-        return self._embed_words(text, self.models, mini_batch_size, return_tensors)
+        return self._embed_words(text, self.models, mini_batch_size, detail_level, return_tensors)
+
+
+METHODS = ("rnn", "pool")
+# AdaptNLP's document settings; its pool default `fine_tune_mode="linear"` put an untrained random layer on top
+DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
+    "pool_configs": {"fine_tune_mode": "none", "pooling": "mean"},
+    "rnn_configs": {
+        "hidden_size": 512,
+        "rnn_layers": 1,
+        "reproject_words": True,
+        "reproject_words_dimension": 256,
+        "bidirectional": False,
+        "dropout": 0.5,
+        "word_dropout": 0.0,
+        "locked_dropout": 0.0,
+        "rnn_type": "GRU",
+        "fine_tune": True,
+    },
+}
+
+
+def _document_settings(methods: Sequence[str], configs: dict[str, dict[str, Any]] | None) -> tuple[list[str], dict[str, Any]]:
+    """The checked `methods` and `configs` (each given config updates the defaults rather than replacing them)."""
+    from ..errors import unknown_name
+
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise InvalidChoiceError(unknown_name("method", str(m), METHODS, "EasyDocumentEmbeddings"))
+    merged = {k: dict(v) for k, v in DEFAULT_CONFIGS.items()}
+    for key, value in (configs or {}).items():
+        if key not in merged:
+            raise InvalidChoiceError(unknown_name("configs key", str(key), list(merged), "EasyDocumentEmbeddings"))
+        merged[key].update(value)
+    return methods, merged
 
 
 class EasyDocumentEmbeddings:
     """One vector per text from one or more transformers models, pooled `mean`/`max`/`min` over words or `cls`.
 
+    AdaptNLP's `methods=["rnn", "pool"]` and `configs={"pool_configs": {...}, "rnn_configs": {...}}` give
+    `embed_pool` (flair's `DocumentPoolEmbeddings`) and `embed_rnn` (flair's `DocumentRNNEmbeddings`, an untrained
+    RNN over the word vectors, as AdaptNLP had it: train it before its vectors mean anything).
+
     Example:
         >>> EasyDocumentEmbeddings(model_path).embed_text(["Shares fell", "A late goal"], pooling="mean")
     """
 
-    def __init__(self, *model_names_or_paths: Any) -> None:
+    def __init__(
+        self, *model_names_or_paths: Any, methods: Sequence[str] = METHODS, configs: dict[str, dict[str, Any]] | None = None
+    ) -> None:
         self.models = _names(model_names_or_paths)
+        self.methods, self.configs = _document_settings(methods, configs)
+        self.pool_configs, self.rnn_configs = self.configs["pool_configs"], self.configs["rnn_configs"]
         self._docs: dict[str, Any] = {}
-        self._words: list[Any] | None = None  # one word embedding per model, shared by mean, max and min
+        self._words: list[Any] | None = None  # one word embedding per model, shared by mean, max, min, pool and rnn
+
+    def _word_embeddings(self) -> list[Any]:
+        if self._words is None:
+            self._words = [_transformer_embeddings(n, i) for i, n in enumerate(self.models)]
+        return self._words
 
     def _embedding(self, pooling: Pooling) -> Any:
         if pooling.value not in self._docs:
@@ -203,25 +324,62 @@ class EasyDocumentEmbeddings:
             else:
                 from flair.embeddings import DocumentPoolEmbeddings
 
-                if self._words is None:
-                    self._words = [_transformer_embeddings(n, i) for i, n in enumerate(self.models)]
-                self._docs[pooling.value] = [DocumentPoolEmbeddings(self._words, fine_tune_mode="none", pooling=pooling.value)]
+                pool = DocumentPoolEmbeddings(self._word_embeddings(), fine_tune_mode="none", pooling=pooling.value)
+                self._docs[pooling.value] = [pool]
         return self._docs[pooling.value]
+
+    def _method(self, method: str) -> Any:
+        if method not in self.methods:
+            raise InvalidInputError(f"embed_{method} needs {method!r} in methods= (given: {self.methods}).")
+        if method not in self._docs:
+            from flair.embeddings import DocumentPoolEmbeddings, DocumentRNNEmbeddings
+
+            doc: Any
+            if method == "pool":
+                doc = DocumentPoolEmbeddings(self._word_embeddings(), **self.pool_configs)
+            else:
+                doc = DocumentRNNEmbeddings(self._word_embeddings(), **self.rnn_configs)
+            self._docs[method] = [doc.eval()]  # no dropout at inference
+        return self._docs[method]
 
     def release(self) -> None:
         """Drop every loaded model."""
         self._docs.clear()
         self._words = None
 
-    def embed_text(
-        self, text: Any, pooling: Pooling | str = Pooling.Mean, mini_batch_size: int = 32, return_tensors: str | None = None
-    ) -> dict[str, Any]:
-        """`{"sentences", "embeddings": [[float]]}` (a `(n_texts, dim)` array for `return_tensors="np"`)."""
+    def _document(
+        self, embeddings: list[Any], text: Any, batch_size: int, level: DetailLevel | str | None, return_tensors: str | None
+    ) -> Any:
         import numpy as np
 
-        pooling = Pooling(pooling)
         _check_return_tensors(return_tensors)
         texts = normalize_strings(text)
-        parts = [_embed(e, texts, mini_batch_size, words=False)[1] for e in self._embedding(pooling)]
+        parts = [_embed(e, texts, batch_size, words=False)[1] for e in embeddings]
         vectors = [np.concatenate(v) for v in zip(*parts, strict=True)]
-        return EmbeddingResults(list(texts), vectors).to_dict(return_tensors)
+        return _answer(EmbeddingResult(list(texts), vectors), level, return_tensors)
+
+    def embed_text(
+        self,
+        text: Any,
+        pooling: Pooling | str = Pooling.Mean,
+        mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+        detail_level: DetailLevel | str | None = DetailLevel.Low,
+    ) -> Any:
+        """`{"sentences", "embeddings": [[float]]}` (a `(n_texts, dim)` array for `return_tensors="np"`), plus
+        AdaptNLP's keys (`sentence_embeddings` holds the same vectors)."""
+        return self._document(self._embedding(Pooling(pooling)), text, mini_batch_size, detail_level, return_tensors)
+
+    def embed_pool(
+        self, text: Any, detail_level: DetailLevel | str | None = DetailLevel.Low, mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+    ) -> Any:
+        """AdaptNLP's pooled document vectors, with `configs["pool_configs"]` (mean pooling by default)."""
+        return self._document(self._method("pool"), text, mini_batch_size, detail_level, return_tensors)
+
+    def embed_rnn(
+        self, text: Any, detail_level: DetailLevel | str | None = DetailLevel.Low, mini_batch_size: int = 32,
+        return_tensors: str | None = None,
+    ) -> Any:
+        """AdaptNLP's RNN document vectors (`configs["rnn_configs"]`; the RNN is untrained, as it was there)."""
+        return self._document(self._method("rnn"), text, mini_batch_size, detail_level, return_tensors)

@@ -409,12 +409,21 @@ class QAResults(Results):
         out: dict[str, Any] = {
             "questions": [r.question for r in self.items],
             "answers": [{**r.answer.to_dict(), "no_answer": r.no_answer} for r in self.items],
+            # AdaptNLP's keys: the questions, and per question its top-n answer texts by rank (best first)
+            "queries": [r.question for r in self.items],
+            "best_answers": [[a.text for a in r.best_n] for r in self.items],
         }
         if level.at_least(DetailLevel.Medium):
             out["best_n"] = [[a.to_dict() for a in r.best_n] for r in self.items]
+            contexts = [r.context for r in self.items]
+            out["context"] = contexts[0] if len(contexts) == 1 else contexts
+            out["pairings"] = {r.question: [[a.text for a in r.best_n], [a.score for a in r.best_n]] for r in self.items}
         if level.at_least(DetailLevel.High):
             out["no_answer_scores"] = [r.no_answer_score for r in self.items]
             out["windows"] = [r.windows for r in self.items]
+            out["n_best_json"] = {
+                str(i): [{"text": a.text, "probability": a.score} for a in r.best_n] for i, r in enumerate(self.items)
+            }
         return out
 
 
@@ -688,8 +697,9 @@ class EasyQuestionAnswering(EasyBase):
     ) -> dict[str, Any]:
         """Best answer to each question in its context: text, score and character `start`/`end` in the context.
 
-        `query` and `context` are a string each, or equal-length lists paired element by element. Medium and High
-        add the top `n_best_size` candidates (`best_n`); High adds no-answer probabilities and window counts. An
+        `query` and `context` are a string each, or equal-length lists paired element by element. Low also has
+        AdaptNLP's `queries` and `best_answers` (the top `n_best_size` answer texts per query, best first). Medium
+        and High add the top `n_best_size` candidates (`best_n`); High adds no-answer probabilities and window counts. An
         unanswerable question (models trained with some, or `allow_no_answer=True`) gives `"answer": ""`,
         `"no_answer": true`. Contexts longer than the model maximum are read in overlapping windows.
         Options: `max_answer_length`, `allow_no_answer`.

@@ -275,6 +275,8 @@ class HFSeq2SeqGenerator:
     options: ClassVar[tuple[Option, ...]] = (
         Option("num_tokens_to_produce", int, None, "tokens to generate (default: the trained target length)", 8),
         Option("prefix", str, None, "prepended to every source (default: the trained prefix)", ""),
+        Option("t5_prefix", str, None, "AdaptNLP's T5 task prefix: 'summarize' prepends 'summarize: '", "summarize"),
+        Option("max_length", int, None, "AdaptNLP's name of num_tokens_to_produce", 8),
         *GENERATE_OPTIONS,
     )
     computes_scores: ClassVar[bool] = True
@@ -301,6 +303,8 @@ class HFSeq2SeqGenerator:
         num_tokens_to_produce: int | None = None,
         seed: int | None = None,
         prefix: str | None = None,
+        t5_prefix: str | None = None,
+        max_length: int | None = None,
         **generate_options: Any,
     ) -> Seq2SeqResults:
         """Generate an output per source with `model.generate` (greedy by default), longest sources batched first.
@@ -309,6 +313,14 @@ class HFSeq2SeqGenerator:
         are truncated (flagged in the result and logged). The other options (`GENERATE_OPTIONS`: num_beams, top_k,
         top_p, temperature, no_repeat_ngram_size, ...) go to `generate`; `scores=True` adds log-probabilities.
         """
+        if t5_prefix is not None:
+            if prefix is not None:
+                raise InvalidInputError("Pass prefix= or t5_prefix= (AdaptNLP's), not both.")
+            prefix = f"{t5_prefix.strip().rstrip(':')}: "
+        if max_length is not None:
+            if num_tokens_to_produce is not None:
+                raise InvalidInputError("Pass num_tokens_to_produce= or max_length= (AdaptNLP's), not both.")
+            num_tokens_to_produce = max_length
         n = check_num_tokens(self.max_target_length if num_tokens_to_produce is None else num_tokens_to_produce)
         options = check_generate_options(batch_size, generate_options, defaults={"num_beams": 1, "do_sample": False})
         pre = self.prefix if prefix is None else prefix

@@ -22,7 +22,7 @@ from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
 from ..inference import TEXT, encode, forward_logits, model_max_length, resolve_max_length, softmax
 from ..options import Option
-from ..results import Results
+from ..results import ByInput, Results
 from ..tuner import Tuner
 from .base import TaskSpec
 
@@ -390,17 +390,20 @@ class TokenTaggingResults(Results):
 
     items: list[TokenTaggingResult]
     tags: list[str] = field(default_factory=list)
+    grouped: bool = True  # AdaptNLP's `tags` key: entities (True) or every tagged word
 
     def decisions(self) -> list[str]:
         """Every word's tag, in order, for parity checks."""
         return [w.tag for r in self.items for w in r.words]
 
     def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
-        """Low: sentences, entities. Medium adds word-level `tokens`. High adds every tag's score per word."""
+        """Low: sentences, entities and AdaptNLP's `tags`. Medium adds word-level `tokens`. High adds every tag's
+        score per word and the offsets of `tags`. `result[i]` is AdaptNLP's per-text entry (`text`, `entities`)."""
         level = DetailLevel(detail_level)
         out: dict[str, Any] = {
             "sentences": [r.text for r in self.items],
             "entities": [[e.to_dict() for e in r.entities] for r in self.items],
+            "tags": [self._tags(r, level.at_least(DetailLevel.High)) for r in self.items],
         }
         if level.at_least(DetailLevel.Medium):
             high = level.at_least(DetailLevel.High)
@@ -420,7 +423,58 @@ class TokenTaggingResults(Results):
             ]
         if level.at_least(DetailLevel.High):
             out["windows"] = [r.windows for r in self.items]
+        return ByInput(out, [_per_text(r) for r in self.items])
+
+    def _tags(self, r: TokenTaggingResult, offsets: bool) -> list[dict[str, Any]]:
+        """AdaptNLP's `tags` of one text: `{entity, score, word}` per entity (or per tagged word if not grouped)."""
+        if self.grouped:
+            spans = [(e.label, e.score, e.text, e.start, e.end) for e in r.entities]
+        else:
+            spans = [(w.tag, w.score, w.word, w.start, w.end) for w in r.words if _split_tag(w.tag)[1] is not None]
+        out = []
+        for k, (entity, score, word, start, end) in enumerate(spans):
+            tag: dict[str, Any] = {"entity": entity, "score": score, "word": word}
+            if not self.grouped:
+                tag["index"] = k
+            if offsets:
+                tag["offsets"] = [start, end]
+            out.append(tag)
         return out
+
+
+def _per_text(r: TokenTaggingResult) -> dict[str, Any]:
+    """One text as AdaptNLP's flair tagger gave it: `{text, entities: [{text, start_pos, end_pos, value, ...}]}`."""
+    entities = [
+        {
+            "text": e.text,
+            "start_pos": e.start,
+            "end_pos": e.end,
+            "value": e.label,
+            "confidence": e.score,
+            "labels": [{"value": e.label, "confidence": e.score}],
+        }
+        for e in r.entities
+    ]
+    return {"text": r.text, "entities": entities, "labels": []}
+
+
+def merge_per_text(results: Sequence[Any]) -> list[list[dict[str, Any]]]:
+    """AdaptNLP's `tag_all`: per text, every model's entities by position, one entry per span with each model's
+    `value`, `confidence` and `labels` in lists."""
+    n = len(results[0]["sentences"]) if results else 0
+    merged: list[list[dict[str, Any]]] = []
+    for i in range(n):
+        spans: dict[tuple[int, int], dict[str, Any]] = {}
+        for res in results:
+            for e in res[i]["entities"]:
+                key = (e["start_pos"], e["end_pos"])
+                entry = spans.setdefault(key, {**{k: e[k] for k in ("text", "start_pos", "end_pos")},
+                                               "labels": [], "value": [], "confidence": []})
+                entry["labels"] += e["labels"]
+                entry["value"].append(e["value"])
+                entry["confidence"].append(e["confidence"])
+        merged.append([spans[k] for k in sorted(spans)])
+    return merged
 
 
 def _split_tag(tag: str) -> tuple[str, str | None]:
@@ -465,6 +519,9 @@ def _result(text: str, words: list[TaggedWord], windows: int) -> TokenTaggingRes
     return TokenTaggingResult(text=text, entities=group_entities(text, words), words=words, windows=windows)
 
 
+GROUPED = Option("grouped_entities", bool, True, "AdaptNLP's `tags`: one per entity, or one per tagged word", False)
+
+
 @dataclass
 class HFTokenTagger:
     """A transformers token classifier with its tag list; `predict` is the one tagging path for HF models."""
@@ -472,6 +529,7 @@ class HFTokenTagger:
     options: ClassVar[tuple[Option, ...]] = (
         Option("max_length", int, None, "tokens per window (default: the trained length)", 64),
         Option("stride", int, None, "overlap of windows in tokens (default: max_length // 4)", 8),
+        GROUPED,
     )
 
     model: Any
@@ -486,7 +544,12 @@ class HFTokenTagger:
         return cls(model, tokenizer, tags, max_length=(manifest or {}).get("max_length"))
 
     def predict(
-        self, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None, stride: int | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        max_length: int | None = None,
+        stride: int | None = None,
+        grouped_entities: bool = True,
     ) -> TokenTaggingResults:
         """Tag raw texts: overlapping windows over long texts, length-sorted batches, first-sub-word tags."""
         import numpy as np
@@ -522,14 +585,14 @@ class HFTokenTagger:
                 j = int(pr.argmax())
                 words.append(TaggedWord(text[start:end], start, end, self.tags[j], float(pr[j]), [float(x) for x in pr]))
             items.append(_result(text, words, enc.n_windows[i]))
-        return TokenTaggingResults(items, list(self.tags))
+        return TokenTaggingResults(items, list(self.tags), grouped_entities)
 
 
 @dataclass
 class FlairTokenTagger:
     """A flair `SequenceTagger` behind the same `predict` interface; its tokens carry character offsets."""
 
-    options: ClassVar[tuple[Option, ...]] = ()
+    options: ClassVar[tuple[Option, ...]] = (GROUPED,)
 
     model: Any
 
@@ -537,7 +600,7 @@ class FlairTokenTagger:
     def tags(self) -> list[str]:
         return [t for t in self.model.label_dictionary.get_items() if not t.startswith("<")]
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32) -> TokenTaggingResults:
+    def predict(self, texts: Sequence[str], batch_size: int = 32, grouped_entities: bool = True) -> TokenTaggingResults:
         """Tag with flair (which sorts by length itself) and read each token's full tag distribution."""
         from flair.data import Sentence
 
@@ -563,7 +626,7 @@ class FlairTokenTagger:
                 start, end = int(tok.start_position), int(tok.end_position)
                 words.append(TaggedWord(text[start:end], start, end, tags[j], probs[j], probs))
             items.append(_result(text, words, 1))
-        return TokenTaggingResults(items, tags)
+        return TokenTaggingResults(items, tags, grouped_entities)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -662,6 +725,13 @@ class EasyTokenTagger(EasyBase):
     """
 
     task = TASK
+
+    def tag_all(
+        self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any
+    ) -> dict[str, Any]:
+        """`{model: result}` for every model loaded so far; `result[i]` merges text `i`'s entities of all models."""
+        out = super().tag_all(text, mini_batch_size, detail_level, **options)
+        return ByInput(out, merge_per_text(list(out.values())))
 
 
 TASKS = (
