@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 FLAIR_ORG = "flairNLP"
+TRUE = ("1", "true", "yes", "on")
 
 
 class HubUnavailableError(AdaptError, ConnectionError):
@@ -133,15 +134,16 @@ class HFModelHub:
         self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
 
     def _api(self) -> Any:
-        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-            raise HubUnavailableError("Searching the Hub needs the network, and HF_HUB_OFFLINE=1 is set; unset it to search.")
+        offline = [v for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(v, "").strip().lower() in TRUE]
+        if offline:
+            raise HubUnavailableError(f"Searching the Hub needs the network, and {offline[0]}=1 is set; unset it to search.")
         from huggingface_hub import HfApi
 
         return HfApi(endpoint=self.endpoint, token=self.token)
 
     def _list(self, **query: Any) -> list[Any]:
         api = self._api()
-        query = {k: v for k, v in {"library": self.library, "limit": self.limit, **query}.items() if v is not None}
+        query = {k: v for k, v in {"filter": self.library, "limit": self.limit, **query}.items() if v is not None}
         try:
             return list(api.list_models(**query))
         except Exception as e:  # requests, httpx and huggingface_hub raise many kinds; all mean: no Hub answer

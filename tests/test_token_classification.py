@@ -127,7 +127,7 @@ def test_offsets_round_trip_and_levels(ner_trained):
             assert text[t["start"]:t["end"]] == t["word"]
             assert abs(sum(t["scores"].values()) - 1) < 1e-4
     low = tuner.predict(TEXTS[0])
-    assert set(low) == {"sentences", "entities"} and len(low["entities"]) == 1
+    assert set(low) == {"sentences", "entities", "tags"} and len(low["entities"]) == 1
 
 
 def test_save_plain_transformers_and_easy_agree(ner_trained, tmp_path):

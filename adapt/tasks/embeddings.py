@@ -231,7 +231,7 @@ class EasyWordEmbeddings(_WordEmbedder):
         names = list(model_names_or_paths or [n for key in self._cache for n in key])
         if not names:
             raise InvalidInputError("No models loaded yet; pass model_names_or_paths=[...] or call embed_text first.")
-        return self._embed_words(text, _names(list(dict.fromkeys(names))), mini_batch_size, detail_level, return_tensors)
+        return self._embed_words(text, _names(names), mini_batch_size, detail_level, return_tensors)
 
 
 class EasyStackedEmbeddings(_WordEmbedder):
