@@ -307,9 +307,10 @@ def test_generation_tutorials(translation_dir, summarization_dir):
     summaries = EasySummarizer().summarize(["Shares fell sharply as the bank warned on profits."], summarization_dir,
                                            mini_batch_size=1, num_beams=2, min_length=0, max_length=12, early_stopping=True)
     assert len(summaries["summaries"]) == 1
-    with pytest.raises(Exception) as err:  # transformers refuses num_beam_groups > num_beams: only those are named
-        tr.translate(["the market rose"], translation_dir, num_beams=2, num_beam_groups=3, do_sample=False)
-    assert "num_beam_groups" in str(err.value) and "do_sample" not in str(err.value)
+    with pytest.raises(Exception) as err:  # transformers refuses early_stopping="x": only it is named, not every option
+        tr.translate(["the market rose"], translation_dir, num_beams=2, do_sample=False, max_length=5,
+                     generate_kwargs={"early_stopping": "x"})
+    assert "options ['early_stopping']" in str(err.value) and "do_sample" not in str(err.value)
 
 
 def test_embeddings_tutorial(model_path):
