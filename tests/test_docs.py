@@ -161,7 +161,7 @@ def test_token_classification_notebook_runs(tmp_path: Path, monkeypatch: pytest.
 
     # predictions: one entry per text, entities and words with character offsets into the input
     texts, preds = state["texts"], state["preds"]
-    assert set(preds) == {"sentences", "entities", "tokens"} and preds["sentences"] == texts
+    assert set(preds) == {"sentences", "entities", "tokens", "tags"} and preds["sentences"] == texts
     assert len(preds["entities"]) == len(preds["tokens"]) == len(texts)
     for text, entities, words in zip(texts, preds["entities"], preds["tokens"], strict=True):
         for e in entities:  # the tiny model may find none; the full-size run does
