@@ -619,6 +619,10 @@ class TaskDatasets:
         """Tokenize the splits with the current tokenizer (after `tokenize=False`, or a new `set_tokenizer`)."""
         if self.tokenizer is None:
             raise InvalidInputError("No tokenizer yet: call set_tokenizer(name) first, then tokenize().")
+        if type(self).__init__ is not TaskDatasets.__init__ or "input_ids" in self.raw.train.column_names:
+            raise InvalidInputError(
+                f"{type(self).__name__} is already tokenized; build it again from the data with the new tokenizer."
+            )
         self.train = self._tokenize(self.raw.train, self.remove_cols)
         self.valid = self._tokenize(self.raw.valid, self.remove_cols)
         self._publish()
@@ -708,6 +712,8 @@ class TaskDatasets:
         """
         from .engine import AdaptiveDataLoaders
 
+        if self.tokenizer is None or "input_ids" not in self.raw.train.column_names:
+            raise InvalidInputError("The data is not tokenized yet: call set_tokenizer(name) and tokenize() first.")
         return AdaptiveDataLoaders.from_task_datasets(
             self,
             batch_size=batch_size,

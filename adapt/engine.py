@@ -244,6 +244,8 @@ class LRSuggestion(float):
     def valley(self) -> float:
         return self.chosen
 
+    __str__ = float.__repr__  # f"{lr}" and logging show the number
+
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw, "chosen": self.chosen, "lr_at_min_loss": self.lr_at_min_loss, "reason": self.reason}
 

@@ -28,8 +28,10 @@ class ChoiceEnum(str, Enum, metaclass=_ChoiceMeta):
     """
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Enum) or not isinstance(other, str):
+        if isinstance(other, Enum):
             return self is other
+        if not isinstance(other, str):
+            return NotImplemented
         return other == self.value or self.aliases().get(other) == self.value
 
     def __ne__(self, other: object) -> bool:

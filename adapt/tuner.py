@@ -164,6 +164,10 @@ class Tuner:
                 valid = sorted(available) + sorted(self.metric_aliases)
                 raise InvalidChoiceError(unknown_name("metric", str(m), valid, type(self).__name__))
             out.append(available[name])
+        # views of one shared validation scorer (QA, seq2seq): the first chosen view must be the one that collects
+        views = [m for m in out if hasattr(m, "owner") and hasattr(m, "key")]
+        for k, view in enumerate(views):
+            view.owner = k == 0
         return out
 
     def named_metrics(self) -> dict[str, Any]:

@@ -228,7 +228,7 @@ class EasyWordEmbeddings(_WordEmbedder):
     ) -> Any:
         """Word vectors of several models concatenated (as `EasyStackedEmbeddings`): those named, else every model
         `embed_text` has loaded."""
-        names = list(model_names_or_paths or [n for key in self._cache for n in key])
+        names = list(model_names_or_paths or dict.fromkeys(key[0] for key in self._cache if len(key) == 1))
         if not names:
             raise InvalidInputError("No models loaded yet; pass model_names_or_paths=[...] or call embed_text first.")
         return self._embed_words(text, _names(names), mini_batch_size, detail_level, return_tensors)
