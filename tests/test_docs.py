@@ -76,8 +76,13 @@ def _execute_notebook(
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
 
+    committed = path.read_bytes()
     raw = nbformat.read(path, as_version=4)
-    assert all(not c.get("outputs") for c in raw.cells if c.cell_type == "code"), "commit the notebook with outputs cleared"
+    code = [c for c in raw.cells if c.cell_type == "code"]
+    unrun = [c.get("id") for c in code if not c.get("execution_count")]
+    assert not unrun, f"commit the notebook executed, with its outputs (python scripts/run_notebooks.py); not run: {unrun}"
+    for cell in code:  # the scratch copy starts clean, so its outputs are this run's
+        cell.outputs, cell.execution_count = [], None
     assert "parameters" in raw.cells[1].metadata.get("tags", []), "the first code cell should be tagged 'parameters'"
     if extra_code is not None:
         raw.cells.append(nbformat.v4.new_code_cell(extra_code, id="test-extra"))
@@ -88,7 +93,32 @@ def _execute_notebook(
 
     client = nbclient.NotebookClient(raw, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
+    assert path.read_bytes() == committed, "executing the notebook must not rewrite the committed file"
     return raw
+
+
+def _committed_images(path: Path) -> dict[str, int]:
+    """Cell id -> number of PNG images that cell shows in the committed notebook."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        c.get("id"): sum("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+        for c in nb["cells"] if c["cell_type"] == "code"
+    }
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, NER_NOTEBOOK, LM_NOTEBOOK, READING_NOTEBOOK], ids=lambda p: p.stem)
+def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), f"{path.name}: every code cell should be committed executed"
+    counts = [c["execution_count"] for c in code]
+    assert counts == sorted(counts) and counts[0] == 1, f"{path.name}: run top to bottom in one fresh kernel"
+    shown = [o for c in code for o in c.get("outputs", [])]
+    assert not [o for o in shown if o.get("output_type") == "error"], f"{path.name} was committed with an error"
+    assert len([c for c in code if c.get("outputs")]) >= len(code) // 2, f"{path.name}: most cells should show output"
+    plots = {NOTEBOOK: "lr-find", NER_NOTEBOOK: "plot-loss"}
+    if path in plots:
+        assert _committed_images(path).get(plots[path], 0) >= 1, f"{path.name}: the {plots[path]!r} plot is missing"
 
 
 def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
