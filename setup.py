@@ -18,6 +18,7 @@ extras = {
     "train": reqs("train_requirements"),
     "flair": reqs("flair_requirements"),
     "serve": reqs("serve_requirements"),
+    "ort": reqs("ort_requirements"),
     "onnx": reqs("onnx_requirements"),
 }
 extras["all"] = sorted({r for v in extras.values() for r in v})

@@ -146,7 +146,7 @@ def serve(
     import uvicorn
 
     from .serving.app import ServerConfig
-    from .serving.guards import header_timeout_protocol
+    from .serving.guards import PROTOCOL_PATH, header_timeout_protocol
     from .tasks import task_for_folder
 
     config = ServerConfig(
@@ -159,7 +159,7 @@ def serve(
     _exit_cleanly_on_stop()
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
-        "http": header_timeout_protocol(header_timeout) if header_timeout else "auto",
+        "http": "auto" if not header_timeout else header_timeout_protocol(header_timeout) if workers == 1 else PROTOCOL_PATH,
     }
     if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
         from .serving.app import create_app

@@ -89,14 +89,14 @@ class EasyBase:
 
     def _precision(self, src: Any, device: Any) -> tuple[str, str]:
         """(fp32, int8 or onnx, the copy's file) as `precision` asks; auto on CPU prefers ONNX, then int8."""
-        from .ort import onnx_available
+        from .ort import ort_available
 
         manifest = src.manifest or {}
         onnx, q = manifest.get("onnx"), manifest.get("quantized")
         choice = self.precision
         if choice == "auto":
             on_cpu = device.type == "cpu"
-            choice = "onnx" if on_cpu and onnx and onnx_available() else "int8" if on_cpu and q else "fp32"
+            choice = "onnx" if on_cpu and onnx and ort_available() else "int8" if on_cpu and q else "fp32"
         if choice == "fp32":
             return choice, ""
         saved = onnx if choice == "onnx" else q

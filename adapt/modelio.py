@@ -182,6 +182,7 @@ def check_hf_folder(directory: str | os.PathLike[str], strict: bool = False) -> 
     checksum and the labels and problem type agree with `config.json`. `strict=True` refuses plain folders.
     """
     d = Path(directory)
+    _check_readable(d)
     config = _read_config(d)
     names = {f.name for f in d.iterdir()}
     missing = []
@@ -204,6 +205,21 @@ def check_hf_folder(directory: str | os.PathLike[str], strict: bool = False) -> 
     _verify_checksums(d, manifest)
     _agree(d, config, manifest)
     return manifest
+
+
+def _check_readable(d: Path) -> None:
+    """Every file of the folder must be readable by this process (a container's user is often not the owner)."""
+    try:
+        unreadable = sorted(f for f in d.iterdir() if f.is_file() and not os.access(f, os.R_OK))
+    except PermissionError as e:
+        raise CorruptModelError(f"Model folder {str(d)!r} cannot be listed ({e.strerror}); make it readable "
+                                f"with chmod a+rx {str(d)!r}.") from e
+    if unreadable:
+        raise CorruptModelError(
+            f"{', '.join(map(str, unreadable))} cannot be read by this user (uid {os.getuid()}): make the files "
+            f"readable with chmod -R a+rX on the folder, or save it again with tuner.save() or adapt export, "
+            "which write files every user can read."
+        )
 
 
 def _inside(d: Path, name: str, what: str) -> Path:

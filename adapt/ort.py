@@ -1,8 +1,9 @@
 """Opt-in ONNX Runtime fast path: an ORT-optimized, int8 (dynamic, per-channel) ONNX copy of a model.
 
 `Tuner.export(dir, onnx=True)` writes `model.onnx` after a parity check against fp32; the `Easy*` modules
-and the server run it on CPU (`precision="auto"` or `"onnx"`). Needs the `onnx` extra
-(`pip install adapt[onnx]`: onnxruntime and onnx). The graph comes from torch's TorchScript-based
+and the server run it on CPU (`precision="auto"` or `"onnx"`). Exporting needs the `onnx` extra
+(`pip install adapt[onnx]`: onnxruntime and onnx); running an exported copy needs only onnxruntime
+(`adapt[ort]`). The graph comes from torch's TorchScript-based
 exporter (`dynamo=False`), whose BERT-style graphs ONNX Runtime's transformer optimizer knows how to fuse.
 """
 
@@ -24,21 +25,34 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # model types whose encoder ONNX Runtime's "bert" optimizer fuses (attention, layer norm, GELU)
 _BERT_LIKE = {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet", "deberta-v2"}
 
-__all__ = ["ONNX_FILE", "OnnxRuntimeModel", "export_onnx", "onnx_available"]
+__all__ = ["ONNX_FILE", "OnnxRuntimeModel", "export_onnx", "onnx_available", "ort_available"]
+
+
+def _installed(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def onnx_available() -> bool:
-    """True when onnxruntime and onnx are installed."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    """True when onnxruntime and onnx are installed: what exporting an ONNX copy needs."""
+    return _installed("onnxruntime", "onnx")
 
 
-def _require() -> None:
-    if not onnx_available():
+def ort_available() -> bool:
+    """True when onnxruntime is installed: what running an exported ONNX copy needs."""
+    return _installed("onnxruntime")
+
+
+def _require(export: bool = True) -> None:
+    if export and not onnx_available():
         from .errors import MissingDependencyError, install_hint
 
-        raise MissingDependencyError(f"The ONNX fast path needs onnxruntime and onnx: {install_hint('onnx')}.")
+        raise MissingDependencyError(f"Exporting an ONNX copy needs onnxruntime and onnx: {install_hint('onnx')}.")
+    if not ort_available():
+        from .errors import MissingDependencyError, install_hint
+
+        raise MissingDependencyError(f"Running an ONNX copy needs onnxruntime: {install_hint('ort')}.")
 
 
 def _input_names(tokenizer: Any) -> list[str]:
@@ -129,7 +143,7 @@ class OnnxRuntimeModel:
     training = False
 
     def __init__(self, path: str | Path, config: Any, threads: int | None = None) -> None:
-        _require()
+        _require(export=False)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()

@@ -10,11 +10,30 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapt.tasks import get_task, register
+
+from .contract_utils import DATA, TASK_NAMES, datasets_for, write_jsonl
+
 N_DOCS = 300
 MAX_LEN = 64
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the Docker engine and image builds in the background as soon as the smoke test is selected."""
+    if any(item.path.name == "test_docker_engine.py" for item in items):
+        from . import docker_utils
+
+        docker_utils.start_preparing()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from . import docker_utils
+
+    docker_utils.finish()
 
 
 @pytest.fixture(scope="session")
@@ -299,3 +318,64 @@ def tiny_cls_dir(bbc_df, tiny_bert_dir: Path, tmp_path_factory) -> Path:
     tuner = SequenceClassificationTuner(dsets.dataloaders(batch_size=8), str(tiny_bert_dir))
     tuner.tune(1, lr=1e-3)
     return tuner.save(tmp_path_factory.mktemp("tiny-cls") / "bbc")
+
+
+# ---------------------------------------------------------------------------------------------------
+# every task's tiny model trained and saved (the task contract and the Docker smoke test)
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def toy_registered() -> None:
+    register("tests.toy_task")
+
+
+@pytest.fixture(scope="session")
+def task_files(bbc_df, wnut_path: Path, aclsum_dfs, tmp_path_factory) -> Path:
+    """A small data file for every task, in the form `adapt tune` reads."""
+    import pandas as pd
+
+    from adapt.synthetic import cipher_translation, split_sentences, synthetic_qa
+    from adapt.tasks.token_classification import read_conll
+
+    root = tmp_path_factory.mktemp("task-data")
+    mixed = bbc_df.groupby("label").head(12).sort_index()  # every label, in file order
+    texts, labels = [t[:300] for t in mixed.text], list(mixed.label)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "cls.csv", index=False)
+    pd.DataFrame({"text": texts}).to_csv(root / "lm.csv", index=False)
+    upper = [t.upper() if i % 2 else t.lower() for i, t in enumerate(texts)]
+    pd.DataFrame({"text": upper}).to_csv(root / "upper.csv", index=False)
+    conll = read_conll(wnut_path)
+    rows = ["\n".join(f"{w}\t{t}" for w, t in zip(*pair, strict=True)) for pair in zip(conll["tokens"][:80], conll["tags"][:80], strict=True)]
+    (root / "ner.conll").write_text("\n\n".join(rows) + "\n", encoding="utf-8")
+    write_jsonl(root / "qa.jsonl", synthetic_qa(list(bbc_df.text[:30]), questions_per_doc=2, context_sentences=2, seed=0))
+    train, _ = aclsum_dfs
+    write_jsonl(root / "sum.jsonl", train.iloc[:40].to_dict(orient="records"))
+    sents = [s for t in bbc_df.text[:80] for s in split_sentences(t, 5, 10)][:200]
+    pd.DataFrame(cipher_translation(sents)).to_csv(root / "tr.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(bbc_df, tiny_bert_dir: Path, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """A cased tiny BERT (upper case stays visible), the tiny GPT-2 and a tiny BART."""
+    from adapt.tiny import save_tiny_seq2seq
+
+    bart = save_tiny_seq2seq(list(bbc_df.text), tmp_path_factory.mktemp("tiny") / "bart")
+    return {"bert": tiny_bert_dir, "gpt2": tiny_lm_dir, "bart": bart}
+
+
+@pytest.fixture(scope="session")
+def trained_tasks(toy_registered, task_files: Path, tiny_models, tmp_path_factory) -> dict[str, tuple[Any, Path]]:
+    """Every task's tiny model trained one epoch in Python and saved: task -> (tuner, folder)."""
+    from adapt import set_seed
+
+    out = {}
+    root = tmp_path_factory.mktemp("trained")
+    for task in TASK_NAMES:
+        spec = get_task(task)
+        file, kind = DATA[task]
+        set_seed(0)
+        dsets = datasets_for(spec, task_files / file, tiny_models[kind])
+        tuner = spec.tuner(dsets.dataloaders(batch_size=8), str(tiny_models[kind]))
+        tuner.tune(1, lr=1e-3)
+        out[task] = (tuner, tuner.save(root / task))
+    return out

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from adapt.tasks import all_tasks
+
 from .serving_utils import free_port
 
 # task -> inputs sent through every door (greedy generation, so the outputs are deterministic)
@@ -94,3 +96,31 @@ def server(model_dir: Path, hook: Any = None, **config: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=30)
+
+
+TASK_NAMES = [*all_tasks(), "upper_case"]
+
+# task -> (data file in `task_files`, tiny model kind)
+DATA = {
+    "sequence_classification": ("cls.csv", "bert"),
+    "token_classification": ("ner.conll", "bert"),
+    "question_answering": ("qa.jsonl", "bert"),
+    "language_modeling": ("lm.csv", "gpt2"),
+    "masked_language_modeling": ("lm.csv", "bert"),
+    "summarization": ("sum.jsonl", "bart"),
+    "translation": ("tr.csv", "bart"),
+    "upper_case": ("upper.csv", "bert"),
+}
+
+
+def max_length(task: str) -> int:
+    return 96 if task == "question_answering" else 32  # a window must hold the question
+
+
+def datasets_for(spec: Any, path: Path, model: Path, **kwargs: Any) -> Any:
+    kw = {"tokenizer_name": str(model), "max_length": max_length(spec.name), **spec.data_defaults, **kwargs}
+    if path.suffix == ".csv":
+        return spec.datasets.from_csvs(path, **kw)
+    if path.suffix == ".jsonl":
+        return spec.datasets.from_jsons(path, **kw)
+    return spec.datasets.from_conll(path, **kw)

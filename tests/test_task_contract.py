@@ -17,97 +17,13 @@ import pytest
 
 from adapt.errors import InvalidInputError
 from adapt.inference import prepare, run
-from adapt.tasks import all_tasks, get_task, register
+from adapt.tasks import all_tasks, get_task
 
-from .contract_utils import INPUTS, easy_call, run_cli, server, tuner_call, write_jsonl
+from .contract_utils import DATA, INPUTS, TASK_NAMES, easy_call, max_length, run_cli, server, tuner_call, write_jsonl
 from .serving_utils import free_port, http, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK_NAMES = [*all_tasks(), "upper_case"]
 LEVELS = ("low", "medium", "high")
-
-# task -> (data file in `task_files`, tiny model kind)
-DATA = {
-    "sequence_classification": ("cls.csv", "bert"),
-    "token_classification": ("ner.conll", "bert"),
-    "question_answering": ("qa.jsonl", "bert"),
-    "language_modeling": ("lm.csv", "gpt2"),
-    "masked_language_modeling": ("lm.csv", "bert"),
-    "summarization": ("sum.jsonl", "bart"),
-    "translation": ("tr.csv", "bart"),
-    "upper_case": ("upper.csv", "bert"),
-}
-
-
-@pytest.fixture(scope="session")
-def toy_registered() -> None:
-    register("tests.toy_task")
-
-
-@pytest.fixture(scope="session")
-def task_files(bbc_df, wnut_path: Path, aclsum_dfs, tmp_path_factory) -> Path:
-    """A small data file for every task, in the form `adapt tune` reads."""
-    import pandas as pd
-
-    from adapt.synthetic import cipher_translation, split_sentences, synthetic_qa
-    from adapt.tasks.token_classification import read_conll
-
-    root = tmp_path_factory.mktemp("task-data")
-    mixed = bbc_df.groupby("label").head(12).sort_index()  # every label, in file order
-    texts, labels = [t[:300] for t in mixed.text], list(mixed.label)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "cls.csv", index=False)
-    pd.DataFrame({"text": texts}).to_csv(root / "lm.csv", index=False)
-    upper = [t.upper() if i % 2 else t.lower() for i, t in enumerate(texts)]
-    pd.DataFrame({"text": upper}).to_csv(root / "upper.csv", index=False)
-    conll = read_conll(wnut_path)
-    rows = ["\n".join(f"{w}\t{t}" for w, t in zip(*pair, strict=True)) for pair in zip(conll["tokens"][:80], conll["tags"][:80], strict=True)]
-    (root / "ner.conll").write_text("\n\n".join(rows) + "\n", encoding="utf-8")
-    write_jsonl(root / "qa.jsonl", synthetic_qa(list(bbc_df.text[:30]), questions_per_doc=2, context_sentences=2, seed=0))
-    train, _ = aclsum_dfs
-    write_jsonl(root / "sum.jsonl", train.iloc[:40].to_dict(orient="records"))
-    sents = [s for t in bbc_df.text[:80] for s in split_sentences(t, 5, 10)][:200]
-    pd.DataFrame(cipher_translation(sents)).to_csv(root / "tr.csv", index=False)
-    return root
-
-
-@pytest.fixture(scope="session")
-def tiny_models(bbc_df, tiny_bert_dir: Path, tiny_lm_dir: Path, tmp_path_factory) -> dict[str, Path]:
-    """A cased tiny BERT (upper case stays visible), the tiny GPT-2 and a tiny BART."""
-    from adapt.tiny import save_tiny_seq2seq
-
-    bart = save_tiny_seq2seq(list(bbc_df.text), tmp_path_factory.mktemp("tiny") / "bart")
-    return {"bert": tiny_bert_dir, "gpt2": tiny_lm_dir, "bart": bart}
-
-
-def _max_length(task: str) -> int:
-    return 96 if task == "question_answering" else 32  # a window must hold the question
-
-
-def _datasets(spec: Any, path: Path, model: Path, **kwargs: Any) -> Any:
-    kw = {"tokenizer_name": str(model), "max_length": _max_length(spec.name), **spec.data_defaults, **kwargs}
-    if path.suffix == ".csv":
-        return spec.datasets.from_csvs(path, **kw)
-    if path.suffix == ".jsonl":
-        return spec.datasets.from_jsons(path, **kw)
-    return spec.datasets.from_conll(path, **kw)
-
-
-@pytest.fixture(scope="session")
-def trained_tasks(toy_registered, task_files: Path, tiny_models, tmp_path_factory) -> dict[str, tuple[Any, Path]]:
-    """Every task's tiny model trained one epoch in Python and saved: task -> (tuner, folder)."""
-    from adapt import set_seed
-
-    out = {}
-    root = tmp_path_factory.mktemp("trained")
-    for task in TASK_NAMES:
-        spec = get_task(task)
-        file, kind = DATA[task]
-        set_seed(0)
-        dsets = _datasets(spec, task_files / file, tiny_models[kind])
-        tuner = spec.tuner(dsets.dataloaders(batch_size=8), str(tiny_models[kind]))
-        tuner.tune(1, lr=1e-3)
-        out[task] = (tuner, tuner.save(root / task))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -206,7 +122,7 @@ def test_cli_round_trip(task: str, toy_registered, task_files: Path, tiny_models
     out = tmp_path / "model"
     code, stdout, err = run_cli(
         capsys, "tune", task_files / file, "--task", task, "--model", tiny_models[kind], "--out", out,
-        "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--max-length", _max_length(task),
+        "--epochs", "1", "--lr", "1e-3", "--batch-size", "8", "--max-length", max_length(task),
     )
     assert code == 0, err[-3000:]
     assert stdout.count("\n") == 1, "adapt tune writes one JSON line to stdout; progress goes to stderr"

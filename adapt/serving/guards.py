@@ -1,7 +1,7 @@
 """What stands between the network and the model: body limits and read deadlines, API keys, request ids, and a
 header-read deadline for uvicorn's HTTP protocol.
 
-The ASGI guards wrap the FastAPI app; `header_timeout_protocol` is given to uvicorn as its `http` protocol class
+The ASGI guards wrap the FastAPI app; `HeaderTimeoutProtocol` is given to uvicorn as its `http` protocol class
 (a documented `uvicorn.Config` option), because headers are read before any ASGI code runs.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -16,8 +17,10 @@ from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["ApiKeyGuard", "BodyGuard", "error_response", "header_timeout_protocol", "request_id"]
+__all__ = ["PROTOCOL_PATH", "ApiKeyGuard", "BodyGuard", "HeaderTimeoutProtocol", "error_response", "header_timeout_protocol",
+           "request_id"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -106,49 +109,58 @@ class ApiKeyGuard:
         await self.app(scope, receive, send)
 
 
-def header_timeout_protocol(seconds: float) -> type:
+class HeaderTimeoutProtocol(H11Protocol):
     """uvicorn's h11 protocol, closing connections that take more than `seconds` to send a request's headers.
 
     uvicorn bounds idle keep-alive connections but not a client trickling headers byte by byte; this bounds both
-    the first request of a connection and every later one.
+    the first request of a connection and every later one. A module-level class, so that uvicorn's worker
+    processes can import it by name (`PROTOCOL_PATH`).
     """
-    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class HeaderTimeoutProtocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
+    _header_timer: asyncio.TimerHandle | None = None
+    seconds: float | None = None  # None: $ADAPT_HEADER_TIMEOUT, which `adapt serve` sets for its worker processes
 
-        def _waiting_for_headers(self) -> bool:
-            cycle = getattr(self, "cycle", None)
-            return cycle is None or bool(getattr(cycle, "response_complete", False))
+    def _limit(self) -> float:
+        return self.seconds if self.seconds is not None else float(os.environ.get("ADAPT_HEADER_TIMEOUT") or 10)
 
-        def _arm(self) -> None:
-            if self._header_timer is None:
-                self._header_timer = asyncio.get_running_loop().call_later(seconds, self._headers_too_slow)
+    def _waiting_for_headers(self) -> bool:
+        cycle = getattr(self, "cycle", None)
+        return cycle is None or bool(getattr(cycle, "response_complete", False))
 
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = asyncio.get_running_loop().call_later(self._limit(), self._headers_too_slow)
 
-        def _headers_too_slow(self) -> None:
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
             self._header_timer = None
-            transport = getattr(self, "transport", None)
-            if self._waiting_for_headers() and transport is not None and not transport.is_closing():
-                transport.close()
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        transport = getattr(self, "transport", None)
+        if self._waiting_for_headers() and transport is not None and not transport.is_closing():
+            transport.close()
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._waiting_for_headers():
             self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self._waiting_for_headers():
-                self._arm()
-            else:
-                self._disarm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
+        else:
             self._disarm()
-            super().connection_lost(exc)
 
-    return HeaderTimeoutProtocol
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+PROTOCOL_PATH = f"{__name__}:HeaderTimeoutProtocol"
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class with a header deadline of `seconds`, for a server in this process."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"seconds": seconds})
