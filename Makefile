@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench lint typecheck clean
+.PHONY: setup demo test docker-check bench lint typecheck clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ demo: setup
 # lint and types first, so that CI fails fast
 test: setup lint typecheck
 	$(PY) -m pytest tests --durations=25 $(PYTEST_ARGS)
+
+# only the Docker smoke test: engine, both images, containers (tests/test_docker_engine.py)
+docker-check: setup
+	$(PY) -m pytest tests/test_docker_engine.py --durations=10 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py
