@@ -25,6 +25,7 @@ extras["all"] = sorted({r for v in extras.values() for r in v})
 extras["dev"] = extras["all"] + reqs("dev_requirements")
 
 readme = Path(__file__).parent / "README.md"
+git_url = f"https://github.com/{c['user']}/{c['repo']}"
 setup(
     name=c["lib_name"],
     version=c["version"],
@@ -34,6 +35,8 @@ setup(
     author=c["author"],
     author_email=c["author_email"],
     license="Apache-2.0",
+    url=git_url,
+    project_urls={"Source": git_url, "Issues": f"{git_url}/issues", "Documentation": f"{git_url}#readme"},
     keywords=c["keywords"],
     python_requires=f">={c['min_python']}",
     packages=find_packages(include=["adapt", "adapt.*"]),
@@ -43,6 +46,7 @@ setup(
     entry_points={"console_scripts": [s for s in c.get("console_scripts", "").split() if s]},
     classifiers=[
         "Programming Language :: Python :: 3",
+        *(f"Programming Language :: Python :: {v}" for v in c["tested_python"].split()),
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .versions import check_versions
+
 __version__ = "0.1.0"
 
 # names that are not a task's: module -> names, or None for all of a light module's `__all__` (the exceptions);
@@ -66,3 +68,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_exports()))
+
+
+check_versions()  # one warning per dependency outside the tested versions (package metadata only)

@@ -118,17 +118,14 @@ def unknown_name(what: str, name: str, valid: Iterable[str], where: str = "") ->
     return f"Unknown {what} {name!r}{' for ' + where if where else ''}.{hint} Accepted: {accepted}."
 
 
+DISTRIBUTION = "adapt-tuner"  # settings.ini's lib_name; the import name is `adapt`
+
+
 def install_hint(extra: str) -> str:
     """`pip install '<this distribution>[extra]'`, with the name pip knows this package by."""
     return f"pip install '{distribution_name()}[{extra}]'"
 
 
 def distribution_name() -> str:
-    """The PyPI distribution that installed the `adapt` package (falls back to the settings.ini name)."""
-    from importlib import metadata
-
-    try:
-        names = metadata.packages_distributions().get("adapt") or []
-    except Exception:
-        names = []
-    return names[0] if names else "adapt"
+    """The name adapt is published under on PyPI (`adapt` itself belongs to another project there)."""
+    return DISTRIBUTION

