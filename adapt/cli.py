@@ -342,6 +342,21 @@ def export(
 
 
 @app.command()
+def push(
+    model_dir: Annotated[str, typer.Argument(help="A folder written by tuner.save() or adapt export.")],
+    repo_id: Annotated[str, typer.Argument(help="The Hub repository, user/name or org/name.")],
+    private: bool = typer.Option(False, "--private", help="Make a new repository private."),
+    token: str | None = typer.Option(None, envvar="HF_TOKEN", help="Hub access token (default: $HF_TOKEN or your login)."),
+    message: str | None = typer.Option(None, "--message", help="Commit message."),
+) -> None:
+    """Upload a saved folder (model card included) to the Hugging Face Hub; prints one JSON line."""
+    from .hub import push_to_hub
+
+    result = push_to_hub(model_dir, repo_id, private=private, token=token, commit_message=message)
+    sys.stdout.write(json.dumps({"pushed": str(model_dir), **result.to_dict()}) + "\n")
+
+
+@app.command()
 def tasks() -> None:
     """List the tasks adapt knows: name, aliases, data forms, Easy verb and options (one JSON line each)."""
     from .tasks import all_tasks

@@ -705,7 +705,8 @@ class TaskDatasets:
         group_by_length: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Build `AdaptiveDataLoaders` (a fastai `DataLoaders`) that pad each batch dynamically.
+        """Build `AdaptiveDataLoaders` (a fastai `DataLoaders`) that pad each batch dynamically (`bs=`, fastai's
+        and AdaptNLP's spelling, is accepted for `batch_size`).
 
         `group_by_length=True` puts training texts of similar length in the same batch (order still random):
         faster on mixed-length data.
@@ -714,6 +715,9 @@ class TaskDatasets:
 
         if self.tokenizer is None or "input_ids" not in self.raw.train.column_names:
             raise InvalidInputError("The data is not tokenized yet: call set_tokenizer(name) and tokenize() first.")
+        from .options import batch_size_option
+
+        batch_size = batch_size_option(batch_size, 8, kwargs, "batch_size", key="bs")
         return AdaptiveDataLoaders.from_task_datasets(
             self,
             batch_size=batch_size,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .enums import ChoiceEnum
-from .errors import AdaptError, InvalidChoiceError
+from .errors import AdaptError, InvalidChoiceError, ModelNotFoundError
 
 __all__ = [
     "FLAIR_TASKS",
@@ -24,6 +25,8 @@ __all__ = [
     "HFModelHub",
     "HFModelResult",
     "HubUnavailableError",
+    "PushResult",
+    "push_to_hub",
 ]
 
 FLAIR_ORG = "flairNLP"
@@ -113,6 +116,61 @@ class FlairModelResult(HFModelResult):
         return f"Model Name: {self.name.replace(FLAIR_ORG, 'flair')}, Tasks: [{', '.join(self.tasks)}], Source: {self.source}"
 
 
+def hub_api(endpoint: str | None, token: str | None, action: str) -> Any:
+    """A `huggingface_hub.HfApi`, refused at once (HubUnavailableError) under HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE."""
+    offline = [v for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(v, "").strip().lower() in TRUE]
+    if offline:
+        raise HubUnavailableError(f"{action} needs the network, and {offline[0]}=1 is set; unset it to go on.")
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
+
+
+@dataclass
+class PushResult:
+    """Where `push_to_hub` put a folder: the repository, its URL and the commit."""
+
+    repo_id: str
+    repo_url: str
+    commit_url: str
+    commit_oid: str
+    files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repo_id": self.repo_id, "repo_url": self.repo_url, "commit_url": self.commit_url,
+                "commit_oid": self.commit_oid, "files": list(self.files)}
+
+
+def push_to_hub(
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    endpoint: str | None = None,
+) -> PushResult:
+    """Upload a folder written by `tuner.save()`/`adapt export` (model card included) to the Hub repo `repo_id`,
+    creating the repo if needed (`private` applies to a new repo). The folder is verified first (checksums
+    included), so a damaged save is refused before anything is sent. `token` defaults to huggingface_hub's
+    (`HF_TOKEN` or `huggingface-cli login`); `endpoint` (or `HF_ENDPOINT`) picks the Hub."""
+    from .modelio import check_hf_folder
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{str(folder)!r} is not a folder; push a folder written by tuner.save() or adapt export.")
+    manifest = check_hf_folder(path, strict=True)
+    api = hub_api(endpoint, token, "Pushing to the Hub")
+    files = sorted(f.name for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
+    message = commit_message or f"Upload {manifest.get('task', 'model')} model with adapt"
+    try:
+        repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        info = api.upload_folder(folder_path=str(path), repo_id=repo_id, repo_type="model", commit_message=message,
+                                 allow_patterns=files)
+    except Exception as e:  # huggingface_hub raises HTTP, connection and validation errors of many kinds
+        raise HubUnavailableError(f"Pushing {str(folder)!r} to {repo_id!r} at {api.endpoint} failed: {e}") from e
+    return PushResult(repo_id, str(repo), str(info.commit_url), str(info.oid), files)
+
+
 class HFModelHub:
     """Search the Hub's transformers models by task (a pipeline tag) or by name.
 
@@ -130,16 +188,10 @@ class HFModelHub:
         """`token` authenticates (`username`/`password` are AdaptNLP's and no longer accepted by the Hub)."""
         if username or password:
             raise InvalidChoiceError("The Hub no longer takes a username and password; pass token=... (an access token).")
-        self.token, self.limit = token, limit
-        self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+        self.token, self.limit, self.endpoint = token, limit, endpoint
 
     def _api(self) -> Any:
-        offline = [v for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(v, "").strip().lower() in TRUE]
-        if offline:
-            raise HubUnavailableError(f"Searching the Hub needs the network, and {offline[0]}=1 is set; unset it to search.")
-        from huggingface_hub import HfApi
-
-        return HfApi(endpoint=self.endpoint, token=self.token)
+        return hub_api(self.endpoint, self.token, "Searching the Hub")
 
     def _list(self, **query: Any) -> list[Any]:
         api = self._api()
@@ -147,7 +199,7 @@ class HFModelHub:
         try:
             return list(api.list_models(**query))
         except Exception as e:  # requests, httpx and huggingface_hub raise many kinds; all mean: no Hub answer
-            raise HubUnavailableError(f"The Hub at {self.endpoint or 'huggingface.co'} could not be searched ({e}).") from e
+            raise HubUnavailableError(f"The Hub at {api.endpoint} could not be searched ({e}).") from e
 
     def _results(self, infos: Iterable[Any], as_dict: bool, user_uploaded: bool) -> Any:
         results = [self.result_class(info) for info in infos]

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -407,7 +410,7 @@ def forward_logits(
     try:
         with torch.inference_mode():
             budget = MAX_BATCH_TOKENS * (1 if getattr(device, "type", "cpu") == "cpu" else 16)
-            for idx in token_batches(order, lengths, batch_size, budget):
+            for idx in _progress(list(token_batches(order, lengths, batch_size, budget)), len(order)):
                 batch = {k: v.to(device) for k, v in pad_batch(encoded.features, idx, pad_id, names).items()}
                 out = model(**batch)
                 keys = list(output_keys)
@@ -471,6 +474,24 @@ def prepare(
     return PredictCall(inputs, opts, level, single)
 
 
+PROGRESS_MIN_INPUTS = 300  # the Easy verbs, Tuner.predict and the CLI show a progress bar above this many inputs
+_SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("adapt_show_progress", default=False)
+
+
+def _progress(batches: list[Any], n_inputs: int) -> Any:
+    """`batches`, under a tqdm bar on stderr when the front door asked for one (the server never does)."""
+    if not _SHOW_PROGRESS.get():
+        return batches
+    from tqdm import tqdm
+
+    return tqdm(batches, desc=f"predicting {n_inputs} inputs", unit="batch", leave=False, file=sys.stderr)
+
+
+def _progress_wanted(n_inputs: int) -> bool:
+    off = os.environ.get("ADAPT_PROGRESS", "").strip().lower() in ("0", "false", "no", "off")
+    return n_inputs > PROGRESS_MIN_INPUTS and not off
+
+
 def run(predictor: Predictor, call: PredictCall, batch_size: int = 32) -> Any:
     """Run a prepared call; the predictor gets the detail-dependent keywords it declares (`scores`)."""
     check_batch_size(batch_size)
@@ -488,7 +509,11 @@ def predict_json(
 ) -> dict[str, Any]:
     """The one front door: prepare -> run -> `to_dict(level)`, shared by Tuner.predict, Easy*, the CLI and REST."""
     call = prepare(predictor, raw, fields, detail_level, options)
-    result: dict[str, Any] = run(predictor, call, batch_size).to_dict(call.level)
+    token = _SHOW_PROGRESS.set(_progress_wanted(len(call.inputs)))
+    try:
+        result: dict[str, Any] = run(predictor, call, batch_size).to_dict(call.level)
+    finally:
+        _SHOW_PROGRESS.reset(token)
     return result
 
 

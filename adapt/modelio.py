@@ -47,7 +47,6 @@ __all__ = [
     "export_folder",
     "load_flair_model",
     "load_hf_model",
-    "model_card",
     "read_manifest",
     "resolve_model_source",
     "save_hf_folder",
@@ -61,6 +60,14 @@ class ModelSource:
     kind: str
     location: str
     manifest: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def public_model_name(value: Any) -> Any:
+    """A hub id stays as it is; a local path becomes its folder name (no paths of this or the training machine)."""
+    if not isinstance(value, str) or not value:
+        return value
+    looks_local = os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1 or "\\" in value
+    return Path(value).name if looks_local or Path(value).exists() else value
 
 
 def _looks_like_path(name: str) -> bool:
@@ -430,34 +437,6 @@ def load_flair_model(source: ModelSource, class_name: str, trust_pickle: bool = 
     return model
 
 
-def model_card(manifest: dict[str, Any], metrics: dict[str, float] | None = None) -> str:
-    """A short Markdown model card from a manifest (and final metrics, when known)."""
-    skip = ("task", "base_model", "files", "versions", "created", "schema_version")
-    lines = [
-        f"# adapt {manifest.get('task')} model",
-        "",
-        f"- base model: `{manifest.get('base_model')}`",
-        *(f"- {k}: `{v}`" for k, v in manifest.items() if k not in skip),
-        "",
-        "## Final validation metrics",
-        "",
-        *(f"- {k}: {v:.4f}" for k, v in (metrics or {}).items() if k != "epoch"),
-        *([] if metrics else ["- not recorded"]),
-        "",
-        "## Versions",
-        "",
-        *(f"- {k}: {v}" for k, v in (manifest.get("versions") or library_versions()).items()),
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from transformers import AutoModel, AutoTokenizer  # or adapt's Easy* classes, or `adapt serve .`",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def export_folder(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -474,6 +453,8 @@ def export_folder(
     """
     import shutil
     import tempfile
+
+    from .card import model_card
 
     src = resolve_model_source(source)
     if src.kind != "hf_dir":

@@ -77,6 +77,18 @@ def check_options(given: Mapping[str, Any], declared: Sequence[Option], where: s
     return out
 
 
+def batch_size_option(own: int, default: int, options: dict[str, Any], spelling: str, key: str = "batch_size") -> int:
+    """`batch_size=` (the one name every layer accepts) beside a layer's own or AdaptNLP's spelling (`bs`,
+    `mini_batch_size`), or the other way round (`key="bs"`); `key` is removed from `options`. Both, with different
+    values, are refused."""
+    if key not in options:
+        return own
+    value = options.pop(key)
+    if own != default and own != value:
+        raise InvalidInputError(f"{key}={value!r} and {spelling}={own!r} name the same setting; pass one of them.")
+    return int(value)
+
+
 def defaults(declared: Iterable[Option]) -> dict[str, Any]:
     """`{name: default}` for every declared option."""
     return {o.name: o.default for o in declared}

@@ -8,8 +8,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
+import time
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,6 +28,7 @@ from .errors import (
     unknown_name,
 )
 from .options import Option, check_options, defaults, options_signature
+from .utils import console_logging
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -61,6 +65,18 @@ def check_lr(lr: Any) -> None:
             raise InvalidInputError(
                 f"lr must be a positive number, a slice(lo, hi) of them, or None to run the LR finder; got {lr!r}."
             )
+
+
+def lr_json(lr: Any) -> Any:
+    """A learning rate as JSON: a number, `[lo, hi]` for a slice, a list per layer group, or None."""
+    if lr is None:
+        return None
+    if isinstance(lr, slice):
+        return [lr_json(lr.start), lr_json(lr.stop)]
+    if isinstance(lr, (list, tuple)) or hasattr(lr, "tolist"):
+        values = lr.tolist() if hasattr(lr, "tolist") else list(lr)
+        return [float(v) for v in values] if isinstance(values, list) else float(values)
+    return float(lr)
 
 
 def _load_fastai_extensions() -> None:
@@ -107,6 +123,7 @@ class Tuner:
         expose_fastai_api: bool = False,
         device: Any = None,
         mixed_precision: str | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
@@ -132,8 +149,9 @@ class Tuner:
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
         self._default_metrics_used = metrics is None
-        # fastai writes checkpoints (e.g. the LR finder's) under `path`; keep them out of the working directory
-        learner_kwargs.setdefault("path", tempfile.mkdtemp(prefix="adapt-"))
+        learner_kwargs.setdefault("path", self._work_dir(work_dir))
+        self._training: dict[str, Any] = {}
+        console_logging()
         self.learn = Learner(
             dls,
             HFModel(self.model, self.output_keys),
@@ -145,6 +163,16 @@ class Tuner:
             **learner_kwargs,
         )
         self._set_precision(mixed_precision)
+
+    def _work_dir(self, work_dir: str | os.PathLike[str] | None) -> Path:
+        """Where fastai writes its files (the LR finder's checkpoint, `SaveModelCallback`'s `models/*.pth`,
+        `CSVLogger`'s history): `work_dir`, else a temporary folder removed with the tuner."""
+        if work_dir is not None:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
+            return Path(work_dir)
+        tmp = tempfile.mkdtemp(prefix="adapt-work-")
+        weakref.finalize(self, shutil.rmtree, tmp, True)
+        return Path(tmp)
 
     def _resolve_metrics(self, metrics: Any) -> Any:
         """The default metrics for None; metric names (`"accuracy"`, `NERMetric.F1`) replaced by the task's metric."""
@@ -343,10 +371,18 @@ class Tuner:
         self.learn.unfreeze()
 
     # -- learning rate -------------------------------------------------------------------------------
-    def lr_find(self, start_lr: float = 1e-6, end_lr: float = 1e-1, num_it: int = 30, show_plot: bool = False) -> Any:
+    def lr_find(
+        self,
+        start_lr: float = 1e-6,
+        end_lr: float = 1e-1,
+        num_it: int = 30,
+        show_plot: bool = False,
+        save_plot: str | os.PathLike[str] | None = None,
+    ) -> Any:
         """Run fastai's LR finder (cheap: `num_it` batches) and return an `LRSuggestion` fit for fine-tuning.
 
-        Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`.
+        Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`. `show_plot` draws
+        the loss against the LR with the chosen LR marked (shown in a notebook); `save_plot=path` writes it.
         """
         from .distributed import is_main_process
         from .engine import suggest_fine_tune_lr
@@ -358,8 +394,17 @@ class Tuner:
         s = suggest_fine_tune_lr(
             lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses
         )
-        if show_plot:
-            rec.plot_lr_find(suggestions=[(s.chosen, min(losses))], nms=["fine_tune"])
+        if show_plot or save_plot is not None:
+            import matplotlib.pyplot as plt
+
+            from .plots import save_figure
+
+            rec.plot_lr_find(suggestions=[(s.chosen, min(losses))], nms=["chosen"])
+            fig = plt.gcf()
+            fig.axes[0].set_title(f"LR finder: chosen {s.chosen:.2e}")
+            save_figure(fig, save_plot)
+            if not show_plot:
+                plt.close(fig)
         self.lr_suggestion = s
         if is_main_process():
             logger.info("lr_find: raw suggestion %.3g, using %.3g (%s)", s.raw, s.chosen, s.reason)
@@ -386,15 +431,50 @@ class Tuner:
         from .distributed import broadcast_object, distributed_ctx
 
         on_cpu = self.device.type == "cpu"
+        start, given = time.perf_counter(), lr
         if lr is None:  # under torchrun / accelerate launch every rank uses rank 0's choice
             lr = broadcast_object(self.lr_find().chosen, cpu=on_cpu)
+        logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
         cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
         with distributed_ctx(self.learn, cpu=on_cpu):
             self._fit(epochs, lr, strategy, cbs, **fit_kwargs)
         # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
         self._history = self._recorded_history()
+        self._losses = self._recorded_losses()
         self._after_tune()
+        self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
         return self.final_metrics()
+
+    def _training_record(self, epochs: int, strategy: Strategy, given: Any, lr: Any, seconds: float) -> dict[str, Any]:
+        """What `adapt.json` and the model card keep of the last `tune` call."""
+        from . import __version__
+        from .modelio import public_model_name
+        from .utils import last_seed
+
+        suggestion = self.lr_suggestion if given is None else None
+        return {
+            "base_model": public_model_name(self.base_model),
+            "base_model_is_local": Path(self.base_model).exists(),
+            "epochs": epochs,
+            "strategy": strategy.value,
+            "lr": lr_json(given),
+            "lr_chosen": lr_json(lr),
+            "lr_reason": getattr(suggestion, "reason", None),
+            "batch_size": getattr(self.dls.train, "bs", None),
+            "max_length": getattr(self.datasets, "max_length", None),
+            "train_size": len(self.dls.train.dataset),
+            "valid_size": len(self.dls.valid.dataset),
+            "history": self.history(),
+            "seed": last_seed(),
+            "elapsed_s": round(seconds, 1),
+            "adapt_version": __version__,
+        }
+
+    @property
+    def training_record(self) -> dict[str, Any]:
+        """The last `tune` call: base model, epochs, strategy, lr (given and chosen), batch size, sizes, history,
+        seed, time and adapt version (empty before training); `save()` writes it to `adapt.json` and the card."""
+        return dict(self._training)
 
     def _fit(self, epochs: int, lr: Any, strategy: Strategy, cbs: Any, **fit_kwargs: Any) -> None:
         if strategy is Strategy.OneCycle:
@@ -418,9 +498,29 @@ class Tuner:
         rec = self.learn.recorder
         names = [n for n in rec.metric_names if n not in ("epoch", "time")]
         return [
-            {"epoch": float(i), **{n: float(v) for n, v in zip(names, vals, strict=False) if v is not None}}
+            {"epoch": i, **{n: float(v) for n, v in zip(names, vals, strict=False) if v is not None}}
             for i, vals in enumerate(rec.values)
         ]
+
+    def _recorded_losses(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        rec = self.learn.recorder
+        names = list(rec.metric_names[1:-1])  # the values' columns: no epoch, no time
+        valid = names.index("valid_loss") if "valid_loss" in names else None
+        train = [(i, float(v)) for i, v in enumerate(rec.losses)]
+        ends = [int(i) for i in rec.iters]
+        points = [(ends[k], float(vals[valid])) for k, vals in enumerate(rec.values)
+                  if valid is not None and k < len(ends) and vals[valid] is not None]
+        return train, points
+
+    def plot_loss(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """Training (per batch) and validation (per epoch) loss of the last `tune`, as a matplotlib Figure;
+        `path=` also saves it."""
+        from .plots import loss_figure, save_figure
+
+        train, valid = getattr(self, "_losses", ([], []))
+        if not train:
+            raise InvalidInputError("No losses recorded yet: call tune() first.")
+        return save_figure(loss_figure(train, valid), path)
 
     def final_metrics(self) -> dict[str, float]:
         """The last epoch's metrics (empty before training)."""
@@ -436,9 +536,13 @@ class Tuner:
     def predict(
         self, text: Any, bs: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any
     ) -> dict[str, Any]:
-        """Predict for one input or a list; the same JSON-safe dict as the task's `Easy*` verb (options alike)."""
+        """Predict for one input or a list; the same JSON-safe dict as the task's `Easy*` verb (options alike).
+        `batch_size=` is accepted for `bs`."""
         from .inference import predict_json
+        from .options import batch_size_option
 
+        options = dict(options)
+        bs = batch_size_option(bs, 32, options, "bs")
         return predict_json(self.predictor(), text, self.spec.fields, bs, detail_level, options)
 
     def evaluate(self) -> dict[str, float]:
@@ -451,14 +555,37 @@ class Tuner:
     # -- persistence ----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The `adapt.json` entries of this model: task, labels, base model, data settings and task entries."""
-        out: dict[str, Any] = {"task": self.spec.saved_task, "base_model": self.base_model, **self.datasets.manifest()}
+        from .modelio import public_model_name
+
+        out: dict[str, Any] = {
+            "task": self.spec.saved_task, "base_model": public_model_name(self.base_model), **self.datasets.manifest()
+        }
         if self.classes:
             out["labels"] = list(self.classes)
+        if self._training:
+            out["training"] = self._training
         return {**out, **self._manifest()}
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Atomically write a self-contained HF folder (safetensors, tokenizer, config) plus `adapt.json`."""
-        return self._write(directory, extra_files=None)
+    def save(self, directory: str | os.PathLike[str], card_data: dict[str, Any] | None = None) -> Path:
+        """Atomically write a self-contained HF folder (safetensors, tokenizer, config), `adapt.json` (with the
+        training record) and a model card (`README.md`; `card_data` adds Hub metadata such as `license`)."""
+        return self._write(directory, extra_files={"README.md": self.model_card(card_data)})
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str | None = None,
+        card_data: dict[str, Any] | None = None,
+    ) -> Any:
+        """Save this model (card and training record included) and upload it to the Hub repo `repo_id`, creating
+        the repo if needed; returns an `adapt.hub.PushResult`. Pushing a folder: `adapt.hub.push_to_hub`."""
+        from .hub import push_to_hub
+
+        with tempfile.TemporaryDirectory(prefix="adapt-push-") as tmp:
+            folder = self.save(Path(tmp) / repo_id.split("/")[-1], card_data=card_data)
+            return push_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
 
     def load(self, path: str | os.PathLike[str], device: Any = None) -> Tuner:
         """Replace the weights with those saved at `path` (a `save`d folder, or any model of this task), and its
@@ -486,8 +613,9 @@ class Tuner:
         parity_texts: Sequence[Any] | None = None,
         min_agreement: float = 0.99,
         on_parity_fail: str = "raise",
+        card_data: dict[str, Any] | None = None,
     ) -> Path:
-        """Write the deployable artifact: the saved folder plus a model card (README.md).
+        """Write the deployable artifact: the saved folder (model card included, `card_data` as in `save`).
 
         `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers);
         `onnx=True` adds `model.onnx`, an ONNX Runtime-optimized graph (int8 when `quantize` is also set; needs
@@ -508,9 +636,8 @@ class Tuner:
             texts = list(parity_texts) if parity_texts is not None else self.heldout_texts()
         with tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
             copies = build_fast_copies(self.predictor(), texts, Path(tmp), quantize, onnx, min_agreement, on_parity_fail)
-            return self._write(
-                path, extra_files={"README.md": self.model_card()}, extra_writers=copies.writers, manifest_extra=copies.manifest
-            )
+            card = {"README.md": self.model_card(card_data)}
+            return self._write(path, extra_files=card, extra_writers=copies.writers, manifest_extra=copies.manifest)
 
     def heldout_texts(self, n: int = 200) -> list[Any]:
         """Up to `n` validation inputs as text (decoded from their token ids), for parity checks."""
@@ -519,11 +646,12 @@ class Tuner:
         texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
         return [t for t in texts if t.strip()]
 
-    def model_card(self) -> str:
-        """A short Markdown model card with the final epoch's metrics."""
-        from .modelio import model_card
+    def model_card(self, card_data: dict[str, Any] | None = None) -> str:
+        """The model card (`README.md` of a save): Hub YAML metadata, the training record and how to use it."""
+        from .card import model_card
 
-        return model_card(self.manifest(), self.final_metrics())
+        mask = getattr(self.tokenizer, "mask_token", None)
+        return model_card({**self.manifest(), **({"mask_token": mask} if mask else {})}, card_data)
 
     def _write(
         self,

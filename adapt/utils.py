@@ -30,16 +30,53 @@ __all__ = [
 ]
 
 
+_SEED: dict[str, int] = {}
+
+
 def set_seed(seed: int = 42, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (all devices) in one call; `deterministic` also asks torch for determinism."""
     import numpy as np
     import torch
 
+    _SEED["seed"] = seed
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def last_seed() -> int | None:
+    """The seed of the last `set_seed` call in this process (None before any), for the training record."""
+    return _SEED.get("seed")
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """adapt's INFO messages on stderr, only while the application has configured no logging of its own."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+def console_logging() -> None:
+    """Show adapt's progress messages (the LR the finder chose and why, what `tune` runs) on stderr, as fastai
+    shows its progress, unless the application set up logging: then its handlers and levels decide. Idempotent."""
+    log = logging.getLogger("adapt")
+    if any(isinstance(h, _ConsoleHandler) for h in log.handlers):
+        return
+    handler = _ConsoleHandler()
+    handler.setFormatter(logging.Formatter("[adapt] %(message)s"))
+    handler.setLevel(logging.INFO)
+    log.addHandler(handler)
+    if log.level == logging.NOTSET:  # let INFO through to this handler, but not past the application's own level
+        log.setLevel(logging.INFO)
+        log.addFilter(_below_application_level)
+
+
+def _below_application_level(record: logging.LogRecord) -> bool:
+    root = logging.getLogger()
+    return not root.handlers or record.levelno >= root.getEffectiveLevel()
 
 
 def default_device(device: Any = None) -> Any:

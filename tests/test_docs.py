@@ -116,9 +116,9 @@ def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
     shown = [o for c in code for o in c.get("outputs", [])]
     assert not [o for o in shown if o.get("output_type") == "error"], f"{path.name} was committed with an error"
     assert len([c for c in code if c.get("outputs")]) >= len(code) // 2, f"{path.name}: most cells should show output"
-    plots = {NOTEBOOK: "lr-find", NER_NOTEBOOK: "plot-loss"}
-    if path in plots:
-        assert _committed_images(path).get(plots[path], 0) >= 1, f"{path.name}: the {plots[path]!r} plot is missing"
+    plots = {NOTEBOOK: ("lr-find", "plot-loss", "confusion-matrix"), NER_NOTEBOOK: ("plot-loss", "entity-f1")}
+    for cell in plots.get(path, ()):
+        assert _committed_images(path).get(cell, 0) >= 1, f"{path.name}: the {cell!r} plot is missing"
 
 
 def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,6 +143,9 @@ def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "'pairings'" in out["predict"] and "'classes'" in out["predict"]
     assert "adapt.json" in out["save"] and "'sequence_classification'" in out["save"]
     assert out["easy"].rstrip().endswith("True"), f"reloaded predictions differ from the tuner's:\n{out['easy']}"
+    assert out["serve"].rstrip().endswith("True"), f"the server's answers differ from Easy's:\n{out['serve']}"
+    images = {c.id: sum("image/png" in o.get("data", {}) for o in c.outputs) for c in raw.cells if c.cell_type == "code"}
+    assert all(images[cid] == 1 for cid in ("lr-find", "plot-loss", "confusion-matrix")), images
 
     windows = re.search(r"window:\s+\[.*?\] windows: \[(\d+)\] truncated: \[False\]", out["window"])
     assert windows and int(windows.group(1)) > 1, out["window"]
@@ -354,6 +357,20 @@ def test_readme_quick_tour_runs(tmp_path: Path) -> None:
     assert [set(p) for p in ns["preds"]["pairings"]] == [set(LABELS)] * 2
     assert len(ns["result"]["predictions"]) == 1 and ns["result"]["predictions"][0] in LABELS
     assert (tmp_path / "models" / "bbc" / "adapt.json").is_file()
+
+
+def test_readme_ner_runs(tmp_path: Path) -> None:
+    blocks = _quick_tour_blocks("Token classification (NER)")
+    assert len(blocks) >= 2, f"expected the NER section's python blocks, found {len(blocks)}"
+    env = _tiny_env(ADAPT_README_NER_SENTENCES="80", ADAPT_README_NER_MAX_LENGTH="32")
+    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+    ns = json.loads(tail)
+
+    assert ns["SENTENCES"] == 80 and ns["MAX_LENGTH"] == 32
+    assert "precision" in printed and "f1" in printed  # the metrics table and evaluate()
+    assert set(ns["preds"]) >= {"sentences", "entities"} and set(ns["result"]) >= {"sentences", "entities"}
+    assert (tmp_path / "models" / "wnut" / "adapt.json").is_file() and (tmp_path / "wnut-sample.txt").is_file()
 
 
 def test_readme_language_models_run(tmp_path: Path) -> None:

@@ -280,3 +280,16 @@ def test_the_header_deadline_reaches_worker_processes_by_name(monkeypatch) -> No
     assert cls.__new__(cls)._limit() == 2.5
     in_process = header_timeout_protocol(0.5)
     assert in_process.__new__(in_process)._limit() == 0.5
+
+
+def test_the_docs_pages_work_air_gapped(tiny_cls_dir: Path) -> None:
+    """/docs and /redoc load Swagger UI and ReDoc from the server itself, not from a CDN."""
+    from adapt.serving.app import DOCS_ASSETS
+
+    with server(tiny_cls_dir) as base:
+        for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+            status, html = http("GET", f"{base}{page}")
+            assert status == 200 and f"{DOCS_ASSETS}/{asset}" in html, html
+            assert "cdn.jsdelivr" not in html and "unpkg.com" not in html, html
+            status, js = http("GET", f"{base}{DOCS_ASSETS}/{asset}")
+            assert status == 200 and len(js) > 100_000

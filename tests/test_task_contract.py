@@ -275,3 +275,34 @@ def test_cli_input_errors_are_one_line(trained_tasks, tmp_path: Path, capsys) ->
     bad.write_bytes("caf\xe9\n".encode("latin-1"))
     code, _, err = run_cli(capsys, "predict", folder, "--file", bad)
     assert code == 2 and "Cannot decode" in err and err.count("\n") == 1
+
+
+def test_batch_size_is_accepted_by_that_name_in_every_layer(trained_tasks) -> None:
+    """`batch_size=` everywhere; `bs` (Tuner.predict, fastai) and `mini_batch_size` (Easy, AdaptNLP) stay as aliases."""
+    spec = get_task("sequence_classification")
+    tuner, folder = trained_tasks["sequence_classification"]
+    inputs = INPUTS["sequence_classification"]
+    easy = spec.easy()
+    one = easy.tag_text(inputs, folder, mini_batch_size=1)  # batches of one text: no padding, the same numbers
+    assert easy.tag_text(inputs, folder, batch_size=1) == one
+    assert tuner.predict(inputs, batch_size=1) == tuner.predict(inputs, bs=1) == one
+    with pytest.raises(InvalidInputError, match="same setting"):
+        easy.tag_text(inputs, folder, mini_batch_size=4, batch_size=2)
+    assert tuner.datasets.dataloaders(bs=4).train.bs == 4
+
+
+def test_many_inputs_show_a_progress_bar_on_stderr_unless_turned_off(trained_tasks, monkeypatch, capsys) -> None:
+    from adapt import inference
+
+    spec = get_task("sequence_classification")
+    _, folder = trained_tasks["sequence_classification"]
+    easy = spec.easy()
+    monkeypatch.setattr(inference, "PROGRESS_MIN_INPUTS", 5)
+    texts = ["The striker scored twice"] * 6
+    capsys.readouterr()
+    easy.tag_text(texts, folder, mini_batch_size=2)
+    assert "predicting 6 inputs" in capsys.readouterr().err
+    easy.tag_text(texts[:5], folder, mini_batch_size=2)
+    monkeypatch.setenv("ADAPT_PROGRESS", "0")
+    easy.tag_text(texts, folder, mini_batch_size=2)
+    assert "predicting" not in capsys.readouterr().err

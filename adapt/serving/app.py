@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -34,7 +35,9 @@ from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServerConfig", "app_from_env", "create_app"]
+__all__ = ["DOCS_ASSETS", "ServerConfig", "app_from_env", "create_app"]
+
+DOCS_ASSETS = "/docs-assets"  # where the Swagger UI and ReDoc files are served
 
 
 @dataclass(frozen=True)
@@ -138,14 +141,6 @@ class _Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _folder_name(value: Any) -> Any:
-    """A hub id stays as it is; a local path becomes its folder name (no paths of this or the training machine)."""
-    if not isinstance(value, str) or not value:
-        return value
-    looks_local = os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1 or "\\" in value
-    return Path(value).name if looks_local or Path(value).exists() else value
-
-
 class _TokenCounter:
     """Counts a request's tokens (both texts of a pair) for `max_tokens`, before it is queued.
 
@@ -212,7 +207,9 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
         finally:
             await batcher.stop()
 
-    app = FastAPI(title="adapt model server", version=_adapt_version(), lifespan=lifespan, docs_url="/docs")
+    # the docs pages load Swagger UI and ReDoc from the package, not a CDN, so they work air-gapped
+    app = FastAPIOffline(title="adapt model server", version=_adapt_version(), lifespan=lifespan, docs_url="/docs",
+                         static_url=DOCS_ASSETS)
     app.state.predictor = load() if preload else None  # loaded once per worker
     app.state.counter = _TokenCounter(app.state.predictor) if preload else None
     # inner middleware first: the guards answer 401/408/413 themselves, and `observe` (outer) counts every answer
@@ -250,7 +247,7 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
         """Task, labels, input fields, parameters, model folder name, library versions and limits."""
-        from ..modelio import read_manifest
+        from ..modelio import public_model_name, read_manifest
         from ..utils import library_versions
 
         predictor = getattr(app.state, "predictor", None)
@@ -261,8 +258,8 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
         return {
             "task": spec.name,
             "labels": list(labels) if labels else manifest.get("labels"),
-            "model_dir": _folder_name(config.model_dir),
-            "base_model": _folder_name(manifest.get("base_model")),
+            "model_dir": public_model_name(config.model_dir),
+            "base_model": public_model_name(manifest.get("base_model")),
             "input_fields": [f.name for f in spec.fields],
             "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
                            for o in spec.predictor.options},

@@ -32,6 +32,7 @@ class TaskSpec:
     - `name`, `aliases`: the registry key (and manifest `task`) and the names the CLI also accepts.
     - `datasets`, `tuner`, `easy`, `predictor`: the task's classes; `verb` is the Easy method users call.
     - `auto_class`, `heads`: the transformers auto class it loads, and the architecture suffixes it serves.
+    - `pipeline_tag`: the Hugging Face Hub's pipeline tag (and `transformers.pipeline` task) for its models.
     - `fields`: the input fields of one item (`text`, `text_pair`, `question`/`context`, ...).
     - `metrics`: the names of the default metrics, as `tune()`/`evaluate()` report them.
     - `fast_copies`: which deployable copies `export` may add (`"int8"`, `"onnx"`).
@@ -53,6 +54,7 @@ class TaskSpec:
     auto_class: str
     heads: tuple[str, ...]
     verb: str = "tag_text"
+    pipeline_tag: str | None = None
     aliases: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     fast_copies: frozenset[str] = frozenset()

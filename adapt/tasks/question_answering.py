@@ -719,6 +719,7 @@ TASKS = (
         predictor=HFQuestionAnswerer,
         fields=(Field("question"), Field("context")),
         auto_class="AutoModelForQuestionAnswering",
+        pipeline_tag="question-answering",
         heads=(HF_HEAD,),
         verb="predict_qa",
         metrics=("exact_match", "f1"),

@@ -488,6 +488,7 @@ def seq2seq_task(
         predictor=predictor,
         fields=TEXT,
         auto_class="AutoModelForSeq2SeqLM",
+        pipeline_tag=name,  # "summarization" and "translation" are the Hub's pipeline tags too
         heads=SEQ2SEQ_HEADS,
         verb=verb,
         metrics=metrics,

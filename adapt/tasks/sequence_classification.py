@@ -651,6 +651,14 @@ class SequenceClassificationTuner(Tuner):
             targets = np.asarray([index[str(v)] for v in labels])
         return classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold)
 
+    def plot_confusion_matrix(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """A heatmap of the validation confusion matrix (single-label), as a matplotlib Figure; `path=` saves it."""
+        from ..plots import confusion_matrix_figure, save_figure
+
+        if self.multi_label:
+            raise InvalidInputError("A multi-label model has one 2x2 matrix per label: see evaluate()['confusion_matrix'].")
+        return save_figure(confusion_matrix_figure(self.evaluate()["confusion_matrix"], self.classes), path)
+
     # -- persistence --------------------------------------------------------------------------------------
     def _update_config(self) -> None:
         super()._update_config()
@@ -710,6 +718,7 @@ TASKS = (
         predictor=HFClassifier,
         fields=TEXT_PAIR,
         auto_class="AutoModelForSequenceClassification",
+        pipeline_tag="text-classification",
         heads=("ForSequenceClassification",),
         metrics=("accuracy", "f1_macro"),
         fast_copies=frozenset({"int8", "onnx"}),

@@ -708,6 +708,26 @@ class TokenClassificationTuner(Tuner):
     def default_metrics(self) -> list[Any]:
         return _seqeval_metrics(self.classes)
 
+    def entity_report(self) -> dict[str, dict[str, float]]:
+        """seqeval's precision, recall, F1 and support per entity type (and averages) on the validation set."""
+        from seqeval.metrics import classification_report
+
+        metric = _seqeval_metrics(self.classes)[0]
+        saved, self.learn.metrics = self.learn.metrics, [metric]
+        try:
+            with self.learn.no_bar():
+                self.learn.validate()
+        finally:
+            self.learn.metrics = saved
+        report = classification_report(metric.targs, metric.preds, output_dict=True, zero_division=0)
+        return {name: {k: float(v) for k, v in row.items()} for name, row in report.items()}
+
+    def plot_entity_f1(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """A bar chart of F1 per entity type on the validation set, as a matplotlib Figure; `path=` saves it."""
+        from ..plots import entity_f1_figure, save_figure
+
+        return save_figure(entity_f1_figure(self.entity_report()), path)
+
 
 # ---------------------------------------------------------------------------------------------------
 # Easy module and the task declaration
@@ -745,6 +765,7 @@ TASKS = (
         predictor=HFTokenTagger,
         fields=TEXT,
         auto_class="AutoModelForTokenClassification",
+        pipeline_tag="token-classification",
         heads=("ForTokenClassification",),
         metrics=("accuracy", "precision", "recall", "f1"),
         fast_copies=frozenset({"int8", "onnx"}),

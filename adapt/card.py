@@ -1,0 +1,147 @@
+"""Model cards in the Hugging Face Hub's format: YAML metadata that the Hub and `huggingface_hub.ModelCard` read
+(`library_name`, `pipeline_tag`, `base_model`, `tags`, `metrics`, and what `card_data` adds, e.g. `license` or
+`datasets`), then the training record of `adapt.json` and a "Use" section with snippets for adapt, plain
+transformers and the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = ["card_metadata", "model_card"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_NOT_METRICS = ("epoch", "train_loss", "valid_loss")
+# an example input per Easy verb, for the "Use" snippets
+_EXAMPLES = {
+    "generate": "The match ended",
+    "fill_mask": "The {mask} won the cup.",
+    "summarize": "The company reported a loss as sales fell in every region.",
+    "translate": "the market rose",
+}
+
+
+def _spec(manifest: dict[str, Any]) -> Any:
+    from .tasks import all_tasks
+
+    return next((s for s in all_tasks().values() if s.matches_manifest(manifest)), None)
+
+
+def _final_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
+    history = (manifest.get("training") or {}).get("history") or []
+    return dict(history[-1]) if history else {}
+
+
+def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card's YAML metadata; `card_data` entries are added last (and win)."""
+    spec = _spec(manifest)
+    task = spec.name if spec is not None else str(manifest.get("task"))
+    meta: dict[str, Any] = {"library_name": "transformers", "tags": ["adapt", "fastai", task.replace("_", "-")]}
+    if spec is not None and spec.pipeline_tag:
+        meta["pipeline_tag"] = spec.pipeline_tag
+    base, training = manifest.get("base_model"), manifest.get("training") or {}
+    local = training.get("base_model_is_local", "/" not in str(base))  # unknown: only org/name is surely a hub id
+    if isinstance(base, str) and _HUB_ID.match(base) and not local:
+        meta["base_model"] = base
+    metrics = sorted(k for k in _final_metrics(manifest) if k not in _NOT_METRICS)
+    if metrics:
+        meta["metrics"] = metrics
+    return {**meta, **(card_data or {})}
+
+
+def _record_lines(manifest: dict[str, Any]) -> list[str]:
+    training = manifest.get("training") or {}
+    if not training:
+        return ["Not recorded: this folder was not saved right after `tuner.tune()`.", ""]
+    keys = ("base_model", "epochs", "strategy", "lr", "lr_chosen", "lr_reason", "batch_size", "max_length",
+            "train_size", "valid_size", "seed", "elapsed_s", "adapt_version")
+    lines = ["| setting | value |", "|---|---|"]
+    lines += [f"| {k} | `{json.dumps(training.get(k))}` |" for k in keys if training.get(k) is not None]
+    history = training.get("history") or []
+    if history:
+        cols = list(history[0])
+        lines += ["", "Per epoch (validation metrics):", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in history]
+    return [*lines, ""]
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _use_lines(spec: Any, manifest: dict[str, Any]) -> list[str]:
+    if spec is None:
+        return ["Load it with `transformers` or serve it with `adapt serve .`.", ""]
+    easy, verb = spec.easy.__name__, spec.verb
+    if verb == "predict_qa":
+        call = f'{verb}(["Who scored twice?"], ["Smith scored twice."], model_name_or_path=model)'
+        pipe = 'answer(question="Who scored twice?", context="Smith scored twice.")'
+        body = '{"texts": [{"question": "Who scored twice?", "context": "Smith scored twice."}]}'
+    else:
+        example = _EXAMPLES.get(verb, "The striker scored twice").format(mask=manifest.get("mask_token") or "[MASK]")
+        call, pipe, body = f"{verb}([{example!r}], model)", f"answer({example!r})", json.dumps({"texts": [example]})
+    return [
+        "With adapt (`pip install adapt-tuner`), from this folder or its Hub id:",
+        "",
+        "```python",
+        f"from adapt import {easy}",
+        "",
+        'model = "."  # this folder, or its Hub id',
+        f"print({easy}().{call})",
+        "```",
+        "",
+        *_pipeline_lines(spec.pipeline_tag, pipe),
+        "As a REST server (`pip install 'adapt-tuner[serve]'`, or the Docker images):",
+        "",
+        "```",
+        "adapt serve . --port 8000",
+        f"curl -s localhost:8000/predict -H 'content-type: application/json' -d '{body}'",
+        "```",
+        "",
+    ]
+
+
+def _pipeline_lines(tag: str | None, call: str) -> list[str]:
+    if tag is None:
+        return []
+    # transformers picks a translation pipeline by language pair ("translation_en_to_fr"); the generic one is this
+    task = "text2text-generation" if tag == "translation" else tag
+    return ["With plain transformers:", "", "```python", "from transformers import pipeline", "",
+            f'answer = pipeline("{task}", model=".")', f"print({call})", "```", ""]
+
+
+def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> str:
+    """The model card (`README.md`) of a saved folder, from its manifest."""
+    from huggingface_hub import ModelCardData
+
+    from .utils import library_versions
+
+    spec = _spec(manifest)
+    meta = ModelCardData(**card_metadata(manifest, card_data)).to_yaml()
+    task = spec.name if spec is not None else manifest.get("task")
+    metrics = {k: v for k, v in _final_metrics(manifest).items() if k != "epoch"}
+    lines = [
+        "---", meta, "---", "",
+        f"# {task.replace('_', ' ') if isinstance(task, str) else task} model, fine-tuned with adapt",
+        "",
+        f"Base model: `{manifest.get('base_model')}`."
+        + (f" Labels: {', '.join(map(str, manifest['labels']))}." if manifest.get("labels") else ""),
+        "",
+        "## Final validation metrics",
+        "",
+        *([f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- not recorded"]),
+        "",
+        "## Training",
+        "",
+        *_record_lines(manifest),
+        "## Use",
+        "",
+        *_use_lines(spec, manifest),
+        "## Versions",
+        "",
+        *(f"- {k}: {v}" for k, v in (manifest.get("versions") or library_versions()).items()),
+        "",
+    ]
+    return "\n".join(lines)
