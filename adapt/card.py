@@ -124,7 +124,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
     metrics = {k: v for k, v in _final_metrics(manifest).items() if k != "epoch"}
     lines = [
         "---", meta, "---", "",
-        f"# {task.replace('_', ' ') if isinstance(task, str) else task} model, fine-tuned with adapt",
+        f"# A `{task}` model, fine-tuned with adapt",
         "",
         f"Base model: `{manifest.get('base_model')}`."
         + (f" Labels: {', '.join(map(str, manifest['labels']))}." if manifest.get("labels") else ""),
