@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["card_metadata", "model_card"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_NOT_METRICS = ("epoch", "train_loss", "valid_loss")
+_NOT_METRICS = ("epoch", "train_loss", "valid_loss", "best")
 # an example input per Easy verb, for the "Use" snippets
 _EXAMPLES = {
     "generate": "The match ended",
@@ -55,8 +55,8 @@ def _record_lines(manifest: dict[str, Any]) -> list[str]:
     training = manifest.get("training") or {}
     if not training:
         return ["Not recorded: this folder was not saved right after `tuner.tune()`.", ""]
-    keys = ("base_model", "epochs", "strategy", "lr", "lr_chosen", "lr_reason", "batch_size", "max_length",
-            "train_size", "valid_size", "seed", "elapsed_s", "adapt_version")
+    keys = ("base_model", "epochs", "epochs_run", "best_epoch", "strategy", "lr", "lr_chosen", "lr_reason", "batch_size",
+            "max_length", "train_size", "valid_size", "seed", "elapsed_s", "adapt_version")
     lines = ["| setting | value |", "|---|---|"]
     lines += [f"| {k} | `{json.dumps(training.get(k))}` |" for k in keys if training.get(k) is not None]
     history = training.get("history") or []
@@ -121,7 +121,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
     spec = _spec(manifest)
     meta = ModelCardData(**card_metadata(manifest, card_data)).to_yaml()
     task = spec.name if spec is not None else manifest.get("task")
-    metrics = {k: v for k, v in _final_metrics(manifest).items() if k != "epoch"}
+    metrics = {k: v for k, v in _final_metrics(manifest).items() if k not in ("epoch", "best")}
     lines = [
         "---", meta, "---", "",
         f"# A `{task}` model, fine-tuned with adapt",

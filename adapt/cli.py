@@ -146,7 +146,7 @@ def serve(
     import uvicorn
 
     from .serving.app import ServerConfig
-    from .serving.guards import PROTOCOL_PATH, header_timeout_protocol
+    from .serving.guards import HeaderTimeoutProtocol, header_timeout_protocol
     from .tasks import task_for_folder
 
     config = ServerConfig(
@@ -159,8 +159,10 @@ def serve(
     _exit_cleanly_on_stop()
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
-        "http": "auto" if not header_timeout else header_timeout_protocol(header_timeout) if workers == 1 else PROTOCOL_PATH,
+        "http": "auto",
     }
+    if header_timeout:  # worker processes get the module-level class (pickled by name); it reads ADAPT_HEADER_TIMEOUT
+        server["http"] = header_timeout_protocol(header_timeout) if workers == 1 else HeaderTimeoutProtocol
     if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
         from .serving.app import create_app
 
@@ -285,6 +287,11 @@ def tune(
     max_items: int | None = typer.Option(None, help="Folders only: sample this many files."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the data files."),
     seed: int = typer.Option(42, help="Random seed."),
+    accumulate: int = typer.Option(1, help="Batches per optimizer step (gradient accumulation)."),
+    early_stopping: int | None = typer.Option(None, help="Stop after this many epochs without improving --monitor."),
+    keep_best: bool = typer.Option(False, "--keep-best", help="End with the weights of the best epoch at --monitor."),
+    monitor: str | None = typer.Option(None, help="The metric early stopping and --keep-best watch (default valid_loss)."),
+    report_to: Annotated[list[str] | None, typer.Option(help="Write the metrics table: csv (history.csv).")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
 ) -> None:
     """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
@@ -313,7 +320,8 @@ def tune(
     with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
         tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, **tuner_kwargs)
-        metrics = tuner.tune(epochs, lr=lr, strategy=strategy_)
+        metrics = tuner.tune(epochs, lr=lr, strategy=strategy_, accumulate=accumulate, monitor=monitor,
+                             early_stopping=early_stopping, keep_best=keep_best, report_to=report_to)
         tuner.save(out)
     sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
 

@@ -8,6 +8,7 @@ points the searches at another Hub, such as a mirror.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -164,11 +165,12 @@ def push_to_hub(
     message = commit_message or f"Upload {manifest.get('task', 'model')} model with adapt"
     try:
         repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        info = api.upload_folder(folder_path=str(path), repo_id=repo_id, repo_type="model", commit_message=message,
-                                 allow_patterns=files)
+        # the repo then holds exactly this save: files of an earlier push (an ONNX copy, say) are deleted
+        info = api.upload_folder(folder_path=str(path), repo_id=repo.repo_id, repo_type="model", commit_message=message,
+                                 allow_patterns=[glob.escape(f) for f in files], delete_patterns="*")
     except Exception as e:  # huggingface_hub raises HTTP, connection and validation errors of many kinds
         raise HubUnavailableError(f"Pushing {str(folder)!r} to {repo_id!r} at {api.endpoint} failed: {e}") from e
-    return PushResult(repo_id, str(repo), str(info.commit_url), str(info.oid), files)
+    return PushResult(repo.repo_id, str(repo), str(info.commit_url), str(info.oid), files)
 
 
 class HFModelHub:

@@ -474,7 +474,7 @@ def prepare(
     return PredictCall(inputs, opts, level, single)
 
 
-PROGRESS_MIN_INPUTS = 300  # the Easy verbs, Tuner.predict and the CLI show a progress bar above this many inputs
+PROGRESS_MIN_INPUTS = 300  # the Easy verbs and Tuner.predict show a progress bar above this many inputs
 _SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("adapt_show_progress", default=False)
 
 

@@ -22,6 +22,7 @@ from .errors import (
     CorruptModelError,
     InvalidChoiceError,
     InvalidInputError,
+    MissingDependencyError,
     ModelNotFoundError,
     UnknownLabelError,
     WrongTaskError,
@@ -65,6 +66,14 @@ def check_lr(lr: Any) -> None:
             raise InvalidInputError(
                 f"lr must be a positive number, a slice(lo, hi) of them, or None to run the LR finder; got {lr!r}."
             )
+
+
+TRACKERS = ("csv", "tensorboard")  # what tune(report_to=...) writes, under the tuner's work_dir
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as None: `adapt.json` must be JSON that any reader parses."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def lr_json(lr: Any) -> Any:
@@ -124,6 +133,7 @@ class Tuner:
         device: Any = None,
         mixed_precision: str | None = None,
         work_dir: str | os.PathLike[str] | None = None,
+        gradient_checkpointing: bool = False,
         **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
@@ -163,6 +173,8 @@ class Tuner:
             **learner_kwargs,
         )
         self._set_precision(mixed_precision)
+        if gradient_checkpointing:
+            self._checkpoint_gradients()
 
     def _work_dir(self, work_dir: str | os.PathLike[str] | None) -> Path:
         """Where fastai writes its files (the LR finder's checkpoint, `SaveModelCallback`'s `models/*.pth`,
@@ -261,6 +273,16 @@ class Tuner:
             warnings.warn(f"mixed_precision={mp!r} needs a CUDA device; training in fp32 on {self.device}.", stacklevel=3)
             return
         self.learn = self.learn.to_fp16() if mp == "fp16" else self.learn.to_bf16()
+
+    def _checkpoint_gradients(self) -> None:
+        """The model's own gradient checkpointing: activations recomputed in the backward pass, less memory."""
+        if not getattr(self.model, "supports_gradient_checkpointing", False):
+            raise InvalidInputError(
+                f"{type(self.model).__name__} does not support gradient checkpointing; pass gradient_checkpointing=False."
+            )
+        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if getattr(self.model.config, "use_cache", False):
+            self.model.config.use_cache = False  # a generation cache cannot be kept while activations are recomputed
 
     # -- what a task provides -------------------------------------------------------------------------
     def _check_data(self, dls: Any) -> Any:
@@ -417,33 +439,111 @@ class Tuner:
         lr: float | Sequence[float] | Any = None,
         strategy: Strategy | str = Strategy.OneCycle,
         callbacks: Any = None,
+        *,
+        accumulate: int = 1,
+        monitor: str | None = None,
+        early_stopping: int | None = None,
+        keep_best: bool = False,
+        report_to: str | Sequence[str] | None = None,
         **fit_kwargs: Any,
     ) -> dict[str, float]:
         """Train for `epochs` total epochs with a fastai policy; `lr=None` runs `lr_find` first and uses its choice.
 
         `lr` may be a `slice(lo, hi)` for discriminative rates across layer groups. Returns the final
-        epoch's metrics.
+        epoch's metrics. Built on fastai's callbacks:
+        - `accumulate=N` steps the optimizer every N batches (`GradientAccumulation`): an effective batch N times
+          the loader's;
+        - `keep_best=True` ends with the weights of the epoch best at `monitor` (`SaveModelCallback`; the
+          checkpoint is `models/best.pth` under the tuner's `work_dir`), and `history()` marks that epoch;
+        - `early_stopping=P` stops after P epochs without improving `monitor` (`EarlyStoppingCallback`);
+        - `monitor` is `"valid_loss"` unless given: any name of the metrics table (`train_loss`, `valid_loss`, the
+          metrics); losses improve downwards, the rest upwards;
+        - `report_to="csv"` writes `history.csv` to the `work_dir` (`CSVLogger`), `"tensorboard"` event files to
+          `work_dir/runs` (`TensorBoardCallback`; needs tensorboard); a list asks for both.
         """
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         check_lr(lr)
-        from .distributed import broadcast_object, distributed_ctx
+        extra = self._training_callbacks(accumulate, monitor, early_stopping, keep_best, report_to)
+        from .distributed import broadcast_object, distributed_ctx, is_main_process
 
         on_cpu = self.device.type == "cpu"
         start, given = time.perf_counter(), lr
         if lr is None:  # under torchrun / accelerate launch every rank uses rank 0's choice
             lr = broadcast_object(self.lr_find().chosen, cpu=on_cpu)
-        logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
-        cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else callbacks
+        if is_main_process():
+            logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
+        given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+        cbs = [*given_cbs, *extra] or None
         with distributed_ctx(self.learn, cpu=on_cpu):
             self._fit(epochs, lr, strategy, cbs, **fit_kwargs)
         # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
         self._history = self._recorded_history()
+        if keep_best:
+            self._mark_best(monitor or "valid_loss")
         self._losses = self._recorded_losses()
         self._after_tune()
         self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
         return self.final_metrics()
+
+    def _training_callbacks(
+        self, accumulate: int, monitor: str | None, early_stopping: int | None, keep_best: bool, report_to: Any
+    ) -> list[Any]:
+        """The fastai callbacks that `tune`'s keywords ask for, after checking every keyword."""
+        from fastai.callback.progress import CSVLogger
+        from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+        from fastai.callback.training import GradientAccumulation
+
+        if not isinstance(accumulate, int) or isinstance(accumulate, bool) or accumulate < 1:
+            raise InvalidInputError(f"accumulate must be a positive integer (batches per optimizer step), got {accumulate!r}.")
+        if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
+            raise InvalidInputError(f"early_stopping is a patience in epochs (a positive integer), got {early_stopping!r}.")
+        names = ["train_loss", "valid_loss", *(getattr(m, "name", str(m)) for m in self.learn.metrics)]
+        if monitor is not None and monitor not in names:
+            raise InvalidChoiceError(unknown_name("monitor", monitor, names, "this tuner's metrics"))
+        trackers = tuple(t.lower() for t in ([report_to] if isinstance(report_to, str) else report_to or ()))
+        for tracker in trackers:
+            if tracker not in TRACKERS:
+                raise InvalidChoiceError(unknown_name("report_to", tracker, TRACKERS))
+        watch = monitor or "valid_loss"
+        cbs: list[Any] = []
+        if accumulate > 1:
+            bs = int(getattr(self.dls.train, "bs", 1))
+            logger.info("accumulating %d batches of %d: an effective batch of %d", accumulate, bs, accumulate * bs)
+            cbs.append(GradientAccumulation(n_acc=accumulate * bs))
+        if keep_best:
+            cbs.append(SaveModelCallback(monitor=watch, fname="best", with_opt=False))
+        if early_stopping is not None:
+            cbs.append(EarlyStoppingCallback(monitor=watch, patience=early_stopping))
+        if "csv" in trackers:
+            cbs.append(CSVLogger(fname="history.csv"))
+        if "tensorboard" in trackers:
+            cbs.append(self._tensorboard())
+        return cbs
+
+    def _tensorboard(self) -> Any:
+        """fastai's TensorBoard callback, logging to `work_dir/runs`, without the graph and prediction logging
+        (its `log_preds` assumes vision data and crashes on text after the first epoch)."""
+        try:
+            from fastai.callback.tensorboard import TensorBoardCallback
+        except ImportError as e:
+            raise MissingDependencyError("report_to='tensorboard' needs tensorboard: pip install tensorboard.") from e
+        return TensorBoardCallback(log_dir=Path(self.learn.path) / "runs", trace_model=False, log_preds=False)
+
+    def _mark_best(self, monitor: str) -> None:
+        """Mark the epoch whose weights `keep_best` restored (the best value of `monitor`) in the history."""
+        values = [(row[monitor], row["epoch"]) for row in self._history if monitor in row and not math.isnan(row[monitor])]
+        if not values:
+            return
+        best = (min if "loss" in monitor else max)(values)[1]
+        for row in self._history:
+            row["best"] = row["epoch"] == best
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights the last `tune(keep_best=True)` kept (None otherwise)."""
+        return next((int(row["epoch"]) for row in self._history if row.get("best")), None)
 
     def _training_record(self, epochs: int, strategy: Strategy, given: Any, lr: Any, seconds: float) -> dict[str, Any]:
         """What `adapt.json` and the model card keep of the last `tune` call."""
@@ -464,7 +564,9 @@ class Tuner:
             "max_length": getattr(self.datasets, "max_length", None),
             "train_size": len(self.dls.train.dataset),
             "valid_size": len(self.dls.valid.dataset),
-            "history": self.history(),
+            "history": [{k: _finite(v) for k, v in row.items()} for row in self.history()],
+            "epochs_run": len(self._history),
+            "best_epoch": self.best_epoch,
             "seed": last_seed(),
             "elapsed_s": round(seconds, 1),
             "adapt_version": __version__,
@@ -525,7 +627,8 @@ class Tuner:
     def final_metrics(self) -> dict[str, float]:
         """The last epoch's metrics (empty before training)."""
         hist = self.history()
-        return {k: v for k, v in hist[-1].items() if not (isinstance(v, float) and math.isnan(v))} if hist else {}
+        last = hist[-1] if hist else {}
+        return {k: v for k, v in last.items() if k != "best" and not (isinstance(v, float) and math.isnan(v))}
 
     # -- prediction and evaluation --------------------------------------------------------------------
     def predictor(self) -> Any:
@@ -581,11 +684,18 @@ class Tuner:
     ) -> Any:
         """Save this model (card and training record included) and upload it to the Hub repo `repo_id`, creating
         the repo if needed; returns an `adapt.hub.PushResult`. Pushing a folder: `adapt.hub.push_to_hub`."""
+        from .distributed import barrier, is_main_process
         from .hub import push_to_hub
 
-        with tempfile.TemporaryDirectory(prefix="adapt-push-") as tmp:
-            folder = self.save(Path(tmp) / repo_id.split("/")[-1], card_data=card_data)
-            return push_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
+        if not is_main_process():  # data-parallel ranks hold identical weights; rank 0 pushes (see `_write`)
+            barrier()
+            return None
+        try:
+            with tempfile.TemporaryDirectory(prefix="adapt-push-") as tmp:
+                folder = self.save(Path(tmp) / repo_id.split("/")[-1], card_data=card_data)
+                return push_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
+        finally:
+            barrier()
 
     def load(self, path: str | os.PathLike[str], device: Any = None) -> Tuner:
         """Replace the weights with those saved at `path` (a `save`d folder, or any model of this task), and its

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ def set_seed(seed: int = 42, deterministic: bool = False) -> None:
     import numpy as np
     import torch
 
-    _SEED["seed"] = seed
+    _SEED["seed"] = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -52,31 +53,32 @@ def last_seed() -> int | None:
 
 
 class _ConsoleHandler(logging.StreamHandler):
-    """adapt's INFO messages on stderr, only while the application has configured no logging of its own."""
+    """adapt's INFO messages on stderr while the application has configured no logging of its own. Once it has,
+    this handler takes itself and the INFO level it set off the `adapt` logger, so the application's levels rule."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not logging.getLogger().handlers:
-            super().emit(record)
+        if logging.getLogger().handlers:
+            log = logging.getLogger("adapt")
+            log.removeHandler(self)
+            if log.level == logging.INFO:
+                log.setLevel(logging.NOTSET)
+            return
+        self.stream = sys.stderr  # the current stderr (a notebook's, a redirected one), not the one at set-up
+        super().emit(record)
 
 
 def console_logging() -> None:
     """Show adapt's progress messages (the LR the finder chose and why, what `tune` runs) on stderr, as fastai
     shows its progress, unless the application set up logging: then its handlers and levels decide. Idempotent."""
     log = logging.getLogger("adapt")
-    if any(isinstance(h, _ConsoleHandler) for h in log.handlers):
+    if logging.getLogger().handlers or any(isinstance(h, _ConsoleHandler) for h in log.handlers):
         return
     handler = _ConsoleHandler()
     handler.setFormatter(logging.Formatter("[adapt] %(message)s"))
     handler.setLevel(logging.INFO)
     log.addHandler(handler)
-    if log.level == logging.NOTSET:  # let INFO through to this handler, but not past the application's own level
+    if log.level == logging.NOTSET:
         log.setLevel(logging.INFO)
-        log.addFilter(_below_application_level)
-
-
-def _below_application_level(record: logging.LogRecord) -> bool:
-    root = logging.getLogger()
-    return not root.handlers or record.levelno >= root.getEffectiveLevel()
 
 
 def default_device(device: Any = None) -> Any:
@@ -266,8 +268,10 @@ def library_versions() -> dict[str, str]:
     """Versions of adapt and the libraries a saved model depends on (only those already importable)."""
     from importlib import metadata
 
-    out: dict[str, str] = {}
-    for name in ("adapt", "torch", "transformers", "tokenizers", "fastai", "flair"):
+    from . import __version__
+
+    out: dict[str, str] = {"adapt": __version__}  # published as adapt-tuner; PyPI's "adapt" is another project
+    for name in ("torch", "transformers", "tokenizers", "fastai", "flair"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out

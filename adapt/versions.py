@@ -60,5 +60,5 @@ def check_versions() -> None:
                 f"adapt is tested with {name} >={low},<{high}; {installed} is installed. It may work, but if "
                 f"something breaks, try pip install '{name}>={low},<{high}'.",
                 UntestedVersionWarning,
-                stacklevel=3,
+                stacklevel=2,
             )

@@ -15,7 +15,8 @@ dockerfile=$root/docker/Dockerfile.$kind
 log() { echo "[docker-build:$kind] $*" >&2; }
 
 arg_default() { sed -n "s/^ARG $1=//p" "$dockerfile" | head -n 1; }
-base=$(awk 'toupper($1) == "FROM" {print $2; exit}' "$dockerfile")
+base=$(arg_default BASE_IMAGE)
+standin_tag=adapt-standin/$base  # a stand-in never takes the official tag
 
 host_cert() { local c=${PIP_CERT:-$(pip config get global.cert 2>/dev/null || true)}; [ -f "$c" ] && echo "$c" || true; }
 host_index() { echo "${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null || true)}"; }
@@ -63,7 +64,7 @@ python_standin() {  # python:3.11-slim: Debian bookworm's Python 3.11 in a venv 
     dir=$(standin "$base" bookworm "$(debian_mirror)" python3,python3-venv,ca-certificates "")
     chroot "$dir" python3 -m venv /opt/venv
     tar -C "$dir" -c . | docker import --change 'ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$base" >/dev/null
+        --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$standin_tag" >/dev/null
     rm -rf "$dir"
 }
 
@@ -74,18 +75,23 @@ cuda_standin() {  # nvidia/cuda:*-ubuntu24.04: plain Ubuntu noble (no CUDA libra
         /usr/share/debootstrap/scripts/gutsy --no-check-gpg --components=main,universe)
     tar -C "$dir" -c . | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' --change 'ENV NVIDIA_VISIBLE_DEVICES=all' \
-        --change 'ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility' --change 'CMD ["bash"]' - "$base" >/dev/null
+        --change 'ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility' --change 'CMD ["bash"]' - "$standin_tag" >/dev/null
     rm -rf "$dir"
 }
 
+# Prints the build argument that picks the base: none for the official image, BASE_IMAGE=<stand-in> otherwise.
 ensure_base() {
+    local why
     if docker image inspect "$base" >/dev/null 2>&1; then
-        log "base $base: already in the engine"
-    elif timeout 60 docker pull -q "$base" >/dev/null 2>&1; then
+        log "base $base: the official image, already in the engine"
+    elif why=$(timeout 180 docker pull -q "$base" 2>&1 >/dev/null); then
         log "base $base: the official image, pulled"
     else
-        log "base $base: no registry answers; building a stand-in"
-        if [ "$kind" = cpu ]; then python_standin; else cuda_standin; fi
+        log "base $base: cannot be pulled (${why:-timed out}); using the stand-in $standin_tag"
+        if docker image inspect "$standin_tag" >/dev/null 2>&1; then
+            log "stand-in $standin_tag: already in the engine"
+        elif [ "$kind" = cpu ]; then python_standin; else cuda_standin; fi
+        printf '%s\n' --build-arg "BASE_IMAGE=$standin_tag"
     fi
 }
 
@@ -123,8 +129,8 @@ torch_index_args() {
 stop_index() { [ -f "$state/torch-index.pid" ] && kill "$(cat "$state/torch-index.pid")" 2>/dev/null; rm -f "$state/torch-index.pid"; }
 trap stop_index EXIT
 
-ensure_base
-mapfile -t extra < <(torch_index_args)
+{ ensure_base; torch_index_args; } >"$state/build-args-$kind"  # in this shell: a failure stops the build here
+mapfile -t extra <"$state/build-args-$kind"
 start=$(date +%s)
 log "docker build -f docker/Dockerfile.$kind -t adapt:$kind (log: $state/build-$kind.log)"
 docker build --network host "${extra[@]}" -f "$dockerfile" -t "adapt:$kind" "$root" >"$state/build-$kind.log" 2>&1 \

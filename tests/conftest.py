@@ -22,8 +22,11 @@ N_DOCS = 300
 MAX_LEN = 64
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have dropped what will not run
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the Docker engine and image builds in the background as soon as the smoke test is selected."""
+    if config.option.collectonly:
+        return
     if any(item.path.name == "test_docker_engine.py" for item in items):
         from . import docker_utils
 

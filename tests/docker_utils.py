@@ -6,6 +6,7 @@ be started and failing it with the build's log when a build fails; `finish()` st
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,8 @@ def start_preparing() -> None:
     if _prep is not None:
         return
     STATE.mkdir(parents=True, exist_ok=True)
+    for name in ("engine", "cpu.rc", "cuda.rc"):  # a previous run's results must not be read as this run's
+        (STATE / name).unlink(missing_ok=True)
     log = (STATE / "prepare.log").open("w")
     _started_at = time.monotonic()
     _prep = subprocess.Popen(["bash", str(ROOT / "scripts" / "docker_prepare.sh"), str(STATE)], stdout=log,
@@ -70,8 +73,10 @@ def finish() -> None:
     if _prep is None:
         return
     if _prep.poll() is None:
-        os.killpg(_prep.pid, signal.SIGTERM)
-        _prep.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(_prep.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _prep.wait(timeout=30)
     _prep = None
     subprocess.run(["bash", str(ROOT / "scripts" / "docker_engine.sh"), "stop", str(STATE)], check=False)
 

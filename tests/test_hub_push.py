@@ -32,6 +32,8 @@ class _Hub(BaseHTTPRequestHandler):
         if self.path == "/api/repos/create":
             req = json.loads(body)
             self._json({"url": f"{base}/{req['organization']}/{req['name']}", "name": f"{req['organization']}/{req['name']}"})
+        elif parts[:2] == ["api", "models"] and "tree" in parts:  # the repo's files before this push
+            self._json([{"type": "file", "oid": "0" * 40, "size": 3, "path": name} for name in ("model.onnx", "README.md")])
         elif self.path == "/api/validate-yaml":  # the Hub checks a model card's metadata before the upload
             self._json({"errors": [], "warnings": []})
         elif parts[:2] == ["api", "models"] and parts[-2] == "preupload":
@@ -94,6 +96,8 @@ def test_adapt_push_uploads_the_saved_folder_and_its_card(hub, trained_tasks) ->
     lines = [json.loads(line) for line in commit["body"].splitlines() if line.strip()]
     assert lines[0] == {"key": "header", "value": {"summary": "first upload", "description": ""}}
     sent = {entry["value"]["path"]: base64.b64decode(entry["value"]["content"]) for entry in lines[1:] if entry["key"] == "file"}
+    deleted = [entry["value"]["path"] for entry in lines[1:] if entry["key"] == "deletedFile"]
+    assert deleted == ["model.onnx"]  # a file of an earlier push that this save does not have
     local = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
     assert sent == local and {"README.md", "adapt.json", "model.safetensors", "config.json"} <= set(sent)
     assert out["files"] == sorted(local)
@@ -120,6 +124,7 @@ def test_push_refuses_at_once_offline_and_the_tuner_pushes_a_fresh_save(trained_
     from adapt.hub import HubUnavailableError, push_to_hub
 
     tuner, folder = trained_tasks["sequence_classification"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubUnavailableError, match="HF_HUB_OFFLINE"):
         push_to_hub(folder, "me/bbc-tiny")
     pushed: dict[str, Any] = {}

@@ -266,16 +266,14 @@ def test_sighup_reloads_a_redeployed_folder(tiny_cls_dir: Path, tmp_path: Path) 
 
 
 def test_the_header_deadline_reaches_worker_processes_by_name(monkeypatch) -> None:
-    """`adapt serve --workers N` hands uvicorn the protocol by import path (spawned workers cannot unpickle a
+    """`adapt serve --workers N` hands uvicorn the module-level protocol class (spawned workers cannot unpickle a
     class made inside a function), and the workers read the deadline from the environment."""
     import pickle
 
-    from uvicorn.importer import import_from_string
+    from adapt.serving.guards import HeaderTimeoutProtocol, header_timeout_protocol
 
-    from adapt.serving.guards import PROTOCOL_PATH, HeaderTimeoutProtocol, header_timeout_protocol
-
-    cls = import_from_string(PROTOCOL_PATH)
-    assert cls is HeaderTimeoutProtocol and pickle.loads(pickle.dumps(cls)) is cls
+    cls = HeaderTimeoutProtocol
+    assert pickle.loads(pickle.dumps(cls)) is cls
     monkeypatch.setenv("ADAPT_HEADER_TIMEOUT", "2.5")
     assert cls.__new__(cls)._limit() == 2.5
     in_process = header_timeout_protocol(0.5)

@@ -68,24 +68,29 @@ def test_card_data_adds_hub_metadata_and_a_hub_base_model_is_named(trained_tasks
     assert card_metadata(hub)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def test_adapt_messages_reach_the_console_only_while_the_application_configures_no_logging(monkeypatch) -> None:
+def test_adapt_messages_reach_the_console_only_while_the_application_configures_no_logging(monkeypatch, capsys) -> None:
     from adapt.utils import _ConsoleHandler, console_logging
 
-    console_logging()
-    console_logging()
-    log = logging.getLogger("adapt")
-    handlers = [h for h in log.handlers if isinstance(h, _ConsoleHandler)]
-    assert len(handlers) == 1 and log.level == logging.INFO
-    stream = io.StringIO()
-    monkeypatch.setattr(handlers[0], "stream", stream)
-    root = logging.getLogger()
+    log, root = logging.getLogger("adapt"), logging.getLogger()
+    monkeypatch.setattr(log, "handlers", [])
+    monkeypatch.setattr(log, "level", logging.NOTSET)
     monkeypatch.setattr(root, "handlers", [])
+    console_logging()
+    console_logging()
+    assert sum(isinstance(h, _ConsoleHandler) for h in log.handlers) == 1 and log.level == logging.INFO
     logging.getLogger("adapt.tuner").info("lr_find: using %.3g", 1e-3)
-    assert stream.getvalue() == "[adapt] lr_find: using 0.001\n"
-    monkeypatch.setattr(root, "handlers", [logging.NullHandler()])
+    assert capsys.readouterr().err == "[adapt] lr_find: using 0.001\n"
+    # the application sets up logging at WARNING: the console handler steps aside, and its levels rule
+    mine = io.StringIO()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(mine)])
     monkeypatch.setattr(root, "level", logging.WARNING)
+    logging.getLogger("adapt.tuner").info("the first message after the change may still pass")
     logging.getLogger("adapt.tuner").info("hidden")
-    assert "hidden" not in stream.getvalue()
+    logging.getLogger("adapt.tuner").warning("shown")
+    assert "hidden" not in mine.getvalue() and "shown" in mine.getvalue() and capsys.readouterr().err == ""
+    assert log.level == logging.NOTSET and not any(isinstance(h, _ConsoleHandler) for h in log.handlers)
+    console_logging()  # a new tuner while the application's logging is set up adds nothing
+    assert not any(isinstance(h, _ConsoleHandler) for h in log.handlers)
 
 
 def test_fastai_files_go_to_work_dir_or_a_temporary_folder_removed_with_the_tuner(trained_tasks, tmp_path: Path) -> None:

@@ -19,8 +19,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["PROTOCOL_PATH", "ApiKeyGuard", "BodyGuard", "HeaderTimeoutProtocol", "error_response", "header_timeout_protocol",
-           "request_id"]
+__all__ = ["ApiKeyGuard", "BodyGuard", "HeaderTimeoutProtocol", "error_response", "header_timeout_protocol", "request_id"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -113,8 +112,8 @@ class HeaderTimeoutProtocol(H11Protocol):
     """uvicorn's h11 protocol, closing connections that take more than `seconds` to send a request's headers.
 
     uvicorn bounds idle keep-alive connections but not a client trickling headers byte by byte; this bounds both
-    the first request of a connection and every later one. A module-level class, so that uvicorn's worker
-    processes can import it by name (`PROTOCOL_PATH`).
+    the first request of a connection and every later one. A module-level class, so that the config uvicorn
+    sends to its worker processes pickles it by name.
     """
 
     _header_timer: asyncio.TimerHandle | None = None
@@ -156,9 +155,6 @@ class HeaderTimeoutProtocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-
-
-PROTOCOL_PATH = f"{__name__}:HeaderTimeoutProtocol"
 
 
 def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:

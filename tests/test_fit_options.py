@@ -1,0 +1,135 @@
+"""tune()'s fit options, on fastai's callbacks: gradient accumulation, the best epoch kept, early stopping,
+the monitor checked by name, and a CSV of the metrics table. Tiny models, a few steps."""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapt.errors import InvalidChoiceError, InvalidInputError
+from adapt.tasks import get_task
+
+
+def _tuner(trained_tasks, tmp_path: Path) -> Any:
+    from adapt import set_seed
+
+    base, folder = trained_tasks["sequence_classification"]
+    set_seed(0)
+    return get_task("sequence_classification").tuner(base.dls, str(folder), work_dir=tmp_path / "work")
+
+
+def _counter() -> Any:
+    from fastai.callback.core import Callback
+
+    class Steps(Callback):
+        order = 100  # after GradientAccumulation, which cancels the steps it skips
+
+        def before_fit(self) -> None:
+            self.steps, self.batches = 0, 0
+
+        def after_batch(self) -> None:
+            self.batches += int(self.training)
+
+        def after_step(self) -> None:
+            self.steps += 1
+
+    return Steps()
+
+
+def test_accumulate_steps_the_optimizer_every_n_batches(trained_tasks, tmp_path: Path, caplog) -> None:
+    tuner = _tuner(trained_tasks, tmp_path)
+    plain, every2 = _counter(), _counter()
+    tuner.tune(1, lr=1e-4, callbacks=[plain])
+    with caplog.at_level(logging.INFO, logger="adapt"):
+        tuner.tune(1, lr=1e-4, callbacks=[every2], accumulate=2)
+    assert plain.steps == plain.batches == every2.batches > 2
+    assert every2.steps == plain.batches // 2
+    assert "an effective batch of 16" in caplog.text
+    with pytest.raises(InvalidInputError, match="accumulate"):
+        tuner.tune(1, lr=1e-4, accumulate=0)
+
+
+def test_keep_best_ends_with_the_best_epochs_weights_and_marks_it(trained_tasks, tmp_path: Path) -> None:
+    from fastai.callback.core import Callback
+
+    class Snapshots(Callback):
+        order = 70  # before SaveModelCallback restores anything at the end of the fit
+
+        def before_fit(self) -> None:
+            self.states: list[dict[str, Any]] = []
+
+        def after_epoch(self) -> None:
+            self.states.append(copy.deepcopy({k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}))
+
+    tuner = _tuner(trained_tasks, tmp_path)
+    snaps = Snapshots()
+    tuner.tune(4, lr=3e-3, callbacks=[snaps], keep_best=True)
+    history = tuner.history()
+    best = min(range(4), key=lambda i: history[i]["valid_loss"])
+    assert tuner.best_epoch == best and [row["best"] for row in history] == [i == best for i in range(4)]
+    now = tuner.learn.model.state_dict()
+    assert all((now[k] == snaps.states[best][k]).all() for k in now)
+    assert (tmp_path / "work" / "models" / "best.pth").is_file()  # in the work_dir the user chose
+    assert tuner.training_record["best_epoch"] == best and "best" not in tuner.final_metrics()
+
+
+def test_early_stopping_stops_when_the_monitor_stops_improving(trained_tasks, tmp_path: Path) -> None:
+    tuner = _tuner(trained_tasks, tmp_path)
+    tuner.tune(8, lr=1e-12, monitor="accuracy", early_stopping=1)  # a rate this small changes no decision
+    assert len(tuner.history()) == 2 and tuner.training_record["epochs_run"] == 2
+
+
+def test_a_misspelled_monitor_lists_the_metrics(trained_tasks, tmp_path: Path) -> None:
+    tuner = _tuner(trained_tasks, tmp_path)
+    with pytest.raises(InvalidChoiceError, match=r"Did you mean 'f1_macro'\?.*valid_loss.*accuracy"):
+        tuner.tune(1, lr=1e-4, monitor="f1-macro", keep_best=True)
+    with pytest.raises(InvalidChoiceError, match="csv"):
+        tuner.tune(1, lr=1e-4, report_to="tensorbord")
+
+
+def test_report_to_csv_writes_the_metrics_table(trained_tasks, tmp_path: Path) -> None:
+    import pandas as pd
+
+    tuner = _tuner(trained_tasks, tmp_path)
+    tuner.tune(2, lr=1e-4, report_to="csv")
+    table = pd.read_csv(tmp_path / "work" / "history.csv")
+    assert list(table.epoch) == [0, 1] and {"train_loss", "valid_loss", "accuracy"} <= set(table.columns)
+    assert table.valid_loss.tolist() == pytest.approx([row["valid_loss"] for row in tuner.history()], rel=1e-4)
+
+
+def test_gradient_checkpointing_trains_with_the_same_gradients(trained_tasks, tmp_path: Path) -> None:
+    """The model's own switch: activations are recomputed in the backward pass, the gradients stay the same."""
+    import torch
+
+    base, folder = trained_tasks["sequence_classification"]
+    spec = get_task("sequence_classification")
+    grads = []
+    for on in (False, True):
+        tuner = spec.tuner(base.dls, str(folder), work_dir=tmp_path / str(on), gradient_checkpointing=on)
+        assert tuner.model.is_gradient_checkpointing is on
+        tuner.model.train()
+        torch.manual_seed(0)  # the same dropout masks (checkpointing replays the RNG state when it recomputes)
+        batch = tuner.dls.valid.one_batch()
+        xb, yb = batch[:-1], batch[-1]
+        loss = tuner.learn.loss_func(tuner.learn.model(*xb), yb)
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in tuner.model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_report_to_tensorboard_writes_events_a_reader_reads_back(trained_tasks, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tuner = _tuner(trained_tasks, tmp_path)
+    tuner.tune(2, lr=1e-4, report_to=["tensorboard", "csv"])  # log_preds crashed fastai's callback on text
+    runs = tmp_path / "work" / "runs"
+    events = EventAccumulator(str(runs)).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train_loss", "valid_loss", "accuracy"} <= tags, tags
+    valid = [e.value for e in events.Scalars("valid_loss")]
+    assert valid == pytest.approx([row["valid_loss"] for row in tuner.history()], rel=1e-4)
+    assert (tmp_path / "work" / "history.csv").is_file()
