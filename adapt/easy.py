@@ -136,7 +136,6 @@ class EasyBase:
         `batch_size=` is accepted for AdaptNLP's `mini_batch_size`."""
         from .options import batch_size_option, check_options
 
-        options = dict(options)
         mini_batch_size = batch_size_option(mini_batch_size, 32, options, "mini_batch_size")
         level = DetailLevel(detail_level)  # checked before any model loads, as the options are
         check_options(options, self.spec.predictor.options, self.spec.predictor.__name__)
@@ -151,11 +150,7 @@ class EasyBase:
         """Run every model loaded so far on `text`; returns `{model_name_or_path: result}`."""
         if not self._cache:
             raise InvalidInputError("No models loaded yet; call tag_text(text, model_name_or_path) first.")
-        from .options import batch_size_option
-
-        options = dict(options)
-        mini_batch_size = batch_size_option(mini_batch_size, 32, options, "mini_batch_size")
-        return {
+        return {  # predict() reads batch_size= from the options
             name: self.predict(text, name, mini_batch_size, detail_level, **options) for name, _device in list(self._cache)
         }
 

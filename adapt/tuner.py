@@ -644,7 +644,6 @@ class Tuner:
         from .inference import predict_json
         from .options import batch_size_option
 
-        options = dict(options)
         bs = batch_size_option(bs, 32, options, "bs")
         return predict_json(self.predictor(), text, self.spec.fields, bs, detail_level, options)
 
