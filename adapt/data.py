@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .errors import DataNotFoundError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, MissingColumnError
 from .options import Option, check_options, defaults
+from .utils import datasets_bars
 from .utils import token_lengths  # noqa: F401 - importable from here, as before
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,36 @@ _SHARED_NAMES = frozenset(o.name for o in SHARED_OPTIONS)
 _CONSTRUCTORS = ("from_hf", "from_dfs", "from_csvs", "from_jsons", "from_folders")
 
 
+def _rows_hint(values: Sequence[Any]) -> int:
+    """About how many rows the data among `values` holds (tables, `datasets` objects, files at ~100 bytes a row,
+    folders at a file a row): what decides whether `datasets`' bars are worth showing."""
+    n = 0
+    for value in values:
+        if isinstance(value, str | os.PathLike):
+            path = Path(value)
+            if path.is_file():
+                n += path.stat().st_size // 100
+            elif path.is_dir():
+                n += sum(1 for _ in path.rglob("*"))
+        elif isinstance(getattr(value, "num_rows", None), dict):  # a DatasetDict
+            n += sum(value.num_rows.values())
+        elif hasattr(value, "column_names") or hasattr(value, "columns"):  # a Dataset or a DataFrame
+            n += len(value)
+    return n
+
+
+def _quiet_for_small_data(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` (building a task's datasets) with `datasets`' bars shown only when the data is large."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with datasets_bars(_rows_hint([*args[1:], *kwargs.values()])):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def _constructor(func: Callable[..., Any], cls: type, name: str) -> Callable[..., Any]:
     """`func` (a `TaskDatasets` constructor) for `cls`, with a signature listing the task's parameters."""
     import functools
@@ -255,7 +286,8 @@ def _constructor(func: Callable[..., Any], cls: type, name: str) -> Callable[...
 
     @functools.wraps(func)
     def constructor(klass: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(klass, *args, **kwargs)
+        with datasets_bars(_rows_hint([*args, *kwargs.values()])):
+            return func(klass, *args, **kwargs)
 
     own = inspect.signature(func).parameters
     kinds = inspect.Parameter
@@ -351,6 +383,11 @@ class TaskDatasets:
         for name in _CONSTRUCTORS:
             if name not in cls.__dict__:
                 setattr(cls, name, classmethod(_constructor(TaskDatasets.__dict__[name].__func__, cls, name)))
+        for name, member in list(cls.__dict__.items()):  # the task's own constructors: bars only for large data
+            if name == "__init__":
+                cls.__init__ = _quiet_for_small_data(member)  # type: ignore[method-assign]
+            elif name.startswith("from_") and isinstance(member, classmethod):
+                setattr(cls, name, classmethod(_quiet_for_small_data(member.__func__)))
 
     @classmethod
     def _from_splits(cls: type[D], train: Any, valid: Any, tokenizer_name: str | None, load: LoadOptions, **options: Any) -> D:
@@ -514,6 +551,7 @@ class TaskDatasets:
             raise InvalidInputError(f"{where}: pass either max_length or tokenize_kwargs['max_length'], not both.")
         return dataclasses.replace(load, tokenize_kwargs={**tok, "max_length": load.max_length})
 
+    @_quiet_for_small_data
     def __init__(
         self,
         train_dset: Any,

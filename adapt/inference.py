@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -488,8 +487,9 @@ def _progress(batches: list[Any], n_inputs: int) -> Any:
 
 
 def _progress_wanted(n_inputs: int) -> bool:
-    off = os.environ.get("ADAPT_PROGRESS", "").strip().lower() in ("0", "false", "no", "off")
-    return n_inputs > PROGRESS_MIN_INPUTS and not off
+    from .utils import progress_off
+
+    return n_inputs > PROGRESS_MIN_INPUTS and not progress_off()
 
 
 def run(predictor: Predictor, call: PredictCall, batch_size: int = 32) -> Any:

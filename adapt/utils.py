@@ -81,6 +81,30 @@ def console_logging() -> None:
         log.setLevel(logging.INFO)
 
 
+def progress_off() -> bool:
+    """`ADAPT_PROGRESS=0` (or false/no/off) turns every adapt progress bar off."""
+    return os.environ.get("ADAPT_PROGRESS", "").strip().lower() in ("0", "false", "no", "off")
+
+
+DATASETS_BARS_MIN_ROWS = 20_000  # `datasets` shows its .map bars for data this large (seconds of work, not less)
+
+
+@contextlib.contextmanager
+def datasets_bars(n_rows: int) -> Iterator[None]:
+    """`datasets`' progress bars only for work that takes long: off below `DATASETS_BARS_MIN_ROWS` rows and under
+    `ADAPT_PROGRESS=0`; the caller's setting is restored afterwards."""
+    from datasets.utils import logging as ds_logging
+
+    was_on = ds_logging.is_progress_bar_enabled()
+    if was_on and (n_rows < DATASETS_BARS_MIN_ROWS or progress_off()):
+        ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            ds_logging.enable_progress_bar()
+
+
 def default_device(device: Any = None) -> Any:
     """Return `torch.device(device)`, or CUDA when available and CPU otherwise.
 

@@ -132,7 +132,8 @@ trap stop_index EXIT
 { ensure_base; torch_index_args; } >"$state/build-args-$kind"  # in this shell: a failure stops the build here
 mapfile -t extra <"$state/build-args-$kind"
 start=$(date +%s)
-log "docker build -f docker/Dockerfile.$kind -t adapt:$kind (log: $state/build-$kind.log)"
-docker build --network host "${extra[@]}" -f "$dockerfile" -t "adapt:$kind" "$root" >"$state/build-$kind.log" 2>&1 \
-    || { tail -n 30 "$state/build-$kind.log" >&2; exit 1; }
+# README's build line, as written, from the repository root, plus what this machine needs (logged in full)
+build=(docker build --network host "${extra[@]}" -f "docker/Dockerfile.$kind" -t "adapt:$kind" .)
+log "${build[*]} (log: $state/build-$kind.log)"
+(cd "$root" && "${build[@]}") >"$state/build-$kind.log" 2>&1 || { tail -n 30 "$state/build-$kind.log" >&2; exit 1; }
 log "built adapt:$kind in $(($(date +%s) - start)) s, $(docker image inspect -f '{{.Size}}' "adapt:$kind" | awk '{printf "%.2f GB", $1 / 1e9}')"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_docs import _README_DRIVER, _quick_tour_blocks, _run, _tiny_env
+from tests.readme_utils import section_blocks
+from tests.test_docs import _README_DRIVER, _run, _tiny_env
 
 ENTITY_MAPPING = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 
@@ -453,7 +454,7 @@ def test_adaptive_tuner_alias_and_top_level_names():
 # README: "Coming from AdaptNLP"
 # ---------------------------------------------------------------------------------------------------
 def test_readme_coming_from_adaptnlp_runs(tmp_path):
-    blocks = _quick_tour_blocks("Coming from AdaptNLP")
+    blocks = section_blocks("Coming from AdaptNLP", "python")
     assert len(blocks) >= 2
     env = _tiny_env(ADAPT_README_COMPAT_DOCS="40", ADAPT_README_COMPAT_EPOCHS="1")
     proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))

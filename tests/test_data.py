@@ -154,3 +154,27 @@ def test_group_by_length_cuts_padding_and_keeps_a_random_order(model_path):
     assert grouped < 0.8 * plain and grouped >= real  # far less padding ...
     assert sorted(first) == sorted(second) and len(first) == len(d.train)  # ... every row once per epoch ...
     assert first != second  # ... in a new random order each epoch
+
+
+def test_datasets_progress_bars_only_for_large_data(model_path, tmp_path, capfd, monkeypatch):
+    """Small jobs build without `datasets`' bars ("Tokenizing", "Map", "Generating train split"); the caller's
+    setting comes back afterwards; large data keeps them, except under ADAPT_PROGRESS=0."""
+    from datasets.utils import logging as ds_logging
+
+    from adapt.utils import DATASETS_BARS_MIN_ROWS, datasets_bars
+
+    df = pd.DataFrame({"text": [f"doc {i} about markets" for i in range(40)], "label": ["a", "b"] * 20})
+    df.to_csv(tmp_path / "small.csv", index=False)
+    ds_logging.enable_progress_bar()
+    capfd.readouterr()
+    SequenceClassificationDatasets.from_dfs(df, "text", "label", model_path, split_pct=0.25)
+    SequenceClassificationDatasets.from_csvs(tmp_path / "small.csv", "text", "label", model_path, split_pct=0.25)
+    err = capfd.readouterr().err
+    assert "Tokenizing" not in err and "Map" not in err and "split" not in err, err
+    assert ds_logging.is_progress_bar_enabled()  # restored
+    with datasets_bars(DATASETS_BARS_MIN_ROWS):
+        assert ds_logging.is_progress_bar_enabled()
+    monkeypatch.setenv("ADAPT_PROGRESS", "0")
+    with datasets_bars(DATASETS_BARS_MIN_ROWS):
+        assert not ds_logging.is_progress_bar_enabled()
+    assert ds_logging.is_progress_bar_enabled()

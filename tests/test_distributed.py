@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from .readme_utils import run_shell, section_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "ddp_worker.py"
 
 
 def test_single_process_helpers_are_no_ops(monkeypatch):
@@ -23,15 +25,35 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
     barrier()
 
 
+def _launch_lines() -> list[str]:
+    (block,) = section_blocks("Data-parallel training", "bash")
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory) -> Path:
+    """README's CPU line (`torchrun --nproc_per_node 2 train.py`), as written, with the test's worker as train.py."""
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           str(ROOT / "tests" / "ddp_worker.py"), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=out)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    (cpu_line,) = [line for line in _launch_lines() if "--nproc_per_node 2 " in line]
+    (out / "train.py").write_text(f"import runpy, sys\nsys.argv = [{str(WORKER)!r}, {str(out)!r}]\n"
+                                  f"runpy.run_path({str(WORKER)!r}, run_name='__main__')\n")
+    env = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run_shell(cpu_line, out, env, timeout=900)
     return out
+
+
+def test_readme_gpu_launch_lines() -> None:
+    """The GPU and multi-machine lines need 4+ GPUs (or 2 machines); on a machine with them, the 4-GPU lines run."""
+    lines = [line for line in _launch_lines() if "--nproc_per_node 2 " not in line]
+    assert len(lines) == 4 and all(("torchrun" in line) or ("accelerate launch" in line) for line in lines), lines
+    import torch
+
+    if torch.cuda.device_count() < 4:
+        pytest.skip(f"needs 4 GPUs, this machine has {torch.cuda.device_count()}: {lines}")
+    for line in (line for line in lines if "--nnodes" not in line and "--num_machines" not in line):
+        run_shell(line.replace("train.py", f"{WORKER} {ROOT / 'tmp' / 'ddp-gpu'}"), ROOT, {"HF_HUB_OFFLINE": "1"},
+                  timeout=900)
 
 
 def _reports(out: Path) -> list[dict]:

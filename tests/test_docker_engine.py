@@ -23,8 +23,9 @@ import pytest
 from adapt.tasks import get_task
 
 from .contract_utils import INPUTS, easy_call
-from .docker_utils import docker, host_port, inspect, wait_for
-from .serving_utils import http
+from .docker_utils import STATE, docker, host_port, inspect, wait_for
+from .readme_utils import rewrite, run_shell, section_blocks
+from .serving_utils import free_port, http
 
 SERVED = ("sequence_classification", "token_classification", "language_modeling", "summarization")
 
@@ -201,3 +202,71 @@ def test_cuda_image_pins_torch_for_cuda_and_serves_on_the_cpu(cuda_image: str, c
     with container(cuda_image, folder) as name:
         check_served(wait_ready(name), "sequence_classification", folder, folder)
         assert stop_cleanly(name) < 10
+
+
+# ---------------------------------------------------------------------------------------------------
+# README's "Docker" section, as written (a free loopback port in place of 8000)
+# ---------------------------------------------------------------------------------------------------
+def _readme_docker_blocks() -> list[str]:
+    blocks = section_blocks("Docker", "bash")
+    assert len(blocks) == 4, "build, run, GPU run, hardened run"
+    return blocks
+
+
+def test_readme_docker_build_lines_are_what_the_smoke_test_builds(cpu_image: str, cuda_image: str) -> None:
+    """The build lines run as written, plus only the arguments this machine needs (`docker_build.sh` logs them):
+    `--network host` and, without a registry, a stand-in `BASE_IMAGE` and a local torch index."""
+    ran = [line.split("docker build ", 1)[1] for line in STATE.joinpath("prepare.log").read_text().splitlines()
+           if "] docker build " in line]
+    for line in _readme_docker_blocks()[0].splitlines():
+        documented = line.split("#")[0].split()
+        kind = documented[documented.index("-t") + 1].split(":")[1]
+        actual = next(r.split(" (log: ")[0].split() for r in ran if f"-t adapt:{kind} " in r)
+        assert actual[-(len(documented) - 2):] == documented[2:], (documented, actual)
+        extra = actual[: len(actual) - len(documented) + 2]
+        assert all(a == "--network" or a in ("host", "--build-arg") or a.startswith(("BASE_IMAGE=", "TORCH_INDEX_URL="))
+                   for a in extra), extra
+
+
+def _readme_scratch(tmp_path: Path, folder: Path) -> tuple[Path, dict[str, str]]:
+    shutil.copytree(folder, tmp_path / "models" / "bbc")
+    for path in [tmp_path / "models", *(tmp_path / "models").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return tmp_path, {"PORT": str(free_port())}
+
+
+def test_readme_docker_run_blocks_run_as_written(cpu_image: str, folders, tmp_path: Path) -> None:
+    _, run_block, gpu_block, hardened = _readme_docker_blocks()
+    cwd, env = _readme_scratch(tmp_path, folders["sequence_classification"])
+    port = {"-p 8000:8000": "-p 127.0.0.1:$PORT:8000", "localhost:8000": "localhost:$PORT"}
+    docker("rm", "-f", "bbc", check=False)
+    try:
+        out = run_shell(rewrite(run_block, port), cwd, env, timeout=240).stdout
+    finally:
+        docker("rm", "-f", "bbc", check=False)
+    assert json.loads(out)["predictions"][0] in folders_labels(folders)
+    # the hardened run is a foreground `docker run --rm`; detach it to send it a request with its key
+    detached = rewrite(hardened, {**{k: v for k, v in port.items() if k.startswith("-p")},
+                                  "docker run --rm": "docker run -d --rm --name bbc-hardened"})
+    try:
+        run_shell(detached, cwd, env, timeout=60)
+        base = wait_ready("bbc-hardened")
+        assert http("POST", f"{base}/predict", {"texts": ["Shares fell"]})[0] == 401
+        status, body = http("POST", f"{base}/predict", {"texts": ["Shares fell"]},
+                            headers={"Authorization": "Bearer change-me"})
+        assert status == 200 and body["predictions"][0] in folders_labels(folders), body
+        assert wait_healthy("bbc-hardened") < 30
+    finally:
+        docker("rm", "-f", "bbc-hardened", check=False)
+    if "nvidia" not in docker("info", "-f", "{{json .Runtimes}}").stdout:
+        pytest.skip(f"README GPU block not run: this engine has no NVIDIA runtime (needs a GPU):\n{gpu_block}")
+    detached = rewrite(gpu_block, {**port, "docker run --rm": "docker run -d --rm --name bbc-gpu"})
+    try:
+        run_shell(detached, cwd, env, timeout=60)
+        check_served(wait_ready("bbc-gpu"), "sequence_classification", folders["sequence_classification"], cwd)
+    finally:
+        docker("rm", "-f", "bbc-gpu", check=False)
+
+
+def folders_labels(folders: dict[str, Path]) -> list[str]:
+    return list(json.loads((folders["sequence_classification"] / "adapt.json").read_text())["labels"])

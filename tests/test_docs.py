@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .readme_utils import readme_blocks, rewrite, run_shell, section_blocks
+
 pytestmark = [pytest.mark.docs, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +26,6 @@ NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
 LM_NOTEBOOK = ROOT / "nbs" / "03_language_models.ipynb"
 READING_NOTEBOOK = ROOT / "nbs" / "04_qa_summarization_translation.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
-README = ROOT / "README.md"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 TIMEOUT = 300  # seconds per notebook cell / subprocess
 
@@ -274,7 +275,7 @@ def test_qa_summarization_translation_notebook_runs(tmp_path: Path, monkeypatch:
 
 
 def test_readme_qa_summarization_translation_run(tmp_path: Path) -> None:
-    blocks = _quick_tour_blocks("Question answering, summarization and translation")
+    blocks = section_blocks("Question answering, summarization and translation", "python")
     assert len(blocks) == 2, f"expected the section's two python blocks, found {len(blocks)}"
     env = _tiny_env(ADAPT_README_QA_DOCS="30", ADAPT_README_QA_EPOCHS="1", ADAPT_README_TR_EPOCHS="1")
     proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
@@ -313,13 +314,6 @@ def test_demo_script_runs(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # README's Quick tour
 # ---------------------------------------------------------------------------------------------------
-def _quick_tour_blocks(heading: str = "Quick tour") -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert section, f"README.md has no '## {heading}' section"
-    return re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
-
-
 _README_DRIVER = r"""
 import json, sys, types
 blocks = json.loads(sys.stdin.read())
@@ -341,7 +335,7 @@ print("\n@@NAMESPACE@@" + json.dumps(left))
 
 
 def test_readme_quick_tour_runs(tmp_path: Path) -> None:
-    blocks = _quick_tour_blocks()
+    blocks = section_blocks("Quick tour", "python")
     assert len(blocks) >= 5, f"expected the Quick tour's python blocks, found {len(blocks)}"
     env = _tiny_env(ADAPT_README_DOCS="40", ADAPT_README_EPOCHS="1", ADAPT_README_MAX_LENGTH="32")
     proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
@@ -360,7 +354,7 @@ def test_readme_quick_tour_runs(tmp_path: Path) -> None:
 
 
 def test_readme_ner_runs(tmp_path: Path) -> None:
-    blocks = _quick_tour_blocks("Token classification (NER)")
+    blocks = section_blocks("Token classification (NER)", "python")
     assert len(blocks) >= 2, f"expected the NER section's python blocks, found {len(blocks)}"
     env = _tiny_env(ADAPT_README_NER_SENTENCES="80", ADAPT_README_NER_MAX_LENGTH="32")
     proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
@@ -374,7 +368,7 @@ def test_readme_ner_runs(tmp_path: Path) -> None:
 
 
 def test_readme_language_models_run(tmp_path: Path) -> None:
-    blocks = _quick_tour_blocks("Language models, generation and embeddings")
+    blocks = section_blocks("Language models, generation and embeddings", "python")
     assert len(blocks) == 2, f"expected the section's two python blocks, found {len(blocks)}"
     env = _tiny_env(ADAPT_README_LM_DOCS="60", ADAPT_README_LM_EPOCHS="1", ADAPT_README_MLM_DOCS="8")
     proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
@@ -394,29 +388,17 @@ def test_readme_language_models_run(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # README's command-line section: every shell block, as written
 # ---------------------------------------------------------------------------------------------------
-def _shell_blocks(heading: str) -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert section, f"README.md has no '## {heading}' section"
-    return re.findall(r"^```bash\n(.*?)^```", section.group(1), flags=re.S | re.M)
-
-
 def test_readme_command_line_runs(tmp_path: Path, tiny_bert_dir: Path) -> None:
     """The README's tune/predict/export/serve commands for every task, run by bash in a scratch folder."""
     from .serving_utils import free_port
 
-    blocks = _shell_blocks("Serving and the command line")
+    blocks = section_blocks("Serving and the command line", "bash")
     assert len(blocks) >= 4, "the section should show tune, predict, export and serve commands"
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     bin_dir = str(Path(sys.executable).parent)
     env = _tiny_env(MODEL=str(tiny_bert_dir), ADAPT_CLI_DOCS="40", PORT=str(free_port()),
                     PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    outputs = []
-    for block in blocks:
-        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=TIMEOUT)
-        assert proc.returncode == 0, f"README block failed:\n{block}\n--- stderr ---\n{proc.stderr[-4000:]}"
-        outputs.append(proc.stdout)
+    outputs = [run_shell(block, tmp_path, env, prelude="", timeout=TIMEOUT).stdout for block in blocks]
     tunes = [json.loads(line) for line in outputs[0].splitlines() if line.startswith("{")]
     assert {t["task"] for t in tunes} == {
         "sequence_classification", "token_classification", "question_answering", "masked_language_modeling",
@@ -431,3 +413,58 @@ def test_readme_command_line_runs(tmp_path: Path, tiny_bert_dir: Path) -> None:
     served = [json.loads(line) for line in outputs[-1].splitlines() if line.startswith("{")]
     assert served[0]["sentences"][1] == ["Shares fell", "Markets slid"] and "pairings" in served[0]
     assert served[1]["task"] == "sequence_classification"
+
+
+# ---------------------------------------------------------------------------------------------------
+# README's Quick start, Benchmarks and Running the tests: `make` targets dry (they are this suite, the demo
+# and the benchmark, each run for real by its own test), the demo's own command at a tiny size
+# ---------------------------------------------------------------------------------------------------
+def test_readme_make_targets_and_demo_command_run(tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    env = {**OFFLINE, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    targets, demo = section_blocks("Quick start", "bash")
+    dry = run_shell(targets, tmp_path, env).stdout
+    assert "scripts/setup.sh" in dry and "examples/demo.py" in dry and "-m pytest tests --durations=25" in dry, dry
+    tiny = {"--docs 300": "--docs 40", "--max-length 64": "--max-length 32", "ADAPT_DEMO_DOCS=300": "ADAPT_DEMO_DOCS=40"}
+    out = run_shell(rewrite(demo, tiny), tmp_path, env, timeout=TIMEOUT).stdout
+    assert "40 BBC docs, 1 epoch(s), max_length 32" in out and "reloaded predictions match" in out, out[-2000:]
+    assert (tmp_path / "models" / "bbc-demo" / "adapt.json").is_file()
+    (bench,) = section_blocks("Benchmarks", "bash")
+    assert "bench/run.py" in run_shell(bench, tmp_path, env).stdout  # run for real at a tiny size by test_bench.py
+    (tests,) = section_blocks("Running the tests", "bash")
+    pytest_line = next(line for line in tests.splitlines() if "-m pytest" in line)
+    dry = run_shell(tests.replace(pytest_line, ""), tmp_path, env).stdout
+    assert "ruff check" in dry and "mypy" in dry and "-m 'not docs'" in dry.replace('"', "'"), dry
+    collected = run_shell(pytest_line.split("#")[0].replace(".venv/bin/python", sys.executable) + " --collect-only -q",
+                          ROOT, env, prelude="").stdout
+    assert "test_docs.py::test_tutorial_notebook_runs" in collected and "test_core.py::" not in collected, collected[-2000:]
+
+
+# Each README section with code, and the tests that run its blocks (as written, or at a tiny size by rewriting
+# the documented sizes). A new section with code must name its test here.
+README_RUNNERS = {
+    "Quick start": ["test_readme_make_targets_and_demo_command_run"],
+    "Install": ["test_readme_install_commands_run_against_the_built_wheel"],
+    "Quick tour": ["test_readme_quick_tour_runs"],
+    "Data-parallel training": ["ddp_run", "test_readme_gpu_launch_lines"],
+    "Benchmarks": ["test_readme_make_targets_and_demo_command_run", "test_bench_runs_tiny"],
+    "Token classification (NER)": ["test_readme_ner_runs"],
+    "Language models, generation and embeddings": ["test_readme_language_models_run"],
+    "Question answering, summarization and translation": ["test_readme_qa_summarization_translation_run"],
+    "Coming from AdaptNLP": ["test_readme_coming_from_adaptnlp_runs"],
+    "Serving and the command line": ["test_readme_command_line_runs"],
+    "Docker": ["test_readme_docker_build_lines_are_what_the_smoke_test_builds",
+               "test_readme_docker_run_blocks_run_as_written"],
+    "Running the tests": ["test_readme_make_targets_and_demo_command_run"],
+}
+
+
+def test_every_readme_block_is_run_by_a_named_test() -> None:
+    sections = {b.section for b in readme_blocks()}
+    assert sections == set(README_RUNNERS), f"sections with code but no runner: {sections - set(README_RUNNERS)}; " \
+                                           f"runners of sections without code: {set(README_RUNNERS) - sections}"
+    untagged = [b.line for b in readme_blocks() if b.lang not in ("python", "bash")]
+    assert not untagged, f"README blocks at lines {untagged} need a language (python or bash) for their runner"
+    defined = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    missing = [n for names in README_RUNNERS.values() for n in names if f"def {n}(" not in defined]
+    assert not missing, missing
