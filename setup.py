@@ -20,6 +20,7 @@ extras = {
     "serve": reqs("serve_requirements"),
     "ort": reqs("ort_requirements"),
     "onnx": reqs("onnx_requirements"),
+    "peft": reqs("peft_requirements"),
 }
 extras["all"] = sorted({r for v in extras.values() for r in v})
 extras["dev"] = extras["all"] + reqs("dev_requirements")

@@ -292,6 +292,9 @@ def tune(
     keep_best: bool = typer.Option(False, "--keep-best", help="End with the weights of the best epoch at --monitor."),
     monitor: str | None = typer.Option(None, help="The metric early stopping and --keep-best watch (default valid_loss)."),
     report_to: Annotated[list[str] | None, typer.Option(help="Write the metrics table: csv (history.csv).")] = None,
+    peft: str | None = typer.Option(None, help="Train a peft adapter instead of the whole model: lora."),
+    merged: bool = typer.Option(False, "--merged", help="With --peft: save the merged model, not the adapter folder."),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations: less memory."),
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
 ) -> None:
     """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
@@ -301,6 +304,10 @@ def tune(
 
     spec = get_task(task)
     strategy_ = Strategy(strategy)  # checked before anything loads
+    if peft is not None:
+        from .adapters import check_kind
+
+        check_kind(peft)
     pairs = _key_values(option, "--option")
     for name, value in (("text_col", text_col), ("label_col", label_col)):
         if value is not None:
@@ -319,10 +326,11 @@ def tune(
     set_seed(seed)
     with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
-        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, **tuner_kwargs)
+        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft,
+                           gradient_checkpointing=gradient_checkpointing, **tuner_kwargs)
         metrics = tuner.tune(epochs, lr=lr, strategy=strategy_, accumulate=accumulate, monitor=monitor,
                              early_stopping=early_stopping, keep_best=keep_best, report_to=report_to)
-        tuner.save(out)
+        tuner.save(out, merged=merged)
     sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
 
 

@@ -204,17 +204,22 @@ def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     `Learner.freeze()` then trains only the head (classifier, pooler and anything outside the encoder).
     Models whose layers cannot be found fall back to a single group.
     """
-    hf = model.hf_model if isinstance(model, HFModel) else model
+    from .adapters import trainable_filter
+
+    hf: Any = model.hf_model if isinstance(model, HFModel) else model
+    trainable = trainable_filter(hf)  # a peft adapter: the groups hold only what it trains (adapter and head)
+    params = [p for p in model.parameters() if trainable is None or id(p) in trainable]
+    hf = hf.get_base_model() if trainable is not None else hf
     base = getattr(hf, getattr(hf, "base_model_prefix", ""), None)
     layers = _largest_module_list(base) if isinstance(base, nn.Module) else None
     if layers is None or not isinstance(base, nn.Module):
-        return [list(model.parameters())]
+        return [params]
     half = len(layers) // 2
     lower = {id(p) for layer in layers[:half] for p in layer.parameters()}
     upper = {id(p) for layer in layers[half:] for p in layer.parameters()}
     embed = {id(p) for n, p in base.named_parameters() if "embed" in n.split(".")[0] or n.startswith(("wte", "wpe"))}
     groups: list[list[nn.Parameter]] = [[], [], [], []]
-    for p in model.parameters():
+    for p in params:
         gid = 0 if id(p) in embed else 1 if id(p) in lower else 2 if id(p) in upper else 3
         groups[gid].append(p)
     return [g for g in groups if g]

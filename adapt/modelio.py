@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import (
+    AdaptError,
     CorruptModelError,
     InvalidInputError,
     MissingDependencyError,
@@ -33,7 +34,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "adapt.json"
 SCHEMA_VERSION = 1
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",  # a peft adapter (adapt.adapters), on the base model its adapter_config.json names
+)
 # a tokenizer needs one of these (tokenizer_config.json alone is not a tokenizer)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 FLAIR_SUFFIXES = (".pt", ".pth")
@@ -294,8 +298,12 @@ def save_hf_folder(
     `extra_files` maps names to text; `extra_writers` maps names to `fn(path)` for binary files (checksummed).
     """
     directory = Path(directory)
+    from .adapters import is_adapter, write_base_config
+
     with atomic_directory(directory) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
+        if is_adapter(model):  # peft writes the adapter only: the base's config keeps labels and architecture
+            write_base_config(model, tmp)
         tokenizer.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
@@ -328,10 +336,17 @@ def load_hf_model(
     """
     import transformers
 
+    from .adapters import is_adapter_folder, load_adapter_model
+
     config = load_hf_config(source, task, head_suffix)
     auto_cls = getattr(transformers, auto_class_name)
     try:
-        model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
+        if is_adapter_folder(source.location):
+            model = load_adapter_model(source.location, auto_cls, config)
+        else:
+            model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
+    except AdaptError:
+        raise
     except Exception as e:  # safetensors, torch and transformers raise many kinds for bad files
         raise CorruptModelError(
             f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "

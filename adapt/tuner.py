@@ -5,6 +5,7 @@ fastai is imported when a Tuner is built, never at `import adapt`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -13,7 +14,7 @@ import tempfile
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -134,6 +135,7 @@ class Tuner:
         mixed_precision: str | None = None,
         work_dir: str | os.PathLike[str] | None = None,
         gradient_checkpointing: bool = False,
+        peft: Any = None,
         **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
@@ -154,7 +156,7 @@ class Tuner:
         self.classes = self._classes(dls)
         self.device = default_device(device if device is not None else getattr(dls, "device", None))
         dls.to(self.device)
-        self.model = self._load_model(model_name).to(self.device)
+        self.model = self._with_adapter(self._load_model(model_name), peft).to(self.device)
         self.expose_fastai_api = expose_fastai_api
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
@@ -175,6 +177,27 @@ class Tuner:
         self._set_precision(mixed_precision)
         if gradient_checkpointing:
             self._checkpoint_gradients()
+
+    def _with_adapter(self, model: Any, peft: Any) -> Any:
+        """`model` itself, or wrapped in a new peft adapter (`peft="lora"` or a peft config): then only the adapter
+        and the task head train, and `save()` writes the adapter folder."""
+        from . import adapters
+
+        if peft is None and not adapters.is_adapter(model):  # a peft model given as the model trains as one
+            return model
+
+        wrapped = adapters.wrap(model, peft, self.spec.name)
+        n = adapters.counts(wrapped)
+        logger.info("peft adapter: training %s of %s parameters (%.2f%%)", f"{n['trainable_params']:,}",
+                    f"{n['total_params']:,}", 100 * n["trainable_params"] / max(n["total_params"], 1))
+        return wrapped
+
+    @property
+    def is_adapter(self) -> bool:
+        """True when this tuner trains a peft adapter (`peft=`) rather than the whole model."""
+        from .adapters import is_adapter
+
+        return is_adapter(self.model)
 
     def _work_dir(self, work_dir: str | os.PathLike[str] | None) -> Path:
         """Where fastai writes its files (the LR finder's checkpoint, `SaveModelCallback`'s `models/*.pth`,
@@ -319,7 +342,9 @@ class Tuner:
 
         from .modelio import resolve_model_source
 
-        if isinstance(model_name, transformers.PreTrainedModel):
+        from .adapters import is_adapter
+
+        if isinstance(model_name, transformers.PreTrainedModel) or is_adapter(model_name):
             return self._check_model(model_name)
         src = resolve_model_source(model_name)
         name = type(self).__name__
@@ -350,7 +375,11 @@ class Tuner:
         """Load the task's auto class; a labelled task gets a head sized to `self.classes`."""
         import transformers
 
+        from .adapters import is_adapter_folder, load_adapter_model
+
         auto = getattr(transformers, self.spec.auto_class)
+        if is_adapter_folder(location):  # an adapter save goes on training as its merged model (peft= adds a new one)
+            return load_adapter_model(location, auto, config)
         kwargs = self._head_kwargs(config) if self.classes else {}
         try:  # a labelled head reloads the config with the label entries; others load as configured
             if kwargs:
@@ -666,12 +695,49 @@ class Tuner:
             out["labels"] = list(self.classes)
         if self._training:
             out["training"] = self._training
+        if self.is_adapter:
+            from .adapters import manifest_entry
+
+            out["adapter"] = manifest_entry(self.model)
         return {**out, **self._manifest()}
 
-    def save(self, directory: str | os.PathLike[str], card_data: dict[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | os.PathLike[str],
+        card_data: dict[str, Any] | None = None,
+        merged: bool = False,
+    ) -> Path:
         """Atomically write a self-contained HF folder (safetensors, tokenizer, config), `adapt.json` (with the
-        training record) and a model card (`README.md`; `card_data` adds Hub metadata such as `license`)."""
+        training record) and a model card (`README.md`; `card_data` adds Hub metadata such as `license`).
+
+        A tuner with a peft adapter writes the adapter folder (adapter weights and config, the base's config, the
+        tokenizer, the manifest); `merged=True` writes the merged plain transformers model instead, after checking
+        that its outputs equal the adapter model's on validation batches.
+        """
+        if merged and self.is_adapter:
+            with self._merged() as entry:
+                return self._write(directory, extra_files={"README.md": self.model_card(card_data)},
+                                   manifest_extra={"merged_adapter": entry})
         return self._write(directory, extra_files={"README.md": self.model_card(card_data)})
+
+    @contextlib.contextmanager
+    def _merged(self, n_batches: int = 2) -> Iterator[dict[str, Any]]:
+        """While inside, `self.model` is the merged copy of the adapter model, checked to give the same outputs on
+        `n_batches` validation batches (`adapt.adapters.merge_parity`)."""
+        import itertools
+
+        from .adapters import manifest_entry, merge_parity, merged_copy
+
+        adapter_model = self.model
+        entry = manifest_entry(adapter_model)
+        merged = merged_copy(adapter_model).eval()
+        batches = [b[0] for b in itertools.islice(self.dls.valid, n_batches)]
+        entry["max_relative_diff"] = merge_parity(adapter_model, merged, batches, self.output_keys)
+        self.model = merged
+        try:
+            yield entry
+        finally:
+            self.model = adapter_model
 
     def push_to_hub(
         self,
@@ -724,7 +790,8 @@ class Tuner:
         on_parity_fail: str = "raise",
         card_data: dict[str, Any] | None = None,
     ) -> Path:
-        """Write the deployable artifact: the saved folder (model card included, `card_data` as in `save`).
+        """Write the deployable artifact: the saved folder (model card included, `card_data` as in `save`); a peft
+        adapter is merged first (`save(merged=True)`), so the artifact is a plain transformers model.
 
         `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers);
         `onnx=True` adds `model.onnx`, an ONNX Runtime-optimized graph (int8 when `quantize` is also set; needs
@@ -743,10 +810,12 @@ class Tuner:
         texts: list[Any] = []
         if quantize or onnx:  # held-out inputs for the parity checks
             texts = list(parity_texts) if parity_texts is not None else self.heldout_texts()
-        with tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
+        merging = self._merged() if self.is_adapter else contextlib.nullcontext(None)
+        with merging as merged, tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
             copies = build_fast_copies(self.predictor(), texts, Path(tmp), quantize, onnx, min_agreement, on_parity_fail)
             card = {"README.md": self.model_card(card_data)}
-            return self._write(path, extra_files=card, extra_writers=copies.writers, manifest_extra=copies.manifest)
+            extra = {**copies.manifest, **({"merged_adapter": merged} if merged else {})}
+            return self._write(path, extra_files=card, extra_writers=copies.writers, manifest_extra=extra)
 
     def heldout_texts(self, n: int = 200) -> list[Any]:
         """Up to `n` validation inputs as text (decoded from their token ids), for parity checks."""

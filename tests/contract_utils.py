@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,17 @@ INPUTS: dict[str, list[Any]] = {
     "translation": ["the market rose", "the government said on monday"],
     "upper_case": ["THE MARKET ROSE", "the market rose"],
 }
+
+
+def json_close(a: Any, b: Any, tol: float = 1e-4) -> bool:
+    """Equal JSON, floats within `tol` (other kernels, or merged weights, may sum in another order)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_close(x, y, tol) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def easy_call(spec: Any, easy: Any, inputs: list[Any], folder: Any, level: str, **options: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -16,13 +15,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from adapt.tasks import get_task
 
-from .contract_utils import INPUTS, easy_call
+from .contract_utils import INPUTS, easy_call, json_close
 from .docker_utils import STATE, docker, host_port, inspect, wait_for
 from .readme_utils import rewrite, run_shell, section_blocks
 from .serving_utils import free_port, http
@@ -56,17 +54,6 @@ def folders(trained_tasks, tmp_path_factory) -> dict[str, Path]:
     assert done.returncode == 0, done.stderr
     out["exported"] = exported
     return out
-
-
-def _close(a: Any, b: Any, tol: float = 1e-4) -> bool:
-    """Equal JSON, floats within `tol` (the container's kernels may sum in another order)."""
-    if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 @contextlib.contextmanager
@@ -136,7 +123,7 @@ def check_served(base: str, task: str, folder: Path, host_folder: Path) -> None:
         want = easy_call(spec, easy, INPUTS[task], folder, level)
         status, got = http("POST", f"{base}/predict", {"texts": INPUTS[task], "detail_level": level})
         assert status == 200, got
-        assert _close(got, want), f"{task} at {level}: container {got} != host {want}"
+        assert json_close(got, want), f"{task} at {level}: container {got} != host {want}"
 
 
 def test_cpu_image_serves_saved_and_exported_folders_as_easy_does_on_the_host(cpu_image: str, folders) -> None:

@@ -1,0 +1,170 @@
+"""LoRA and other peft adapters: wrap a task's model, save the adapter folder, load one, merge it.
+
+An adapter folder is what `tuner.save()` writes for a tuner built with `peft=`: peft's `adapter_config.json`
+and `adapter_model.safetensors`, the base model's `config.json` (labels included), the tokenizer, and the same
+`adapt.json` manifest (with checksums) as a full model. Loading one needs peft and the base model named in
+`adapter_config.json`; a merged save (`save(merged=True)`, `export()`) is a plain transformers folder.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidChoiceError, MissingDependencyError, ModelNotFoundError, install_hint, unknown_name
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PEFT_KINDS = ("lora",)
+
+# adapt's task -> peft's TaskType. Others get a generic PeftModel, which passes every input through: peft has no
+# masked-LM type, and its QUESTION_ANS model drops `token_type_ids` (peft 0.21), so BERT would train on other inputs
+# than it is served with.
+TASK_TYPES = {
+    "sequence_classification": "SEQ_CLS",
+    "token_classification": "TOKEN_CLS",
+    "language_modeling": "CAUSAL_LM",
+    "summarization": "SEQ_2_SEQ_LM",
+    "translation": "SEQ_2_SEQ_LM",
+}
+# heads that stay fully trainable next to the adapter where peft's task type does not already keep them (a masked-LM
+# head is left as pretrained: its decoder is tied to the embeddings, and a trainable copy would be vocabulary-sized)
+HEADS_TO_SAVE = {"question_answering": ["qa_outputs"]}
+
+
+def _peft() -> Any:
+    try:
+        import peft
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"LoRA adapters need peft: {install_hint('peft')} (a merged save, `save(merged=True)`, loads without it)."
+        ) from e
+    return peft
+
+
+def is_adapter(model: Any) -> bool:
+    """True for a peft model (an adapter around a base model)."""
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def check_kind(kind: Any) -> None:
+    """Refuse a `peft=` name adapt does not know (before anything loads), naming the closest one."""
+    if not isinstance(kind, str) or kind.lower() not in PEFT_KINDS:
+        hint = " Or pass a peft config: peft.LoraConfig(...)."
+        raise InvalidChoiceError(unknown_name("peft kind", str(kind), PEFT_KINDS) + hint)
+
+
+def lora_config(kind: Any, task: str, model: Any) -> Any:
+    """`peft=` as a peft config: one given as is; `"lora"` as r=8, alpha=16, dropout 0.1 on peft's default
+    target modules for the architecture (attention query/value), the task head trainable."""
+    peft = _peft()
+    if isinstance(kind, peft.PeftConfig):
+        return kind
+    check_kind(kind)
+    task_type = TASK_TYPES.get(task)
+    heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
+    return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=task_type, modules_to_save=heads or None)
+
+
+def wrap(model: Any, kind: Any, task: str) -> Any:
+    """`model` with a fresh adapter (a peft model given as the model keeps its own); only the adapter and the task
+    head train. Records which parameters train, for the layer groups."""
+    wrapped = model if is_adapter(model) else _peft().get_peft_model(model, lora_config(kind, task, model))
+    wrapped.adapt_trainable = {id(p) for p in wrapped.parameters() if p.requires_grad}
+    return wrapped
+
+
+def trainable_filter(model: Any) -> set[int] | None:
+    """The ids of the parameters an adapter model trains (None for a plain model: all of them)."""
+    return getattr(model, "adapt_trainable", None)
+
+
+def counts(model: Any) -> dict[str, int]:
+    """Trainable and total parameters of `model` (an adapter model counts its base too)."""
+    trainable = trainable_filter(model)
+    params = list(model.parameters())
+    n_train = sum(p.numel() for p in params if (id(p) in trainable if trainable is not None else p.requires_grad))
+    return {"trainable_params": n_train, "total_params": sum(p.numel() for p in params)}
+
+
+def manifest_entry(model: Any) -> dict[str, Any]:
+    """The `adapt.json` block of an adapter: its kind, rank, targets and parameter counts."""
+    config = next(iter(model.peft_config.values()))
+    targets = config.target_modules
+    return {
+        "type": str(getattr(config.peft_type, "value", config.peft_type)),
+        "r": getattr(config, "r", None),
+        "lora_alpha": getattr(config, "lora_alpha", None),
+        "target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
+        "modules_to_save": sorted(config.modules_to_save or []),
+        **counts(model),
+    }
+
+
+def write_base_config(model: Any, folder: Path) -> None:
+    """The base model's `config.json` beside the adapter: labels, architecture and task, as a full save has."""
+    model.get_base_model().config.save_pretrained(folder)
+
+
+def merged_copy(model: Any) -> Any:
+    """A plain transformers model equal to `model` with its adapter merged in (`model` is left as it is)."""
+    return copy.deepcopy(model).merge_and_unload()
+
+
+MERGE_TOLERANCE = 1e-4  # the merged model's outputs may differ from the adapter's by float rounding only
+
+
+def merge_parity(adapter_model: Any, merged: Any, batches: Any, output_keys: tuple[str, ...]) -> float:
+    """The largest difference between the outputs (`output_keys`) of the adapter model and its merged copy on
+    `batches` (model input dicts), relative to the outputs' scale; `ParityError` beyond `MERGE_TOLERANCE`."""
+    import torch
+
+    from .engine import HFModel
+    from .quantize import ParityError
+
+    was_training = adapter_model.training
+    adapter_model.eval()
+    worst = 0.0
+    try:
+        with torch.no_grad():
+            for xb in batches:
+                for ref, got in zip(*(_as_tuple(HFModel(m, output_keys)(xb)) for m in (adapter_model, merged)), strict=True):
+                    worst = max(worst, float((ref - got).abs().max() / ref.abs().max().clamp(min=1.0)))
+    finally:
+        adapter_model.train(was_training)
+    if worst > MERGE_TOLERANCE:
+        raise ParityError(f"The merged model's outputs differ from the adapter model's by {worst:.2e} (relative), more "
+                          f"than {MERGE_TOLERANCE:.0e}: the merge went wrong; save the adapter (merged=False) instead.")
+    return worst
+
+
+def _as_tuple(out: Any) -> tuple[Any, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def is_adapter_folder(folder: str | Path) -> bool:
+    return (Path(folder) / ADAPTER_CONFIG).is_file()
+
+
+def base_of(folder: str | Path) -> str:
+    """The base model an adapter folder was trained on (`base_model_name_or_path` of its adapter config)."""
+    return str(json.loads((Path(folder) / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"])
+
+
+def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:
+    """The adapter at `folder` on its base model, merged: a plain model for inference (the same numbers)."""
+    from .modelio import resolve_model_source
+
+    peft = _peft()
+    base = base_of(folder)
+    try:
+        src = resolve_model_source(base)
+        base_model = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False)
+    except (ModelNotFoundError, OSError) as e:
+        raise ModelNotFoundError(
+            f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, or "
+            "not downloaded). Download the base model, or load a merged save instead: tuner.save(dir, merged=True) "
+            f"or adapt export. ({e})"
+        ) from e
+    return peft.PeftModel.from_pretrained(base_model, str(folder), is_trainable=False).merge_and_unload()

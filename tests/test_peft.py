@@ -1,0 +1,157 @@
+"""LoRA adapters (peft) for every task: only the adapter and the head train, the adapter folder carries adapt's
+manifest and loads in Easy, the CLI and the server; a merged save is a plain transformers model with the same
+answers. Tiny models, a few steps."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from adapt.errors import InvalidChoiceError, ModelNotFoundError
+from adapt.tasks import get_task
+
+from .contract_utils import INPUTS, TASK_NAMES, easy_call, json_close, run_cli, server, tuner_call
+from .serving_utils import http
+
+pytest.importorskip("peft")
+
+
+def _lora(trained_tasks: Any, task: str, **kwargs: Any) -> Any:
+    from adapt import set_seed
+
+    base, folder = trained_tasks[task]
+    set_seed(0)
+    return get_task(task).tuner(base.dls, str(folder), peft="lora", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lora_ner(trained_tasks, tmp_path_factory) -> tuple[Any, dict[str, Any], dict[str, torch.Tensor], Path]:
+    """A LoRA NER tuner before and after 2 epochs (lr from the LR finder), and its adapter folder."""
+    tuner = _lora(trained_tasks, "token_classification")
+    before = tuner.evaluate()
+    frozen = {n: p.detach().clone() for n, p in tuner.model.named_parameters() if not p.requires_grad}
+    tuner.tune(2, lr=None, strategy="flat_cos")
+    return tuner, before, frozen, tuner.save(tmp_path_factory.mktemp("lora") / "ner-adapter")
+
+
+def test_lora_trains_only_the_adapter_and_the_head_and_learns(lora_ner) -> None:
+    tuner, before, frozen, _ = lora_ner
+    entry = tuner.manifest()["adapter"]
+    assert entry["type"] == "LORA" and entry["r"] == 8 and set(entry["target_modules"]) == {"query", "value"}
+    assert entry["modules_to_save"] == ["classifier", "score"]
+    assert 0 < entry["trainable_params"] < 0.05 * entry["total_params"]
+    for name, p in tuner.model.named_parameters():
+        if name in frozen:
+            assert torch.equal(p, frozen[name]), f"{name} is frozen but changed"
+    groups = tuner.learn.opt.param_lists
+    assert sum(p.numel() for g in groups for p in g) == entry["trainable_params"]  # layer groups: trainable only
+    assert len(groups) > 1 and tuner.lr_suggestion is not None  # discriminative groups; lr=None ran the finder
+    assert tuner.evaluate()["valid_loss"] < 0.8 * before["valid_loss"]
+
+
+def test_the_adapter_folder_has_the_manifest_labels_and_checksums_and_is_small(lora_ner, trained_tasks) -> None:
+    from adapt.modelio import check_hf_folder
+    from adapt.utils import sha256_file
+
+    tuner, _, _, folder = lora_ner
+    names = {p.name for p in folder.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "config.json", "adapt.json", "README.md"} <= names
+    assert "model.safetensors" not in names
+    manifest = check_hf_folder(folder, strict=True)
+    assert manifest["labels"] == tuner.classes and manifest["adapter"]["type"] == "LORA"
+    assert manifest["files"] == {"adapter_model.safetensors": sha256_file(folder / "adapter_model.safetensors")}
+    assert json.loads((folder / "config.json").read_text())["id2label"]["0"] == tuner.classes[0]
+    full = trained_tasks["token_classification"][1] / "model.safetensors"
+    assert (folder / "adapter_model.safetensors").stat().st_size < 0.1 * full.stat().st_size
+
+
+def test_easy_cli_and_server_load_the_adapter_folder_and_agree(lora_ner, capsys) -> None:
+    spec = get_task("token_classification")
+    tuner, _, _, folder = lora_ner
+    inputs = INPUTS["token_classification"]
+    want = tuner_call(spec, tuner, inputs, "high")
+    assert json_close(easy_call(spec, spec.easy(), inputs, folder, "high"), want)
+    code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json", "--detail-level", "high")
+    assert code == 0 and json_close(json.loads(out), want), (out, err)
+    with server(folder) as base:
+        status, got = http("POST", f"{base}/predict", {"texts": inputs, "detail_level": "high"})
+    assert status == 200 and json_close(got, want), got
+
+
+def test_merged_save_and_export_are_plain_transformers_models_with_the_same_answers(trained_tasks, tmp_path) -> None:
+    import transformers
+
+    tuner = _lora(trained_tasks, "sequence_classification")
+    tuner.tune(1, lr=1e-2)
+    texts = [*INPUTS["sequence_classification"][:1], "The minister resigned on Monday", "Shares fell sharply"]
+    want = tuner.predict(texts)
+    merged = tuner.save(tmp_path / "merged", merged=True)
+    names = {p.name for p in merged.iterdir()}
+    assert "model.safetensors" in names and "adapter_config.json" not in names
+    manifest = json.loads((merged / "adapt.json").read_text())
+    assert "adapter" not in manifest and manifest["merged_adapter"]["max_relative_diff"] < 1e-4
+    assert tuner.is_adapter  # the tuner keeps training its adapter after a merged save
+    pipe = transformers.pipeline("text-classification", model=str(merged), tokenizer=str(merged), top_k=None)
+    plain = [max(scores, key=lambda s: s["score"])["label"] for scores in pipe(texts)]
+    assert plain == want["predictions"]
+    exported = tuner.export(tmp_path / "exported", quantize=True, parity_texts=texts, on_parity_fail="warn")
+    assert "adapter_config.json" not in {p.name for p in exported.iterdir()}
+    assert get_task("sequence_classification").easy().tag_text(texts, str(exported))["predictions"] == want["predictions"]
+
+
+@pytest.mark.parametrize("task", [t for t in TASK_NAMES if t not in ("token_classification", "upper_case")])
+def test_every_task_trains_an_adapter_that_easy_loads(task: str, trained_tasks, tmp_path) -> None:
+    spec = get_task(task)
+    tuner = _lora(trained_tasks, task)
+    assert 0 < tuner.manifest()["adapter"]["trainable_params"] < tuner.manifest()["adapter"]["total_params"] / 4
+    tuner.tune(1, lr=1e-3)
+    folder = tuner.save(tmp_path / task)
+    assert (folder / "adapter_config.json").is_file()
+    assert json_close(easy_call(spec, spec.easy(), INPUTS[task], folder, "low"), tuner_call(spec, tuner, INPUTS[task], "low"))
+
+
+def test_a_missing_base_model_is_named(lora_ner, tmp_path) -> None:
+    spec = get_task("token_classification")
+    folder = tmp_path / "moved"
+    shutil.copytree(lora_ner[3], folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "gone" / "base-model")
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelNotFoundError, match=r"needs its base model .*gone/base-model.*merged=True"):
+        easy_call(spec, spec.easy(), INPUTS["token_classification"], folder, "low")
+
+
+def test_an_unknown_peft_kind_names_the_closest(trained_tasks, task_files, tmp_path, capsys) -> None:
+    base, folder = trained_tasks["sequence_classification"]
+    with pytest.raises(InvalidChoiceError, match="Did you mean 'lora'"):
+        get_task("sequence_classification").tuner(base.dls, str(folder), peft="lorra")
+    code, _, err = run_cli(capsys, "tune", str(task_files / "cls.csv"), "--out", str(tmp_path / "x"), "--model", "m",
+                           "--peft", "loar")
+    assert code == 2 and "Did you mean 'lora'" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_adapt_tune_peft_lora_saves_an_adapter(task_files, tiny_models, tmp_path, capsys) -> None:
+    code, out, err = run_cli(capsys, "tune", str(task_files / "cls.csv"), "--out", str(tmp_path / "cls"), "--model",
+                             str(tiny_models["bert"]), "--peft", "lora", "--max-length", "32", "--lr", "1e-3")
+    assert code == 0, err
+    saved = json.loads(out)
+    manifest = json.loads((Path(saved["saved"]) / "adapt.json").read_text())
+    assert manifest["adapter"]["type"] == "LORA" and (tmp_path / "cls" / "adapter_config.json").is_file()
+
+
+def test_a_peft_model_given_as_the_model_trains_as_it_is(trained_tasks) -> None:
+    import peft
+    import transformers
+
+    base, folder = trained_tasks["sequence_classification"]
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
+    config = peft.LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query"])
+    tuner = get_task("sequence_classification").tuner(base.dls, peft.get_peft_model(model, config))
+    entry = tuner.manifest()["adapter"]
+    assert entry["r"] == 4 and entry["target_modules"] == ["query"]
+    tuner.tune(1, lr=1e-3)
+    assert sum(p.numel() for g in tuner.learn.opt.param_lists for p in g) == entry["trainable_params"]
