@@ -291,7 +291,10 @@ def tune(
     early_stopping: int | None = typer.Option(None, help="Stop after this many epochs without improving --monitor."),
     keep_best: bool = typer.Option(False, "--keep-best", help="End with the weights of the best epoch at --monitor."),
     monitor: str | None = typer.Option(None, help="The metric early stopping and --keep-best watch (default valid_loss)."),
-    report_to: Annotated[list[str] | None, typer.Option(help="Write the metrics table: csv (history.csv).")] = None,
+    report_to: Annotated[list[str] | None, typer.Option(help="Track the run: csv, tensorboard, wandb.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Folder for checkpoints, history.csv and runs/.")] = None,
+    checkpoint_every: int | None = typer.Option(None, help="Write a resumable checkpoint every N epochs (needs --work-dir)."),
+    resume: Annotated[Path | None, typer.Option(help="Continue the run of this checkpoint (same epochs, lr, strategy).")] = None,
     peft: str | None = typer.Option(None, help="Train a peft adapter instead of the whole model: lora."),
     merged: bool = typer.Option(False, "--merged", help="With --peft: save the merged model, not the adapter folder."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations: less memory."),
@@ -326,10 +329,11 @@ def tune(
     set_seed(seed)
     with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
-        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft,
+        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft, work_dir=work_dir,
                            gradient_checkpointing=gradient_checkpointing, **tuner_kwargs)
         metrics = tuner.tune(epochs, lr=lr, strategy=strategy_, accumulate=accumulate, monitor=monitor,
-                             early_stopping=early_stopping, keep_best=keep_best, report_to=report_to)
+                             early_stopping=early_stopping, keep_best=keep_best, report_to=report_to,
+                             checkpoint_every=checkpoint_every, resume_from=resume)
         tuner.save(out, merged=merged)
     sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
 

@@ -23,7 +23,6 @@ from .errors import (
     CorruptModelError,
     InvalidChoiceError,
     InvalidInputError,
-    MissingDependencyError,
     ModelNotFoundError,
     UnknownLabelError,
     WrongTaskError,
@@ -69,7 +68,6 @@ def check_lr(lr: Any) -> None:
             )
 
 
-TRACKERS = ("csv", "tensorboard")  # what tune(report_to=...) writes, under the tuner's work_dir
 
 
 def _finite(value: Any) -> Any:
@@ -161,6 +159,7 @@ class Tuner:
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
         self._default_metrics_used = metrics is None
+        self._work_dir_given = work_dir is not None or "path" in learner_kwargs
         learner_kwargs.setdefault("path", self._work_dir(work_dir))
         self._training: dict[str, Any] = {}
         console_logging()
@@ -474,6 +473,8 @@ class Tuner:
         early_stopping: int | None = None,
         keep_best: bool = False,
         report_to: str | Sequence[str] | None = None,
+        checkpoint_every: int | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
         **fit_kwargs: Any,
     ) -> dict[str, float]:
         """Train for `epochs` total epochs with a fastai policy; `lr=None` runs `lr_find` first and uses its choice.
@@ -488,25 +489,44 @@ class Tuner:
         - `monitor` is `"valid_loss"` unless given: any name of the metrics table (`train_loss`, `valid_loss`, the
           metrics); losses improve downwards, the rest upwards;
         - `report_to="csv"` writes `history.csv` to the `work_dir` (`CSVLogger`), `"tensorboard"` event files to
-          `work_dir/runs` (`TensorBoardCallback`; needs tensorboard); a list asks for both.
+          `work_dir/runs` (`TensorBoardCallback`; needs tensorboard), `"wandb"` a W&B run under `work_dir/wandb`
+          (`WandbCallback`; needs wandb, `WANDB_MODE=offline` works without a network); a list asks for several.
+          Each records the hyper-parameters and the training record too (`adapt.tracking`).
+        - `checkpoint_every=N` writes a resumable checkpoint every N epochs and after the last, atomically, to
+          `work_dir/checkpoints/last.pt` (the tuner needs an explicit `work_dir=`); `resume_from=path` (that file
+          or its folder) continues the run from it: the same epochs, strategy, lr and `accumulate`, ending with the
+          weights an uninterrupted run would have. After Ctrl-C the last checkpoint stays usable; the log says where.
         """
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         check_lr(lr)
         extra = self._training_callbacks(accumulate, monitor, early_stopping, keep_best, report_to)
+        self._check_checkpointing(checkpoint_every, resume_from, keep_best or early_stopping is not None)
         from .distributed import broadcast_object, distributed_ctx, is_main_process
 
         on_cpu = self.device.type == "cpu"
         start, given = time.perf_counter(), lr
+        resumed = self._resume_state(resume_from)
+        if lr is None and resumed is not None:  # the interrupted run's own rate, not a new LR search
+            lr = resumed["run"]["lr"]
         if lr is None:  # under torchrun / accelerate launch every rank uses rank 0's choice
             lr = broadcast_object(self.lr_find().chosen, cpu=on_cpu)
         if is_main_process():
             logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
+        run = {"epochs": epochs, "strategy": strategy.value, "lr": lr if isinstance(lr, slice) else lr_json(lr),
+               "accumulate": accumulate}
+        start_epoch = self._restore(resumed, run, str(resume_from))
         given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+        if checkpoint_every is not None:
+            from .checkpoint import make_callback
+
+            extra.append(make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run))
         cbs = [*given_cbs, *extra] or None
-        with distributed_ctx(self.learn, cpu=on_cpu):
-            self._fit(epochs, lr, strategy, cbs, **fit_kwargs)
+        with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(checkpoint_every is not None):
+            self._fit(epochs, lr, strategy, cbs, start_epoch=start_epoch, **fit_kwargs)
+        if resumed is not None:  # the metrics rows of the epochs run before the interruption
+            self.learn.recorder.values[:start_epoch] = resumed["values"][:start_epoch]
         # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
         self._history = self._recorded_history()
         if keep_best:
@@ -514,13 +534,66 @@ class Tuner:
         self._losses = self._recorded_losses()
         self._after_tune()
         self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
+        if self._trackers and is_main_process():
+            from .tracking import finish
+
+            finish(self._trackers, Path(self.learn.path), {**self._hparams(accumulate), **run}, self._training)
         return self.final_metrics()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where `tune(checkpoint_every=N)` writes its resumable checkpoint."""
+        from .checkpoint import CHECKPOINT_FILE
+
+        return Path(self.learn.path) / "checkpoints" / CHECKPOINT_FILE
+
+    def _check_checkpointing(self, every: int | None, resume_from: Any, tracks_best: bool) -> None:
+        if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
+            raise InvalidInputError(f"checkpoint_every is a number of epochs (a positive integer), got {every!r}.")
+        if every is not None and not self._work_dir_given:
+            raise InvalidInputError(
+                "checkpoint_every needs a folder that outlives this process: build the tuner with work_dir=... "
+                "(the checkpoint goes to <work_dir>/checkpoints/last.pt)."
+            )
+        if resume_from is not None and tracks_best:
+            raise InvalidInputError("resume_from does not restore keep_best or early_stopping's tracking yet; resume "
+                                    "without them, or start a new run.")
+
+    def _resume_state(self, resume_from: Any) -> dict[str, Any] | None:
+        if resume_from is None:
+            return None
+        from .checkpoint import read
+
+        return read(resume_from)
+
+    def _restore(self, state: dict[str, Any] | None, run: dict[str, Any], where: str) -> int:
+        """Load a checkpoint into the learner (after checking it continues this run); the epoch to start at."""
+        if state is None:
+            return 0
+        from .checkpoint import check_same_run, restore
+
+        check_same_run(state, run, where)
+        start_epoch = restore(state, self.learn)
+        logger.info("resuming %s after epoch %d of %d", where, start_epoch, run["epochs"])
+        return start_epoch
+
+    @contextlib.contextmanager
+    def _interrupts(self, checkpointing: bool) -> Iterator[None]:
+        """On Ctrl-C while checkpointing, say where the last checkpoint is and how to resume, then stop."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if checkpointing and self.checkpoint_path.is_file():
+                logger.warning("interrupted: the last checkpoint is %s; tune(..., resume_from=%r) continues the run",
+                               self.checkpoint_path, str(self.checkpoint_path))
+            elif checkpointing:
+                logger.warning("interrupted before the first checkpoint was written")
+            raise
 
     def _training_callbacks(
         self, accumulate: int, monitor: str | None, early_stopping: int | None, keep_best: bool, report_to: Any
     ) -> list[Any]:
         """The fastai callbacks that `tune`'s keywords ask for, after checking every keyword."""
-        from fastai.callback.progress import CSVLogger
         from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
         from fastai.callback.training import GradientAccumulation
 
@@ -531,10 +604,9 @@ class Tuner:
         names = ["train_loss", "valid_loss", *(getattr(m, "name", str(m)) for m in self.learn.metrics)]
         if monitor is not None and monitor not in names:
             raise InvalidChoiceError(unknown_name("monitor", monitor, names, "this tuner's metrics"))
-        trackers = tuple(t.lower() for t in ([report_to] if isinstance(report_to, str) else report_to or ()))
-        for tracker in trackers:
-            if tracker not in TRACKERS:
-                raise InvalidChoiceError(unknown_name("report_to", tracker, TRACKERS))
+        from . import tracking
+
+        self._trackers = tracking.parse(report_to)
         watch = monitor or "valid_loss"
         cbs: list[Any] = []
         if accumulate > 1:
@@ -545,20 +617,16 @@ class Tuner:
             cbs.append(SaveModelCallback(monitor=watch, fname="best", with_opt=False))
         if early_stopping is not None:
             cbs.append(EarlyStoppingCallback(monitor=watch, patience=early_stopping))
-        if "csv" in trackers:
-            cbs.append(CSVLogger(fname="history.csv"))
-        if "tensorboard" in trackers:
-            cbs.append(self._tensorboard())
-        return cbs
+        return cbs + tracking.callbacks(self._trackers, Path(self.learn.path), self._hparams(accumulate))
 
-    def _tensorboard(self) -> Any:
-        """fastai's TensorBoard callback, logging to `work_dir/runs`, without the graph and prediction logging
-        (its `log_preds` assumes vision data and crashes on text after the first epoch)."""
-        try:
-            from fastai.callback.tensorboard import TensorBoardCallback
-        except ImportError as e:
-            raise MissingDependencyError("report_to='tensorboard' needs tensorboard: pip install tensorboard.") from e
-        return TensorBoardCallback(log_dir=Path(self.learn.path) / "runs", trace_model=False, log_preds=False)
+    def _hparams(self, accumulate: int) -> dict[str, Any]:
+        """The run's settings as trackers record them (the rest of the record follows when it ends)."""
+        from .modelio import public_model_name
+
+        return {"task": self.spec.name, "base_model": public_model_name(self.base_model),
+                "batch_size": getattr(self.dls.train, "bs", None), "accumulate": accumulate,
+                "max_length": getattr(self.datasets, "max_length", None),
+                "adapter": self.manifest().get("adapter", {}).get("type") if self.is_adapter else None}
 
     def _mark_best(self, monitor: str) -> None:
         """Mark the epoch whose weights `keep_best` restored (the best value of `monitor`) in the history."""
@@ -608,6 +676,8 @@ class Tuner:
         return dict(self._training)
 
     def _fit(self, epochs: int, lr: Any, strategy: Strategy, cbs: Any, **fit_kwargs: Any) -> None:
+        if not fit_kwargs.get("start_epoch"):
+            fit_kwargs.pop("start_epoch", None)  # as before for fit methods and callers that do not know it
         if strategy is Strategy.OneCycle:
             self.learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs, **fit_kwargs)
         elif strategy is Strategy.CosineAnnealing:

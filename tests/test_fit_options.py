@@ -133,3 +133,34 @@ def test_report_to_tensorboard_writes_events_a_reader_reads_back(trained_tasks, 
     valid = [e.value for e in events.Scalars("valid_loss")]
     assert valid == pytest.approx([row["valid_loss"] for row in tuner.history()], rel=1e-4)
     assert (tmp_path / "work" / "history.csv").is_file()
+
+
+def test_trackers_record_the_hyperparameters_and_the_training_record(trained_tasks, tmp_path: Path, monkeypatch) -> None:
+    """TensorBoard: hparams and a text summary of the record, read back with tensorboard's reader. W&B in offline
+    mode: the run's files hold the config (hyper-parameters, record) and the final metrics."""
+    import json
+
+    pytest.importorskip("tensorboard")
+    wandb = pytest.importorskip("wandb")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from .wandb_utils import run_contents
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    tuner = _tuner(trained_tasks, tmp_path)
+    tuner.tune(1, lr=1e-4, report_to=["tensorboard", "wandb"])
+    assert wandb.run is None  # adapt finished the run it started
+    texts = EventAccumulator(str(tmp_path / "work" / "runs"), size_guidance={"tensors": 0}).Reload()
+    (event,) = texts.Tensors("adapt/training_record/text_summary")
+    record = json.loads(event.tensor_proto.string_val[0].decode().strip("`\njson"))
+    assert record["lr_chosen"] == pytest.approx(1e-4) and record["epochs"] == 1
+    hparams = next((tmp_path / "work" / "runs").rglob("hparams"))
+    assert EventAccumulator(str(hparams)).Reload().Tags()["scalars"]  # hparam/<metric> values
+    (run_file,) = (tmp_path / "work" / "wandb").glob("offline-run-*/run-*.wandb")
+    run = run_contents(run_file)
+    assert run["config"]["task"] == "sequence_classification" and run["config"]["batch_size"] == 8
+    assert run["config"]["training_record"]["lr_chosen"] == pytest.approx(1e-4)
+    epochs = [row for row in run["history"] if "valid_loss" in row]
+    assert [row["valid_loss"] for row in epochs] == pytest.approx([r["valid_loss"] for r in tuner.history()], rel=1e-4)
+    assert run["summary"]["valid_loss"] == pytest.approx(tuner.history()[-1]["valid_loss"], rel=1e-4)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -160,20 +161,23 @@ def test_readme_install_commands_run_against_the_built_wheel(tmp_path: Path) -> 
     (block,) = section_blocks("Install", "bash")
     work = tmp_path / "work"
     work.mkdir()
-    out = run_shell(block, work, {"FRESH": str(fresh), "WHEELS": str(wheels)}, prelude=prelude, timeout=600).stdout
+    bare = {"PYTHONPATH": ""}  # the fresh venv sees its own site-packages and the tested stack, not this checkout
+    out = run_shell(block, work, {"FRESH": str(fresh), "WHEELS": str(wheels), **bare}, prelude=prelude, timeout=600).stdout
     assert "bash scripts/setup.sh" in out and (work / "adapt-tuner" / "settings.ini").is_file(), out
     done = subprocess.run([str(fresh / "bin" / "python"), "-c", _CHECK, *_extras()], check=True, capture_output=True,
-                          text=True, timeout=120, cwd=work)
+                          text=True, timeout=120, cwd=work, env={**os.environ, **bare})
     got = json.loads(done.stdout)
     assert got["file"].startswith(str(fresh)) and wheel.name.startswith(f"adapt_tuner-{got['version']}-"), got
     assert not got["unmet"], f"requirements of adapt-tuner and its extras the tested stack does not meet: {got['unmet']}"
     assert set(_extras()) <= set(got["extras"]), got["extras"]
     assert "tests" not in got["tops"] and "adapt" in got["tops"], got["tops"]
-    check = subprocess.run([str(fresh / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True)
+    check = subprocess.run([str(fresh / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True,
+                           env={**os.environ, **bare})
     problems = [line for line in check.stdout.splitlines()
                 if not any(line.startswith(f"{a} ") and f"requires {b}," in line for a, b in _UNMET_BY_DESIGN)
                 and "which is not installed" in line and line.split()[0] in ("adapt-tuner", "fastai", "transformers",
                                                                               "flair", "datasets", "torch")]
     assert not problems, problems
-    cli = subprocess.run([str(fresh / "bin" / "adapt"), "--version"], capture_output=True, text=True, timeout=120, cwd=work)
+    cli = subprocess.run([str(fresh / "bin" / "adapt"), "--version"], capture_output=True, text=True, timeout=120, cwd=work,
+                         env={**os.environ, **bare})
     assert cli.returncode == 0 and got["version"] in cli.stdout, (cli.stdout, cli.stderr)

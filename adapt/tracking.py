@@ -1,0 +1,119 @@
+"""Experiment tracking for `tune(report_to=...)`: fastai's callbacks with settings that work for text models, and
+the run's hyper-parameters and training record written where each tracker keeps them.
+
+- `"csv"`: `history.csv` in the work folder (fastai's `CSVLogger`).
+- `"tensorboard"`: event files in `work_dir/runs` (`TensorBoardCallback`, without its vision-only prediction and
+  graph logging, which crashed on text), plus the hyper-parameters (`add_hparams`) and the training record (a text
+  summary, `adapt/training_record`).
+- `"wandb"`: a W&B run that gets the metrics table every epoch (and the loss and LR every batch), whose config
+  holds the hyper-parameters and the training record, and whose summary holds the final metrics; files go to
+  `work_dir/wandb`. `WANDB_MODE=offline` works without a network. adapt starts a run when none is active, and
+  finishes the runs it started.
+
+None of the trackers is a dependency of adapt; a missing one is a `MissingDependencyError` naming the install.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidChoiceError, MissingDependencyError, unknown_name
+
+TRACKERS = ("csv", "tensorboard", "wandb")
+
+
+def parse(report_to: str | Sequence[str] | None) -> tuple[str, ...]:
+    """`report_to` as checked tracker names (one or a list; none for None)."""
+    names = tuple(t.lower() for t in ([report_to] if isinstance(report_to, str) else report_to or ()))
+    for name in names:
+        if name not in TRACKERS:
+            raise InvalidChoiceError(unknown_name("report_to", name, TRACKERS))
+    return names
+
+
+def callbacks(trackers: Sequence[str], work_dir: Path, hparams: dict[str, Any]) -> list[Any]:
+    """The fastai callbacks for `trackers`, logging under `work_dir`."""
+    cbs: list[Any] = []
+    if "csv" in trackers:
+        from fastai.callback.progress import CSVLogger
+
+        cbs.append(CSVLogger(fname="history.csv"))
+    if "tensorboard" in trackers:
+        cbs.append(_tensorboard(work_dir))
+    if "wandb" in trackers:
+        cbs.append(_wandb(work_dir, hparams))
+    return cbs
+
+
+def _tensorboard(work_dir: Path) -> Any:
+    try:
+        from fastai.callback.tensorboard import TensorBoardCallback
+    except ImportError as e:
+        raise MissingDependencyError("report_to='tensorboard' needs tensorboard: pip install tensorboard.") from e
+    return TensorBoardCallback(log_dir=work_dir / "runs", trace_model=False, log_preds=False)
+
+
+def _wandb(work_dir: Path, hparams: dict[str, Any]) -> Any:
+    try:
+        import wandb
+    except ImportError as e:
+        raise MissingDependencyError("report_to='wandb' needs wandb: pip install wandb (WANDB_MODE=offline "
+                                     "works without an account or a network).") from e
+    if wandb.run is None:
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "adapt"), dir=str(work_dir), config=_flat(hparams))
+        run.config.update({"adapt_started_run": True}, allow_val_change=True)
+    else:
+        wandb.config.update(_flat(hparams), allow_val_change=True)
+    return _wandb_metrics()
+
+
+def _wandb_metrics() -> Any:
+    """A callback logging the metrics table to the active W&B run: each epoch's row, and the loss and LR of each
+    training batch. (fastai's `WandbCallback` fails on a text Learner in `before_fit`, formatting its arguments.)"""
+    import wandb
+    from fastai.callback.core import Callback
+    from fastai.learner import Recorder
+
+    class WandbMetrics(Callback):
+        order = Recorder.order + 1  # after the Recorder has the epoch's values
+
+        def after_batch(self) -> None:
+            if self.training and not hasattr(self.learn, "lr_finder"):
+                wandb.log({"batch/train_loss": float(self.learn.smooth_loss), "batch/lr": self.opt.hypers[-1]["lr"]})
+
+        def after_epoch(self) -> None:
+            if hasattr(self.learn, "lr_finder"):
+                return
+            names, values = self.recorder.metric_names[1:-1], self.recorder.log[1:-1]
+            wandb.log({"epoch": self.epoch, **{n: float(v) for n, v in zip(names, values, strict=False)}})
+
+    return WandbMetrics()
+
+
+def finish(trackers: Sequence[str], work_dir: Path, hparams: dict[str, Any], record: dict[str, Any]) -> None:
+    """Write the hyper-parameters and the training record where each tracker keeps them."""
+    final = (record.get("history") or [{}])[-1]
+    metrics = {k: v for k, v in final.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"}
+    if "tensorboard" in trackers:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(log_dir=str(work_dir / "runs")) as writer:
+            writer.add_text("adapt/training_record", "```json\n" + json.dumps(record, indent=2) + "\n```")
+            writer.add_hparams(_flat(hparams), {f"hparam/{k}": v for k, v in metrics.items()}, run_name="hparams")
+    if "wandb" in trackers:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.run.config.update({"training_record": record}, allow_val_change=True)
+            wandb.run.summary.update(metrics)
+            if wandb.run.config.get("adapt_started_run"):
+                wandb.finish()
+
+
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as scalars and strings (what TensorBoard's hparams and W&B's config show as columns)."""
+    return {k: v if isinstance(v, int | float | str | bool) else json.dumps(v, default=str)
+            for k, v in values.items() if v is not None}

@@ -1,0 +1,107 @@
+"""Resumable training: `tune(checkpoint_every=1)` writes an atomic checkpoint each epoch, Ctrl-C leaves it usable and
+says where it is, and `tune(resume_from=...)` ends with the weights of the uninterrupted run. Tiny NER model."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from adapt.errors import InvalidInputError
+from adapt.tasks import get_task
+
+EPOCHS = 3
+
+
+def _fresh(trained_tasks: Any, work_dir: Path | None, seed: int = 0) -> Any:
+    """A tuner as a new process would build it: seeded, with new loaders (their shuffling starts from the seed)."""
+    from adapt import set_seed
+
+    base, folder = trained_tasks["token_classification"]
+    set_seed(seed)
+    dls = base.datasets.dataloaders(batch_size=8)
+    return get_task("token_classification").tuner(dls, str(folder), work_dir=work_dir)
+
+
+def _ctrl_c_after(epochs_done: int) -> Any:
+    from fastai.callback.core import Callback
+
+    class CtrlC(Callback):
+        order = 99  # after the checkpoint of the epoch is written
+
+        def after_epoch(self) -> None:
+            if self.epoch + 1 == epochs_done:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    return CtrlC()
+
+
+def _weights(tuner: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in tuner.model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(trained_tasks, tmp_path_factory) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    tuner = _fresh(trained_tasks, tmp_path_factory.mktemp("full"))
+    tuner.tune(EPOCHS, lr=2e-3, checkpoint_every=1)
+    assert tuner.checkpoint_path.is_file()
+    return _weights(tuner), tuner.history()
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_a_resumed_run_ends_as_the_uninterrupted_one(
+    uninterrupted, trained_tasks, tmp_path, caplog
+) -> None:
+    full, full_history = uninterrupted
+    stopped = _fresh(trained_tasks, tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="adapt"), pytest.raises(KeyboardInterrupt):
+        stopped.tune(EPOCHS, lr=2e-3, checkpoint_every=1, callbacks=[_ctrl_c_after(2)])
+    assert f"the last checkpoint is {stopped.checkpoint_path}" in caplog.text and "resume_from=" in caplog.text
+    assert not [p for p in stopped.checkpoint_path.parent.iterdir() if p.name != "last.pt"]  # no partial files
+    partway = _weights(stopped)
+    assert any(not torch.equal(partway[k], full[k]) for k in full)  # the interrupted run is not already the end
+
+    resumed = _fresh(trained_tasks, tmp_path / "again", seed=1234)  # another seed: everything comes from the file
+    resumed.tune(EPOCHS, resume_from=stopped.checkpoint_path.parent)
+    got = _weights(resumed)
+    for key, want in full.items():
+        assert torch.allclose(got[key], want, atol=1e-6), key
+    history = resumed.history()
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert history[-1]["valid_loss"] == pytest.approx(full_history[-1]["valid_loss"], rel=1e-5)
+    assert history[0]["valid_loss"] == pytest.approx(full_history[0]["valid_loss"], rel=1e-5)
+
+
+def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrupted, trained_tasks, tmp_path) -> None:
+    tuner = _fresh(trained_tasks, tmp_path / "a")
+    tuner.tune(1, lr=2e-3, checkpoint_every=1)
+    with pytest.raises(InvalidInputError, match=r"epochs=1, but this call has epochs=2"):
+        _fresh(trained_tasks, tmp_path / "b").tune(2, lr=2e-3, resume_from=tuner.checkpoint_path)
+    with pytest.raises(InvalidInputError, match="no checkpoint there"):
+        tuner.tune(1, resume_from=tmp_path / "nothing")
+    with pytest.raises(InvalidInputError, match="work_dir="):
+        _fresh(trained_tasks, None).tune(1, lr=2e-3, checkpoint_every=1)
+    with pytest.raises(InvalidInputError, match="positive integer"):
+        tuner.tune(1, lr=2e-3, checkpoint_every=0)
+
+
+def test_adapt_tune_checkpoints_and_resumes(task_files, tiny_models, tmp_path, capsys, caplog) -> None:
+    import json
+
+    from .contract_utils import run_cli
+
+    args = ["tune", str(task_files / "cls.csv"), "--model", str(tiny_models["bert"]), "--max-length", "32",
+            "--lr", "1e-3", "--epochs", "2", "--work-dir", str(tmp_path / "work")]
+    code, out, err = run_cli(capsys, *args, "--out", str(tmp_path / "a"), "--checkpoint-every", "1")
+    assert code == 0, err
+    checkpoint = tmp_path / "work" / "checkpoints" / "last.pt"
+    assert checkpoint.is_file()
+    with caplog.at_level(logging.INFO, logger="adapt"):
+        code, again, err = run_cli(capsys, *args, "--out", str(tmp_path / "b"), "--resume", str(checkpoint))
+    assert code == 0 and "after epoch 2 of 2" in caplog.text, err
+    assert json.loads(again)["metrics"] == pytest.approx(json.loads(out)["metrics"])
+    code, _, err = run_cli(capsys, *args[:-4], "--epochs", "3", "--out", str(tmp_path / "c"), "--resume", str(checkpoint))
+    assert code == 2 and "epochs=2, but this call has epochs=3" in err and len(err.strip().splitlines()) == 1, err
