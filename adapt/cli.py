@@ -199,7 +199,7 @@ def predict(
 ) -> None:
     """Predict with a model of any task and print JSON: one line per input, in input order."""
     from .enums import DetailLevel
-    from .inference import prepare, run
+    from .inference import prepare, run, showing_progress
 
     level = DetailLevel(detail_level)  # checked before any model loads
     if output not in ("jsonl", "json"):
@@ -212,7 +212,8 @@ def predict(
     items = _read_inputs(texts or [], file, jsonl)
     predictor = spec.easy().get_model(model)
     call = prepare(predictor, items, spec.fields, level, options)
-    result = run(predictor, call, batch_size)
+    with showing_progress(len(call.inputs)):  # on stderr: stdout stays JSON
+        result = run(predictor, call, batch_size)
     if output == "json":
         sys.stdout.write(json.dumps(result.to_dict(level)) + "\n")
         return

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from .enums import DetailLevel
 from .errors import InvalidInputError
-from .inference import check_batch_size, model_max_length, note_truncated, pad_batch
+from .inference import check_batch_size, model_max_length, note_truncated, pad_batch, progress
 from .options import Option
 from .results import Results
 
@@ -272,7 +272,7 @@ class HFTextGenerator:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         items: list[GenerationResult | None] = [None] * len(ids)
         with seeded(seed):
-            for start in range(0, len(order), batch_size):
+            for start in progress(list(range(0, len(order), batch_size)), len(order)):
                 idx = order[start : start + batch_size]
                 outs = generate_batch(self.model, self.tokenizer, feats, idx, n, scores, options, left_pad=True)
                 for i, (new, token_scores) in zip(idx, outs, strict=True):

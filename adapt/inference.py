@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Union
 
@@ -409,7 +410,7 @@ def forward_logits(
     try:
         with torch.inference_mode():
             budget = MAX_BATCH_TOKENS * (1 if getattr(device, "type", "cpu") == "cpu" else 16)
-            for idx in _progress(list(token_batches(order, lengths, batch_size, budget)), len(order)):
+            for idx in progress(list(token_batches(order, lengths, batch_size, budget)), len(order)):
                 batch = {k: v.to(device) for k, v in pad_batch(encoded.features, idx, pad_id, names).items()}
                 out = model(**batch)
                 keys = list(output_keys)
@@ -477,7 +478,7 @@ PROGRESS_MIN_INPUTS = 300  # the Easy verbs and Tuner.predict show a progress ba
 _SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("adapt_show_progress", default=False)
 
 
-def _progress(batches: list[Any], n_inputs: int) -> Any:
+def progress(batches: list[Any], n_inputs: int) -> Any:
     """`batches`, under a tqdm bar on stderr when the front door asked for one (the server never does)."""
     if not _SHOW_PROGRESS.get():
         return batches
@@ -509,12 +510,20 @@ def predict_json(
 ) -> dict[str, Any]:
     """The one front door: prepare -> run -> `to_dict(level)`, shared by Tuner.predict, Easy*, the CLI and REST."""
     call = prepare(predictor, raw, fields, detail_level, options)
-    token = _SHOW_PROGRESS.set(_progress_wanted(len(call.inputs)))
-    try:
+    with showing_progress(len(call.inputs)):
         result: dict[str, Any] = run(predictor, call, batch_size).to_dict(call.level)
+    return result
+
+
+@contextlib.contextmanager
+def showing_progress(n_inputs: int) -> Iterator[None]:
+    """Inside, model calls show a progress bar when `n_inputs` is large (and ADAPT_PROGRESS is not 0): the Easy
+    verbs, `Tuner.predict` and `adapt predict` use it; the server never does."""
+    token = _SHOW_PROGRESS.set(_progress_wanted(n_inputs))
+    try:
+        yield
     finally:
         _SHOW_PROGRESS.reset(token)
-    return result
 
 
 def check_batch_size(batch_size: Any) -> int:

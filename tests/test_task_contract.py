@@ -291,18 +291,25 @@ def test_batch_size_is_accepted_by_that_name_in_every_layer(trained_tasks) -> No
     assert tuner.datasets.dataloaders(bs=4).train.bs == 4
 
 
-def test_many_inputs_show_a_progress_bar_on_stderr_unless_turned_off(trained_tasks, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("task", ["sequence_classification", "language_modeling", "summarization"])
+def test_many_inputs_show_a_progress_bar_on_stderr_unless_turned_off(task, trained_tasks, monkeypatch, capsys,
+                                                                     tmp_path) -> None:
+    """Encoders and generators, through the Easy verb and `adapt predict --file`."""
     from adapt import inference
 
-    spec = get_task("sequence_classification")
-    _, folder = trained_tasks["sequence_classification"]
+    spec = get_task(task)
+    _, folder = trained_tasks[task]
     easy = spec.easy()
     monkeypatch.setattr(inference, "PROGRESS_MIN_INPUTS", 5)
-    texts = ["The striker scored twice"] * 6
+    texts = [INPUTS[task][0]] * 6
     capsys.readouterr()
-    easy.tag_text(texts, folder, mini_batch_size=2)
+    easy_call(spec, easy, texts, folder, "low", mini_batch_size=2)
     assert "predicting 6 inputs" in capsys.readouterr().err
-    easy.tag_text(texts[:5], folder, mini_batch_size=2)
+    easy_call(spec, easy, texts[:5], folder, "low", mini_batch_size=2)
+    assert "predicting" not in capsys.readouterr().err
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    code, _, err = run_cli(capsys, "predict", str(folder), "--file", str(tmp_path / "in.txt"), "--batch-size", "2")
+    assert code == 0 and "predicting 6 inputs" in err, err
     monkeypatch.setenv("ADAPT_PROGRESS", "0")
-    easy.tag_text(texts, folder, mini_batch_size=2)
+    easy_call(spec, easy, texts, folder, "low", mini_batch_size=2)
     assert "predicting" not in capsys.readouterr().err

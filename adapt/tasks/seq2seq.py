@@ -21,7 +21,7 @@ from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError, WrongTaskError
 from ..generation import GENERATE_OPTIONS, check_generate_options, check_num_tokens, generate_batch, seeded
-from ..inference import TEXT, model_max_length, note_truncated
+from ..inference import TEXT, model_max_length, note_truncated, progress
 from ..options import Option
 from ..results import Results
 from ..tuner import Tuner
@@ -333,7 +333,7 @@ class HFSeq2SeqGenerator:
         order = sorted(range(len(texts)), key=lambda i: len(feats["input_ids"][i]), reverse=True)
         items: list[Seq2SeqResult | None] = [None] * len(texts)
         with seeded(seed):
-            for start in range(0, len(order), batch_size):
+            for start in progress(list(range(0, len(order), batch_size)), len(order)):
                 idx = order[start : start + batch_size]
                 outs = generate_batch(self.model, self.tokenizer, feats, idx, n, scores, options, left_pad=False)
                 for i, (ids, token_scores) in zip(idx, outs, strict=True):
