@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +56,31 @@ def check_kind(kind: Any) -> None:
         raise InvalidChoiceError(unknown_name("peft kind", str(kind), PEFT_KINDS) + hint)
 
 
-def lora_config(kind: Any, task: str, model: Any) -> Any:
+def lora_config(kind: Any, task: str, model: Any, new_weights: Sequence[str] = ()) -> Any:
     """`peft=` as a peft config: one given as is; `"lora"` as r=8, alpha=16, dropout 0.1 on peft's default
-    target modules for the architecture (attention query/value), the task head trainable."""
+    target modules for the architecture (attention query/value), the task head trainable, and so is every module
+    whose weights the checkpoint lacked (`new_weights`, e.g. the pooler of an encoder saved without one): frozen
+    they would stay random, and differently random each time the base loads."""
     peft = _peft()
     if isinstance(kind, peft.PeftConfig):
         return kind
     check_kind(kind)
     task_type = TASK_TYPES.get(task)
     heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
+    heads += _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
     return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=task_type, modules_to_save=heads or None)
 
 
-def wrap(model: Any, kind: Any, task: str) -> Any:
-    """`model` with a fresh adapter (a peft model given as the model keeps its own); only the adapter and the task
-    head train. Records which parameters train, for the layer groups."""
-    wrapped = model if is_adapter(model) else _peft().get_peft_model(model, lora_config(kind, task, model))
+def _outermost(modules: set[str]) -> list[str]:
+    """The modules not inside another one of them (a trainable copy of `cls.predictions` holds its `transform`)."""
+    return sorted(m for m in modules if not any(m.startswith(f"{other}.") for other in modules))
+
+
+def wrap(model: Any, kind: Any, task: str, new_weights: Sequence[str] = ()) -> Any:
+    """`model` with a fresh adapter (a peft model given as the model keeps its own); only the adapter, the task
+    head and newly initialized modules train. Records which parameters train, for the layer groups."""
+    config = None if is_adapter(model) else lora_config(kind, task, model, new_weights)
+    wrapped = model if config is None else _peft().get_peft_model(model, config)
     wrapped.adapt_trainable = {id(p) for p in wrapped.parameters() if p.requires_grad}
     return wrapped
 
@@ -97,14 +107,18 @@ def manifest_entry(model: Any) -> dict[str, Any]:
         "r": getattr(config, "r", None),
         "lora_alpha": getattr(config, "lora_alpha", None),
         "target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
-        "modules_to_save": sorted(config.modules_to_save or []),
+        "modules_to_save": sorted(set(config.modules_to_save or [])),
         **counts(model),
     }
 
 
 def write_base_config(model: Any, folder: Path) -> None:
-    """The base model's `config.json` beside the adapter: labels, architecture and task, as a full save has."""
-    model.get_base_model().config.save_pretrained(folder)
+    """The base model's `config.json` beside the adapter: labels, architecture and task, as a full save has.
+    (The architecture is the head's class, as `save_pretrained` of the model itself records: the config of a bare
+    encoder such as MiniLM still names `BertModel`.)"""
+    base = model.get_base_model()
+    base.config.architectures = [type(base).__name__]
+    base.config.save_pretrained(folder)
 
 
 def merged_copy(model: Any) -> Any:

@@ -105,15 +105,19 @@ def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any])
     """A fastai callback writing the checkpoint every `every` epochs and after the last one."""
     from fastai.callback.core import Callback
 
+    from .distributed import is_main_process
+
     class Checkpoint(Callback):
         order = 95  # after the Recorder (and SaveModelCallback) have seen the epoch
+        written: int | None = None  # the epoch of the last checkpoint this run wrote
 
         def after_epoch(self) -> None:
             done = self.epoch + 1
-            if done <= start_epoch:  # an epoch skipped on resume
+            if done <= start_epoch or not is_main_process():  # an epoch skipped on resume; ranks hold the same state
                 return
             if done % every == 0 or done == self.n_epoch:
                 write(path, self.learn, done, run)
+                self.written = done
                 logger.info("checkpoint after epoch %d: %s", done, path)
 
     return Checkpoint()

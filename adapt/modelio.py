@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .adapters import ADAPTER_WEIGHTS
 from .errors import (
     AdaptError,
     CorruptModelError,
@@ -36,7 +37,7 @@ MANIFEST_NAME = "adapt.json"
 SCHEMA_VERSION = 1
 WEIGHT_FILES = (
     "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
-    "adapter_model.safetensors",  # a peft adapter (adapt.adapters), on the base model its adapter_config.json names
+    ADAPTER_WEIGHTS,  # a peft adapter (adapt.adapters), on the base model its adapter_config.json names
 )
 # a tokenizer needs one of these (tokenizer_config.json alone is not a tokenizer)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")

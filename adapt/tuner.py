@@ -68,8 +68,6 @@ def check_lr(lr: Any) -> None:
             )
 
 
-
-
 def _finite(value: Any) -> Any:
     """NaN and infinities as None: `adapt.json` must be JSON that any reader parses."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -185,7 +183,7 @@ class Tuner:
         if peft is None and not adapters.is_adapter(model):  # a peft model given as the model trains as one
             return model
 
-        wrapped = adapters.wrap(model, peft, self.spec.name)
+        wrapped = adapters.wrap(model, peft, self.spec.name, getattr(self, "_new_weights", ()))
         n = adapters.counts(wrapped)
         logger.info("peft adapter: training %s of %s parameters (%.2f%%)", f"{n['trainable_params']:,}",
                     f"{n['total_params']:,}", 100 * n["trainable_params"] / max(n["total_params"], 1))
@@ -379,13 +377,13 @@ class Tuner:
         auto = getattr(transformers, self.spec.auto_class)
         if is_adapter_folder(location):  # an adapter save goes on training as its merged model (peft= adds a new one)
             return load_adapter_model(location, auto, config)
-        kwargs = self._head_kwargs(config) if self.classes else {}
+        kwargs = self._head_kwargs(config) if self.classes else {"config": config}
         try:  # a labelled head reloads the config with the label entries; others load as configured
-            if kwargs:
-                return auto.from_pretrained(location, trust_remote_code=False, **kwargs)
-            return auto.from_pretrained(location, config=config, trust_remote_code=False)
+            model, info = auto.from_pretrained(location, trust_remote_code=False, output_loading_info=True, **kwargs)
         except ValueError as e:
             raise WrongTaskError(f"{location!r} has no {self.spec.auto_class} head class in transformers: {e}") from e
+        self._new_weights = sorted({*info.get("missing_keys", ()), *(k for k, *_ in info.get("mismatched_keys", ()))})
+        return model
 
     def _head_kwargs(self, config: Any) -> dict[str, Any]:
         head = getattr(config, "architectures", None) or []
@@ -490,7 +488,7 @@ class Tuner:
           metrics); losses improve downwards, the rest upwards;
         - `report_to="csv"` writes `history.csv` to the `work_dir` (`CSVLogger`), `"tensorboard"` event files to
           `work_dir/runs` (`TensorBoardCallback`; needs tensorboard), `"wandb"` a W&B run under `work_dir/wandb`
-          (`WandbCallback`; needs wandb, `WANDB_MODE=offline` works without a network); a list asks for several.
+          (needs wandb; `WANDB_MODE=offline` works without a network); a list asks for several.
           Each records the hyper-parameters and the training record too (`adapt.tracking`).
         - `checkpoint_every=N` writes a resumable checkpoint every N epochs and after the last, atomically, to
           `work_dir/checkpoints/last.pt` (the tuner needs an explicit `work_dir=`); `resume_from=path` (that file
@@ -518,12 +516,14 @@ class Tuner:
                "accumulate": accumulate}
         start_epoch = self._restore(resumed, run, str(resume_from))
         given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+        saver = None
         if checkpoint_every is not None:
             from .checkpoint import make_callback
 
-            extra.append(make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run))
+            saver = make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run)
+            extra.append(saver)
         cbs = [*given_cbs, *extra] or None
-        with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(checkpoint_every is not None):
+        with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(saver):
             self._fit(epochs, lr, strategy, cbs, start_epoch=start_epoch, **fit_kwargs)
         if resumed is not None:  # the metrics rows of the epochs run before the interruption
             self.learn.recorder.values[:start_epoch] = resumed["values"][:start_epoch]
@@ -578,16 +578,16 @@ class Tuner:
         return start_epoch
 
     @contextlib.contextmanager
-    def _interrupts(self, checkpointing: bool) -> Iterator[None]:
-        """On Ctrl-C while checkpointing, say where the last checkpoint is and how to resume, then stop."""
+    def _interrupts(self, saver: Any) -> Iterator[None]:
+        """On Ctrl-C while checkpointing (`saver`), say where this run's last checkpoint is and how to resume."""
         try:
             yield
         except KeyboardInterrupt:
-            if checkpointing and self.checkpoint_path.is_file():
-                logger.warning("interrupted: the last checkpoint is %s; tune(..., resume_from=%r) continues the run",
-                               self.checkpoint_path, str(self.checkpoint_path))
-            elif checkpointing:
-                logger.warning("interrupted before the first checkpoint was written")
+            if saver is not None and saver.written is not None:
+                logger.warning("interrupted: the last checkpoint is %s (after epoch %d); tune(..., resume_from=%r) "
+                               "continues the run", self.checkpoint_path, saver.written, str(self.checkpoint_path))
+            elif saver is not None:
+                logger.warning("interrupted before the first checkpoint of this run was written")
             raise
 
     def _training_callbacks(
@@ -633,7 +633,8 @@ class Tuner:
         values = [(row[monitor], row["epoch"]) for row in self._history if monitor in row and not math.isnan(row[monitor])]
         if not values:
             return
-        best = (min if "loss" in monitor else max)(values)[1]
+        lower = "loss" in monitor  # on a tie the earlier epoch wins, as SaveModelCallback keeps only improvements
+        best = min(values, key=lambda ve: (ve[0] if lower else -ve[0], ve[1]))[1]
         for row in self._history:
             row["best"] = row["epoch"] == best
 

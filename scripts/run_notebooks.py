@@ -30,6 +30,8 @@ def run(path: Path, timeout: int) -> float:
     with tempfile.TemporaryDirectory(prefix="adapt-nb-") as scratch:
         client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": scratch}})
         client.execute()
+    for cell in nb.cells:  # outputs stay; run timestamps would make every re-run a diff
+        cell.metadata.pop("execution", None)
     tmp = path.with_suffix(".ipynb.tmp")
     nbformat.write(nb, tmp)
     os.replace(tmp, path)  # atomic: a failed run never leaves a half-written notebook

@@ -136,3 +136,22 @@ def datasets_for(spec: Any, path: Path, model: Path, **kwargs: Any) -> Any:
     if path.suffix == ".jsonl":
         return spec.datasets.from_jsons(path, **kw)
     return spec.datasets.from_conll(path, **kw)
+
+
+def step_counter() -> Any:
+    """A fastai callback counting training batches and optimizer steps (`steps`, `batches`)."""
+    from fastai.callback.core import Callback
+
+    class Steps(Callback):
+        order = 100  # after GradientAccumulation, which cancels the steps it skips
+
+        def before_fit(self) -> None:
+            self.steps, self.batches = 0, 0
+
+        def after_batch(self) -> None:
+            self.batches += int(self.training)
+
+        def after_step(self) -> None:
+            self.steps += 1
+
+    return Steps()

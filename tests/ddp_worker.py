@@ -49,9 +49,6 @@ def main(out: Path) -> None:
                 losses.append(float(self.loss))
 
     tuner.tune(3, lr=1e-3, callbacks=[Record(), Losses()])
-    digest = hashlib.sha256()
-    for name, p in sorted(tuner.model.state_dict().items()):
-        digest.update(name.encode() + p.detach().cpu().numpy().tobytes())
     tuner.save(out / "model")
     tuner.save(out / f"only-main-{rank()}")
     report = {
@@ -61,10 +58,31 @@ def main(out: Path) -> None:
         "seen": seen,
         "losses": losses,
         "history": tuner.history(),
-        "weights": digest.hexdigest(),
+        "weights": _digest(tuner.model),
+        "lora_accumulate": _lora_accumulate(dsets, model),
         "broadcast": broadcast_object(f"from rank {rank()}"),
     }
     (out / f"rank{rank()}.json").write_text(json.dumps(report))
+
+
+def _digest(model: object) -> str:
+    digest = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):  # type: ignore[attr-defined]
+        digest.update(name.encode() + p.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _lora_accumulate(dsets: object, model: str) -> dict[str, object]:
+    """A LoRA adapter with gradient checkpointing and accumulate=2, one epoch: what each rank ends with."""
+    from adapt import SequenceClassificationTuner
+    from tests.contract_utils import step_counter
+
+    steps = step_counter()
+    tuner = SequenceClassificationTuner(dsets.dataloaders(batch_size=4), model, peft="lora",  # type: ignore[attr-defined]
+                                        gradient_checkpointing=True)
+    tuner.tune(1, lr=1e-3, accumulate=2, callbacks=[steps])
+    return {"weights": _digest(tuner.model), "steps": steps.steps, "batches": steps.batches,
+            "train_loss": tuner.history()[-1]["train_loss"]}
 
 
 if __name__ == "__main__":

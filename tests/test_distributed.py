@@ -83,6 +83,12 @@ def test_loss_falls_and_weights_stay_identical(ddp_run):
     assert r0["broadcast"] == r1["broadcast"] == "from rank 0"  # e.g. rank 0's LR-finder choice
 
 
+def test_lora_with_accumulation_and_gradient_checkpointing_stays_in_sync(ddp_run):
+    r0, r1 = (rep["lora_accumulate"] for rep in _reports(ddp_run))
+    assert r0["weights"] == r1["weights"]  # every rank stepped with the same averaged gradients
+    assert r0["steps"] == r0["batches"] // 2 > 0 and r0["train_loss"] == r0["train_loss"]  # stepped every 2, no NaN
+
+
 def test_only_rank0_saves_and_the_model_loads(ddp_run):
     from adapt import EasySequenceClassifier
 

@@ -25,6 +25,7 @@ NOTEBOOK = ROOT / "nbs" / "01_sequence_classification.ipynb"
 NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
 LM_NOTEBOOK = ROOT / "nbs" / "03_language_models.ipynb"
 READING_NOTEBOOK = ROOT / "nbs" / "04_qa_summarization_translation.ipynb"
+EFFICIENT_NOTEBOOK = ROOT / "nbs" / "05_efficient_fine_tuning.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 TIMEOUT = 300  # seconds per notebook cell / subprocess
@@ -107,7 +108,8 @@ def _committed_images(path: Path) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("path", [NOTEBOOK, NER_NOTEBOOK, LM_NOTEBOOK, READING_NOTEBOOK], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [NOTEBOOK, NER_NOTEBOOK, LM_NOTEBOOK, READING_NOTEBOOK, EFFICIENT_NOTEBOOK],
+                         ids=lambda p: p.stem)
 def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -117,7 +119,9 @@ def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
     shown = [o for c in code for o in c.get("outputs", [])]
     assert not [o for o in shown if o.get("output_type") == "error"], f"{path.name} was committed with an error"
     assert len([c for c in code if c.get("outputs")]) >= len(code) // 2, f"{path.name}: most cells should show output"
-    plots = {NOTEBOOK: ("lr-find", "plot-loss", "confusion-matrix"), NER_NOTEBOOK: ("plot-loss", "entity-f1")}
+    assert not [c for c in code if "execution" in c.get("metadata", {})], f"{path.name}: clean the run timestamps"
+    plots = {NOTEBOOK: ("lr-find", "plot-loss", "confusion-matrix"), NER_NOTEBOOK: ("plot-loss", "entity-f1"),
+             EFFICIENT_NOTEBOOK: ("plot-loss",)}
     for cell in plots.get(path, ()):
         assert _committed_images(path).get(cell, 0) >= 1, f"{path.name}: the {cell!r} plot is missing"
 
@@ -152,6 +156,24 @@ def test_tutorial_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert windows and int(windows.group(1)) > 1, out["window"]
     assert re.search(r"truncate: \[.*?\] windows: \[1\] truncated: \[True\]", out["window"]), out["window"]
     assert (tmp_path / "bbc-tutorial" / "adapt.json").is_file()
+
+
+def test_efficient_fine_tuning_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = {"ADAPT_NB_DOCS": "40", "ADAPT_NB_EPOCHS": "2", "ADAPT_NB_MAX_LENGTH": "32",
+              "ADAPT_NB_OUT": str(tmp_path / "efficient")}
+    raw = _execute_notebook(EFFICIENT_NOTEBOOK, budget, tmp_path, monkeypatch)
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+    assert "'type': 'LORA'" in out["lora"] and "adapter_model.safetensors" in out["lora"]
+    assert "trainable params" in out["compare"] and "LoRA" in out["compare"] and "saved folder (MB)" in out["compare"]
+    assert out["adapter"].rstrip().endswith("True") and "] True" in out["adapter"], out["adapter"]
+    assert re.search(r"ran \d of 4 epochs; kept epoch \d", out["early-stopping"]), out["early-stopping"]
+    assert "interrupted after epoch 1" in out["resume"], out["resume"]
+    assert out["resume"].rstrip().endswith("resumed run equals the uninterrupted one: True"), out["resume"][-2000:]
+    images = {c.id: sum("image/png" in o.get("data", {}) for o in c.outputs) for c in raw.cells if c.cell_type == "code"}
+    assert images["plot-loss"] == 1, images
+    adapter = tmp_path / "efficient" / "bbc-lora"
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 0.05 * (
+        tmp_path / "efficient" / "bbc-full" / "model.safetensors").stat().st_size
 
 
 _NER_STATE = r"""

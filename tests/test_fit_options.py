@@ -12,6 +12,8 @@ import pytest
 from adapt.errors import InvalidChoiceError, InvalidInputError
 from adapt.tasks import get_task
 
+from .contract_utils import step_counter
+
 
 def _tuner(trained_tasks, tmp_path: Path) -> Any:
     from adapt import set_seed
@@ -21,27 +23,9 @@ def _tuner(trained_tasks, tmp_path: Path) -> Any:
     return get_task("sequence_classification").tuner(base.dls, str(folder), work_dir=tmp_path / "work")
 
 
-def _counter() -> Any:
-    from fastai.callback.core import Callback
-
-    class Steps(Callback):
-        order = 100  # after GradientAccumulation, which cancels the steps it skips
-
-        def before_fit(self) -> None:
-            self.steps, self.batches = 0, 0
-
-        def after_batch(self) -> None:
-            self.batches += int(self.training)
-
-        def after_step(self) -> None:
-            self.steps += 1
-
-    return Steps()
-
-
 def test_accumulate_steps_the_optimizer_every_n_batches(trained_tasks, tmp_path: Path, caplog) -> None:
     tuner = _tuner(trained_tasks, tmp_path)
-    plain, every2 = _counter(), _counter()
+    plain, every2 = step_counter(), step_counter()
     tuner.tune(1, lr=1e-4, callbacks=[plain])
     with caplog.at_level(logging.INFO, logger="adapt"):
         tuner.tune(1, lr=1e-4, callbacks=[every2], accumulate=2)
@@ -164,3 +148,16 @@ def test_trackers_record_the_hyperparameters_and_the_training_record(trained_tas
     epochs = [row for row in run["history"] if "valid_loss" in row]
     assert [row["valid_loss"] for row in epochs] == pytest.approx([r["valid_loss"] for r in tuner.history()], rel=1e-4)
     assert run["summary"]["valid_loss"] == pytest.approx(tuner.history()[-1]["valid_loss"], rel=1e-4)
+
+
+def test_the_best_epoch_on_a_tie_is_the_earlier_one_as_save_model_callback_keeps() -> None:
+    from types import SimpleNamespace
+
+    from adapt.tuner import Tuner
+
+    rows = [{"epoch": 0, "accuracy": 0.25, "valid_loss": 1.2}, {"epoch": 1, "accuracy": 0.375, "valid_loss": 1.0},
+            {"epoch": 2, "accuracy": 0.375, "valid_loss": 1.0}]
+    for monitor in ("accuracy", "valid_loss"):
+        fake = SimpleNamespace(_history=[dict(r) for r in rows])
+        Tuner._mark_best(fake, monitor)  # type: ignore[arg-type]
+        assert [r["best"] for r in fake._history] == [False, True, False], monitor

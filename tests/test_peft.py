@@ -114,6 +114,17 @@ def test_every_task_trains_an_adapter_that_easy_loads(task: str, trained_tasks, 
     assert json_close(easy_call(spec, spec.easy(), INPUTS[task], folder, "low"), tuner_call(spec, tuner, INPUTS[task], "low"))
 
 
+def test_an_adapter_on_a_bare_encoder_records_the_heads_architecture(trained_tasks, tiny_models, tmp_path) -> None:
+    """A base without a head (MiniLM's config names `BertModel`): the adapter folder's config names the head."""
+    spec = get_task("sequence_classification")
+    base, _ = trained_tasks["sequence_classification"]
+    tuner = spec.tuner(base.dls, str(tiny_models["bert"]), peft="lora")
+    folder = tuner.save(tmp_path / "adapter")
+    assert json.loads((folder / "config.json").read_text())["architectures"] == ["BertForSequenceClassification"]
+    texts = INPUTS["sequence_classification"]
+    assert json_close(easy_call(spec, spec.easy(), texts, folder, "low"), tuner_call(spec, tuner, texts, "low"))
+
+
 def test_a_missing_base_model_is_named(lora_ner, tmp_path) -> None:
     spec = get_task("token_classification")
     folder = tmp_path / "moved"

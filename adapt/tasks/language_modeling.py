@@ -558,6 +558,7 @@ class LanguageModelTuner(Tuner):
         loaded: Any = auto.from_pretrained(location, config=config, output_loading_info=True, trust_remote_code=False)
         model, info = loaded
         missing = list(info.get("missing_keys") or [])
+        self._new_weights = missing  # a LoRA adapter trains and saves these too (adapt.adapters.lora_config)
         if missing:
             warnings.warn(
                 f"{self.base_model!r} has no trained {'masked-LM' if self.masked_lm else 'LM'} head: {len(missing)} weight "
