@@ -62,7 +62,7 @@ def train_one(name: str, docs: int, epochs: int, max_length: int, out: Path) -> 
     class StepLosses(Callback):
         order = 100  # after GradientAccumulation: a step is an optimizer step
 
-        def after_batch(self) -> None:
+        def after_loss(self) -> None:
             if self.training and not hasattr(self.learn, "lr_finder"):
                 pending.append(float(self.loss))
 

@@ -28,3 +28,17 @@ def test_bench_runs_tiny(tmp_path):
     start = res["startup"]
     assert 0 < start["import_adapt_s"] < start["cold_adapt_predict_s"] and start["cold_pipeline_script_s"] > 0
     assert "vs_sorted_loop" in proc.stdout and "vs_trainer" in proc.stdout
+
+
+def test_efficient_fine_tuning_bench_runs_tiny(tmp_path):
+    out = tmp_path / "efficient.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "efficient.py"), "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res["configs"]) == {"full", "lora", "batch16", "batch4x4"}
+    assert all(r["samples_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in res["configs"].values())
+    assert res["lora_vs_full"]["trainable_share_pct"] < 1 and res["lora_vs_full"]["saved_size_share_pct"] < 2
+    assert res["accumulation"]["steps"][0] == res["accumulation"]["steps"][1] > 0  # one step per 16 samples both ways
+    assert "lora_vs_full" in proc.stdout
