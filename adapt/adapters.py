@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidChoiceError, MissingDependencyError, ModelNotFoundError, install_hint, unknown_name
+from .errors import (
+    CorruptModelError,
+    InvalidChoiceError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    install_hint,
+    unknown_name,
+)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -82,6 +90,9 @@ def wrap(model: Any, kind: Any, task: str, new_weights: Sequence[str] = ()) -> A
     config = None if is_adapter(model) else lora_config(kind, task, model, new_weights)
     wrapped = model if config is None else _peft().get_peft_model(model, config)
     wrapped.adapt_trainable = {id(p) for p in wrapped.parameters() if p.requires_grad}
+    if not wrapped.adapt_trainable:
+        raise InvalidInputError("This peft model has no trainable parameters (loaded for inference?); load it with "
+                                "PeftModel.from_pretrained(..., is_trainable=True), or pass peft='lora' for a new one.")
     return wrapped
 
 
@@ -137,6 +148,8 @@ def merge_parity(adapter_model: Any, merged: Any, batches: Any, output_keys: tup
     from .engine import HFModel
     from .quantize import ParityError
 
+    if not batches:
+        raise InvalidInputError("Checking the merged model needs validation batches; the validation set is empty.")
     was_training = adapter_model.training
     adapter_model.eval()
     worst = 0.0
@@ -163,7 +176,15 @@ def is_adapter_folder(folder: str | Path) -> bool:
 
 def base_of(folder: str | Path) -> str:
     """The base model an adapter folder was trained on (`base_model_name_or_path` of its adapter config)."""
-    return str(json.loads((Path(folder) / ADAPTER_CONFIG).read_text(encoding="utf-8"))["base_model_name_or_path"])
+    path = Path(folder) / ADAPTER_CONFIG
+    try:
+        base = json.loads(path.read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CorruptModelError(f"{str(path)!r} is not a readable peft adapter config with a base_model_name_or_path "
+                                f"({type(e).__name__}: {e}); re-save the adapter with tuner.save().") from e
+    if not isinstance(base, str) or not base:
+        raise CorruptModelError(f"{str(path)!r} names no base model; re-save the adapter with tuner.save().")
+    return base
 
 
 def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:

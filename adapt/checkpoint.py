@@ -23,12 +23,21 @@ CHECKPOINT_FILE = "last.pt"
 FORMAT = 1
 
 
+def _inner(obj: Any) -> Any:
+    """The model or loader itself inside a data-parallel wrapper (DDP's `module`, fastai's DistributedDL `dl`)."""
+    return getattr(obj, "module", None) or getattr(obj, "dl", None) or obj
+
+
 def _rng_state(dl: Any) -> dict[str, Any]:
+    """The random states, as tensors, numbers, strings, lists and tuples only (`torch.load(weights_only=True)`)."""
     import numpy as np
     import torch
 
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-             "loader": dl.rng.getstate() if hasattr(dl, "rng") else None}
+    numpy_state: Any = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = numpy_state
+    loader = _inner(dl).rng.getstate() if hasattr(_inner(dl), "rng") else None
+    state = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.copy()), pos, has_gauss, cached),
+             "torch": torch.get_rng_state(), "loader": loader}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -39,23 +48,50 @@ def _set_rng_state(state: dict[str, Any], dl: Any) -> None:
     import torch
 
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if state.get("loader") is not None and hasattr(dl, "rng"):
-        dl.rng.setstate(state["loader"])
+    if state.get("loader") is not None and hasattr(_inner(dl), "rng"):
+        _inner(dl).rng.setstate(state["loader"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write(path: Path, learn: Any, epoch: int, run: dict[str, Any]) -> None:
+def _plain(value: Any) -> Any:
+    """Metric rows, learning rates and hyper-parameters as plain data: numbers, lists, dicts, and ("slice", lo, hi)
+    for a slice."""
+    if isinstance(value, slice):
+        return ("slice", _plain(value.start), _plain(value.stop))
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "L":  # fastcore's L: the Recorder's rows
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    return float(value) if isinstance(value, float) else value
+
+
+def _unplain(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 3 and value[0] == "slice":
+        return slice(value[1], value[2])
+    return value
+
+
+def _optimizer_state(opt: Any) -> dict[str, Any]:
+    """fastai's optimizer state; its hyper-parameters as plain numbers (discriminative LRs are NumPy floats)."""
+    sd = opt.state_dict()  # fastcore `L`s, which torch's safe loader refuses: plain lists here, `L`s on restore
+    return {"state": [dict(s) for s in sd["state"]], "hypers": [_plain(dict(h)) for h in sd["hypers"]]}
+
+
+def write(path: Path, learn: Any, epoch: int, run: dict[str, Any], values: list[Any] | None = None) -> None:
     """Atomically write the checkpoint after `epoch` epochs of the run described by `run`."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "format": FORMAT, "epoch": epoch, "run": run,
-        "model": learn.model.state_dict(), "opt": learn.opt.state_dict(),
-        "rng": _rng_state(learn.dls.train), "values": [list(v) for v in learn.recorder.values],
+        "format": FORMAT, "epoch": epoch, "run": {k: _plain(v) for k, v in run.items()},
+        "model": _inner(learn.model).state_dict(), "opt": _optimizer_state(learn.opt),
+        "rng": _rng_state(learn.dls.train), "values": _plain(values if values is not None else learn.recorder.values),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
@@ -66,7 +102,8 @@ def write(path: Path, learn: Any, epoch: int, run: dict[str, Any]) -> None:
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by `write` (a folder means its `last.pt`); a specific error when it is not one."""
+    """A checkpoint written by `write` (a folder means its `last.pt`); a specific error when it is not one.
+    Read with `weights_only=True`: a checkpoint from elsewhere cannot run code."""
     import torch
 
     file = Path(path)
@@ -74,12 +111,13 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not file.is_file():
         raise InvalidInputError(f"resume_from={str(path)!r}: no checkpoint there. tune(checkpoint_every=1) writes "
                                 f"one to <work_dir>/checkpoints/{CHECKPOINT_FILE}.")
-    try:  # optimizer and RNG states are plain containers of tensors, numbers and tuples, but not all allow-listed
-        state = torch.load(file, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CorruptModelError(f"{str(file)!r} is not a readable adapt checkpoint ({type(e).__name__}: {e}).") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CorruptModelError(f"{str(file)!r} is not an adapt training checkpoint (format {FORMAT}).")
+    state["run"] = {k: _unplain(v) for k, v in state["run"].items()}
     return state
 
 
@@ -93,19 +131,29 @@ def check_same_run(state: dict[str, Any], run: dict[str, Any], where: str) -> No
 
 def restore(state: dict[str, Any], learn: Any) -> int:
     """Load weights, optimizer and random states into `learn`; returns the epoch to start from."""
-    learn.model.load_state_dict(state["model"])
-    if learn.opt is None:
-        learn.create_opt()
-    learn.opt.load_state_dict(state["opt"])
+    try:
+        learn.model.load_state_dict(state["model"])
+        if learn.opt is None:
+            learn.create_opt()
+        from fastcore.foundation import L
+
+        learn.opt.load_state_dict({"state": L(state["opt"]["state"]), "hypers": L(state["opt"]["hypers"])})
+    except (RuntimeError, AssertionError, KeyError, ValueError) as e:
+        raise InvalidInputError(
+            "The checkpoint does not fit this tuner: it was written for another model, head, adapter or set of "
+            f"trainable parameters ({type(e).__name__}: {str(e)[:300]}). Build the tuner as the interrupted run did."
+        ) from e
     _set_rng_state(state["rng"], learn.dls.train)
     return int(state["epoch"])
 
 
-def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any]) -> Any:
-    """A fastai callback writing the checkpoint every `every` epochs and after the last one."""
+def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any], resumed: dict[str, Any] | None) -> Any:
+    """A fastai callback writing the checkpoint every `every` epochs and after the last one (on rank 0)."""
     from fastai.callback.core import Callback
 
     from .distributed import is_main_process
+
+    earlier = list((resumed or {}).get("values", []))[:start_epoch]
 
     class Checkpoint(Callback):
         order = 95  # after the Recorder (and SaveModelCallback) have seen the epoch
@@ -113,9 +161,10 @@ def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any])
 
         def after_epoch(self) -> None:
             done = self.epoch + 1
-            if done <= start_epoch or not is_main_process():  # an epoch skipped on resume; ranks hold the same state
+            if done <= start_epoch:  # skipped on resume: the Recorder's row for it is the interrupted run's
+                self.recorder.values[-1] = earlier[self.epoch]
                 return
-            if done % every == 0 or done == self.n_epoch:
+            if (done % every == 0 or done == self.n_epoch) and is_main_process():  # ranks hold the same state
                 write(path, self.learn, done, run)
                 self.written = done
                 logger.info("checkpoint after epoch %d: %s", done, path)

@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -156,31 +156,37 @@ def serve(
         public_ready=public_ready, public_metrics=public_metrics,
     )
     task_for_folder(model_dir)  # fail fast, before workers start
-    _exit_cleanly_on_stop()
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
         "http": "auto",
     }
     if header_timeout:  # worker processes get the module-level class (pickled by name); it reads ADAPT_HEADER_TIMEOUT
         server["http"] = header_timeout_protocol(header_timeout) if workers == 1 else HeaderTimeoutProtocol
-    if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
-        from .serving.app import create_app
+    with _exit_cleanly_on_stop():
+        if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
+            from .serving.app import create_app
 
-        uvicorn.run(create_app(config, preload=True), **server)
-        return
-    os.environ.update(config.to_env())
-    uvicorn.run("adapt.serving.app:app_from_env", factory=True, workers=workers, **server)
+            uvicorn.run(create_app(config, preload=True), **server)
+            return
+        os.environ.update(config.to_env())
+        uvicorn.run("adapt.serving.app:app_from_env", factory=True, workers=workers, **server)
 
 
-def _exit_cleanly_on_stop() -> None:
-    """After a graceful shutdown uvicorn re-raises SIGTERM/SIGINT to the handler it found: make that exit 0."""
+@contextlib.contextmanager
+def _exit_cleanly_on_stop() -> Iterator[None]:
+    """After a graceful shutdown uvicorn re-raises SIGTERM/SIGINT to the handler it found: make that exit 0. The
+    process's own handlers come back afterwards (`main` may run in a process that goes on, as in the tests)."""
     import signal
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(0)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()
@@ -312,6 +318,10 @@ def tune(
         from .adapters import check_kind
 
         check_kind(peft)
+    if merged and peft is None:
+        raise InvalidInputError("--merged merges a LoRA adapter into its base model; it needs --peft lora.")
+    if checkpoint_every is not None and work_dir is None:
+        raise InvalidInputError("--checkpoint-every needs --work-dir DIR, a folder that outlives this run.")
     pairs = _key_values(option, "--option")
     for name, value in (("text_col", text_col), ("label_col", label_col)):
         if value is not None:

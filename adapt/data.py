@@ -254,17 +254,24 @@ def _rows_hint(values: Sequence[Any]) -> int:
     folders at a file a row): what decides whether `datasets`' bars are worth showing."""
     n = 0
     for value in values:
-        if isinstance(value, str | os.PathLike):
-            path = Path(value)
-            if path.is_file():
-                n += path.stat().st_size // 100
-            elif path.is_dir():
-                n += sum(1 for _ in path.rglob("*"))
-        elif isinstance(getattr(value, "num_rows", None), dict):  # a DatasetDict
-            n += sum(value.num_rows.values())
-        elif hasattr(value, "column_names") or hasattr(value, "columns"):  # a Dataset or a DataFrame
-            n += len(value)
+        try:
+            n += _rows_of(value)
+        except (OSError, TypeError, ValueError):  # a long string, an IterableDataset: no size to go by
+            continue
     return n
+
+
+def _rows_of(value: Any) -> int:
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        if path.is_file():
+            return path.stat().st_size // 100
+        return sum(1 for _ in path.rglob("*")) if path.is_dir() else 0
+    if isinstance(getattr(value, "num_rows", None), dict):  # a DatasetDict
+        return sum(value.num_rows.values())
+    if hasattr(value, "column_names") or hasattr(value, "columns"):  # a Dataset or a DataFrame
+        return len(value)
+    return 0
 
 
 def _quiet_for_small_data(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -379,11 +386,12 @@ class TaskDatasets:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        own = dict(cls.__dict__)  # the task's own members (the generated constructors below quiet bars already)
         # each task's constructors show its own columns and options to help(), IDEs and inspect.signature
         for name in _CONSTRUCTORS:
             if name not in cls.__dict__:
                 setattr(cls, name, classmethod(_constructor(TaskDatasets.__dict__[name].__func__, cls, name)))
-        for name, member in list(cls.__dict__.items()):  # the task's own constructors: bars only for large data
+        for name, member in own.items():  # the task's own constructors: bars only for large data
             if name == "__init__":
                 cls.__init__ = _quiet_for_small_data(member)  # type: ignore[method-assign]
             elif name.startswith("from_") and isinstance(member, classmethod):

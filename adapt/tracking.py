@@ -34,18 +34,51 @@ def parse(report_to: str | Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def callbacks(trackers: Sequence[str], work_dir: Path, hparams: dict[str, Any]) -> list[Any]:
-    """The fastai callbacks for `trackers`, logging under `work_dir`."""
-    cbs: list[Any] = []
-    if "csv" in trackers:
-        from fastai.callback.progress import CSVLogger
+class Trackers:
+    """The trackers of one `tune` call: their fastai callbacks (`callbacks`), then `finish` with the training record,
+    or `abort` when the fit fails. Only the main process of a data-parallel run tracks; a resumed run appends (CSV)
+    and does not log the epochs it skips."""
 
-        cbs.append(CSVLogger(fname="history.csv"))
-    if "tensorboard" in trackers:
-        cbs.append(_tensorboard(work_dir))
-    if "wandb" in trackers:
-        cbs.append(_wandb(work_dir, hparams))
-    return cbs
+    def __init__(self, names: Sequence[str], work_dir: Path, hparams: dict[str, Any], start_epoch: int = 0,
+                 main: bool = True) -> None:
+        self.names, self.work_dir = tuple(names) if main else (), work_dir
+        self.started_wandb = False
+        self.callbacks: list[Any] = []
+        if "csv" in self.names:
+            from fastai.callback.progress import CSVLogger
+
+            self.callbacks.append(CSVLogger(fname="history.csv", append=start_epoch > 0))
+        if "tensorboard" in self.names:
+            self.callbacks.append(_tensorboard(work_dir))
+        if "wandb" in self.names:
+            self.started_wandb = _wandb_run(work_dir, hparams)
+            self.callbacks.append(_wandb_metrics(start_epoch))
+
+    def finish(self, hparams: dict[str, Any], record: dict[str, Any]) -> None:
+        """Write the hyper-parameters and the training record where each tracker keeps them."""
+        final = (record.get("history") or [{}])[-1]
+        metrics = {k: v for k, v in final.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"}
+        if "tensorboard" in self.names:
+            from torch.utils.tensorboard import SummaryWriter
+
+            with SummaryWriter(log_dir=str(self.work_dir / "runs")) as writer:
+                writer.add_text("adapt/training_record", "```json\n" + json.dumps(record, indent=2) + "\n```")
+                writer.add_hparams(_flat(hparams), {f"hparam/{k}": v for k, v in metrics.items()}, run_name="hparams")
+        if "wandb" in self.names:
+            import wandb
+
+            if wandb.run is not None:
+                wandb.run.config.update({"training_record": record}, allow_val_change=True)
+                wandb.run.summary.update(metrics)
+        self.abort()
+
+    def abort(self) -> None:
+        """End what this call started (the W&B run), also when the fit failed or was interrupted."""
+        if self.started_wandb:
+            import wandb
+
+            wandb.finish()
+            self.started_wandb = False
 
 
 def _tensorboard(work_dir: Path) -> Any:
@@ -56,21 +89,21 @@ def _tensorboard(work_dir: Path) -> Any:
     return TensorBoardCallback(log_dir=work_dir / "runs", trace_model=False, log_preds=False)
 
 
-def _wandb(work_dir: Path, hparams: dict[str, Any]) -> Any:
+def _wandb_run(work_dir: Path, hparams: dict[str, Any]) -> bool:
+    """Start a W&B run unless one is active (its config gets the hyper-parameters); True when this started it."""
     try:
         import wandb
     except ImportError as e:
         raise MissingDependencyError("report_to='wandb' needs wandb: pip install wandb (WANDB_MODE=offline "
                                      "works without an account or a network).") from e
-    if wandb.run is None:
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "adapt"), dir=str(work_dir), config=_flat(hparams))
-        run.config.update({"adapt_started_run": True}, allow_val_change=True)
-    else:
-        wandb.config.update(_flat(hparams), allow_val_change=True)
-    return _wandb_metrics()
+    if wandb.run is not None:
+        wandb.run.config.update(_flat(hparams), allow_val_change=True)
+        return False
+    wandb.init(project=os.environ.get("WANDB_PROJECT", "adapt"), dir=str(work_dir), config=_flat(hparams))
+    return True
 
 
-def _wandb_metrics() -> Any:
+def _wandb_metrics(start_epoch: int) -> Any:
     """A callback logging the metrics table to the active W&B run: each epoch's row, and the loss and LR of each
     training batch. (fastai's `WandbCallback` fails on a text Learner in `before_fit`, formatting its arguments.)"""
     import wandb
@@ -81,36 +114,16 @@ def _wandb_metrics() -> Any:
         order = Recorder.order + 1  # after the Recorder has the epoch's values
 
         def after_batch(self) -> None:
-            if self.training and not hasattr(self.learn, "lr_finder"):
+            if self.training and not hasattr(self.learn, "lr_finder") and self.epoch >= start_epoch:
                 wandb.log({"batch/train_loss": float(self.learn.smooth_loss), "batch/lr": self.opt.hypers[-1]["lr"]})
 
         def after_epoch(self) -> None:
-            if hasattr(self.learn, "lr_finder"):
+            if hasattr(self.learn, "lr_finder") or self.epoch < start_epoch:  # skipped on resume
                 return
             names, values = self.recorder.metric_names[1:-1], self.recorder.log[1:-1]
             wandb.log({"epoch": self.epoch, **{n: float(v) for n, v in zip(names, values, strict=False)}})
 
     return WandbMetrics()
-
-
-def finish(trackers: Sequence[str], work_dir: Path, hparams: dict[str, Any], record: dict[str, Any]) -> None:
-    """Write the hyper-parameters and the training record where each tracker keeps them."""
-    final = (record.get("history") or [{}])[-1]
-    metrics = {k: v for k, v in final.items() if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"}
-    if "tensorboard" in trackers:
-        from torch.utils.tensorboard import SummaryWriter
-
-        with SummaryWriter(log_dir=str(work_dir / "runs")) as writer:
-            writer.add_text("adapt/training_record", "```json\n" + json.dumps(record, indent=2) + "\n```")
-            writer.add_hparams(_flat(hparams), {f"hparam/{k}": v for k, v in metrics.items()}, run_name="hparams")
-    if "wandb" in trackers:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.run.config.update({"training_record": record}, allow_val_change=True)
-            wandb.run.summary.update(metrics)
-            if wandb.run.config.get("adapt_started_run"):
-                wandb.finish()
 
 
 def _flat(values: dict[str, Any]) -> dict[str, Any]:

@@ -68,6 +68,11 @@ def check_lr(lr: Any) -> None:
             )
 
 
+def lower_is_better(metric: str) -> bool:
+    """Losses, perplexity and error rates improve downwards; every other metric upwards."""
+    return any(word in metric.lower() for word in ("loss", "perplexity", "error"))
+
+
 def _finite(value: Any) -> Any:
     """NaN and infinities as None: `adapt.json` must be JSON that any reader parses."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -182,6 +187,12 @@ class Tuner:
 
         if peft is None and not adapters.is_adapter(model):  # a peft model given as the model trains as one
             return model
+        if peft is not None and getattr(self, "_from_adapter_folder", False):
+            raise InvalidInputError(
+                "peft= on an adapter folder would save a second adapter whose base is the first one's base, without "
+                "the first adapter. Save that tuner merged (tuner.save(dir, merged=True)) and start from the merged "
+                "folder, or leave out peft= to go on training the merged model."
+            )
 
         wrapped = adapters.wrap(model, peft, self.spec.name, getattr(self, "_new_weights", ()))
         n = adapters.counts(wrapped)
@@ -337,9 +348,8 @@ class Tuner:
         """
         import transformers
 
+        from .adapters import is_adapter, is_adapter_folder, load_adapter_model
         from .modelio import resolve_model_source
-
-        from .adapters import is_adapter
 
         if isinstance(model_name, transformers.PreTrainedModel) or is_adapter(model_name):
             return self._check_model(model_name)
@@ -359,6 +369,10 @@ class Tuner:
             raise ModelNotFoundError(f"Could not load {model_name!r} (offline, or not a model): {e}") from e
         except ValueError as e:  # an unknown model type, or a config that needs its own code run
             raise CorruptModelError(f"The config of {model_name!r} cannot be used as it is: {e}") from e
+        if is_adapter_folder(src.location):  # an adapter save goes on training as its merged model
+            self._from_adapter_folder = True
+            auto = getattr(transformers, self.spec.auto_class)
+            return self._check_model(load_adapter_model(src.location, auto, config))
         try:
             return self._from_pretrained(src.location, config)
         except OSError as e:
@@ -372,11 +386,7 @@ class Tuner:
         """Load the task's auto class; a labelled task gets a head sized to `self.classes`."""
         import transformers
 
-        from .adapters import is_adapter_folder, load_adapter_model
-
         auto = getattr(transformers, self.spec.auto_class)
-        if is_adapter_folder(location):  # an adapter save goes on training as its merged model (peft= adds a new one)
-            return load_adapter_model(location, auto, config)
         kwargs = self._head_kwargs(config) if self.classes else {"config": config}
         try:  # a labelled head reloads the config with the label entries; others load as configured
             model, info = auto.from_pretrained(location, trust_remote_code=False, output_loading_info=True, **kwargs)
@@ -499,10 +509,12 @@ class Tuner:
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         check_lr(lr)
-        extra = self._training_callbacks(accumulate, monitor, early_stopping, keep_best, report_to)
-        self._check_checkpointing(checkpoint_every, resume_from, keep_best or early_stopping is not None)
+        from . import tracking
         from .distributed import broadcast_object, distributed_ctx, is_main_process
 
+        extra = self._training_callbacks(accumulate, monitor, early_stopping, keep_best)
+        trackers = tracking.parse(report_to)
+        self._check_checkpointing(checkpoint_every, resume_from, keep_best or early_stopping is not None, accumulate)
         on_cpu = self.device.type == "cpu"
         start, given = time.perf_counter(), lr
         resumed = self._resume_state(resume_from)
@@ -513,18 +525,24 @@ class Tuner:
         if is_main_process():
             logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
         run = {"epochs": epochs, "strategy": strategy.value, "lr": lr if isinstance(lr, slice) else lr_json(lr),
-               "accumulate": accumulate}
+               "accumulate": accumulate, "batch_size": getattr(self.dls.train, "bs", None)}
         start_epoch = self._restore(resumed, run, str(resume_from))
         given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
         saver = None
         if checkpoint_every is not None:
             from .checkpoint import make_callback
 
-            saver = make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run)
+            saver = make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run, resumed)
             extra.append(saver)
-        cbs = [*given_cbs, *extra] or None
-        with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(saver):
-            self._fit(epochs, lr, strategy, cbs, start_epoch=start_epoch, **fit_kwargs)
+        hparams = {**self._hparams(accumulate), **run}
+        tracked = tracking.Trackers(trackers, Path(self.learn.path), hparams, start_epoch, main=is_main_process())
+        cbs = [*given_cbs, *extra, *tracked.callbacks] or None
+        try:
+            with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(saver):
+                self._fit(epochs, lr, strategy, cbs, start_epoch=start_epoch, **fit_kwargs)
+        except BaseException:
+            tracked.abort()
+            raise
         if resumed is not None:  # the metrics rows of the epochs run before the interruption
             self.learn.recorder.values[:start_epoch] = resumed["values"][:start_epoch]
         # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
@@ -534,10 +552,7 @@ class Tuner:
         self._losses = self._recorded_losses()
         self._after_tune()
         self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
-        if self._trackers and is_main_process():
-            from .tracking import finish
-
-            finish(self._trackers, Path(self.learn.path), {**self._hparams(accumulate), **run}, self._training)
+        tracked.finish(hparams, self._training)
         return self.final_metrics()
 
     @property
@@ -547,9 +562,16 @@ class Tuner:
 
         return Path(self.learn.path) / "checkpoints" / CHECKPOINT_FILE
 
-    def _check_checkpointing(self, every: int | None, resume_from: Any, tracks_best: bool) -> None:
+    def _check_checkpointing(self, every: int | None, resume_from: Any, tracks_best: bool, accumulate: int) -> None:
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             raise InvalidInputError(f"checkpoint_every is a number of epochs (a positive integer), got {every!r}.")
+        n_batches = len(self.dls.train)
+        if (every is not None or resume_from is not None) and accumulate > 1 and n_batches % accumulate:
+            raise InvalidInputError(
+                f"checkpoints with accumulate={accumulate} need a number of batches per epoch that it divides "
+                f"({n_batches} here), or a gradient would be split across a checkpoint; change the batch size or "
+                "accumulate."
+            )
         if every is not None and not self._work_dir_given:
             raise InvalidInputError(
                 "checkpoint_every needs a folder that outlives this process: build the tuner with work_dir=... "
@@ -591,9 +613,10 @@ class Tuner:
             raise
 
     def _training_callbacks(
-        self, accumulate: int, monitor: str | None, early_stopping: int | None, keep_best: bool, report_to: Any
+        self, accumulate: int, monitor: str | None, early_stopping: int | None, keep_best: bool
     ) -> list[Any]:
         """The fastai callbacks that `tune`'s keywords ask for, after checking every keyword."""
+        import numpy as np
         from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
         from fastai.callback.training import GradientAccumulation
 
@@ -604,20 +627,18 @@ class Tuner:
         names = ["train_loss", "valid_loss", *(getattr(m, "name", str(m)) for m in self.learn.metrics)]
         if monitor is not None and monitor not in names:
             raise InvalidChoiceError(unknown_name("monitor", monitor, names, "this tuner's metrics"))
-        from . import tracking
-
-        self._trackers = tracking.parse(report_to)
         watch = monitor or "valid_loss"
+        comp = np.less if lower_is_better(watch) else np.greater  # fastai guesses from the name: not "perplexity"
         cbs: list[Any] = []
         if accumulate > 1:
             bs = int(getattr(self.dls.train, "bs", 1))
             logger.info("accumulating %d batches of %d: an effective batch of %d", accumulate, bs, accumulate * bs)
             cbs.append(GradientAccumulation(n_acc=accumulate * bs))
         if keep_best:
-            cbs.append(SaveModelCallback(monitor=watch, fname="best", with_opt=False))
+            cbs.append(SaveModelCallback(monitor=watch, comp=comp, fname="best", with_opt=False))
         if early_stopping is not None:
-            cbs.append(EarlyStoppingCallback(monitor=watch, patience=early_stopping))
-        return cbs + tracking.callbacks(self._trackers, Path(self.learn.path), self._hparams(accumulate))
+            cbs.append(EarlyStoppingCallback(monitor=watch, comp=comp, patience=early_stopping))
+        return cbs
 
     def _hparams(self, accumulate: int) -> dict[str, Any]:
         """The run's settings as trackers record them (the rest of the record follows when it ends)."""
@@ -633,7 +654,7 @@ class Tuner:
         values = [(row[monitor], row["epoch"]) for row in self._history if monitor in row and not math.isnan(row[monitor])]
         if not values:
             return
-        lower = "loss" in monitor  # on a tie the earlier epoch wins, as SaveModelCallback keeps only improvements
+        lower = lower_is_better(monitor)  # on a tie the earlier epoch wins: SaveModelCallback keeps only improvements
         best = min(values, key=lambda ve: (ve[0] if lower else -ve[0], ve[1]))[1]
         for row in self._history:
             row["best"] = row["epoch"] == best

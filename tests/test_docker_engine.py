@@ -231,7 +231,8 @@ def test_readme_docker_run_blocks_run_as_written(cpu_image: str, folders, tmp_pa
         out = run_shell(rewrite(run_block, port), cwd, env, timeout=240).stdout
     finally:
         docker("rm", "-f", "bbc", check=False)
-    assert json.loads(out)["predictions"][0] in folders_labels(folders)
+    answer = next(line for line in out.splitlines() if line.startswith("{"))  # `docker run -d` prints the id first
+    assert json.loads(answer)["predictions"][0] in folders_labels(folders), out
     # the hardened run is a foreground `docker run --rm`; detach it to send it a request with its key
     detached = rewrite(hardened, {**{k: v for k, v in port.items() if k.startswith("-p")},
                                   "docker run --rm": "docker run -d --rm --name bbc-hardened"})

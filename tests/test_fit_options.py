@@ -161,3 +161,10 @@ def test_the_best_epoch_on_a_tie_is_the_earlier_one_as_save_model_callback_keeps
         fake = SimpleNamespace(_history=[dict(r) for r in rows])
         Tuner._mark_best(fake, monitor)  # type: ignore[arg-type]
         assert [r["best"] for r in fake._history] == [False, True, False], monitor
+
+
+def test_perplexity_and_error_rates_improve_downwards() -> None:
+    from adapt.tuner import lower_is_better
+
+    assert all(map(lower_is_better, ("valid_loss", "train_loss", "perplexity", "error_rate")))
+    assert not any(map(lower_is_better, ("accuracy", "f1_macro", "exact_match")))

@@ -166,3 +166,25 @@ def test_a_peft_model_given_as_the_model_trains_as_it_is(trained_tasks) -> None:
     assert entry["r"] == 4 and entry["target_modules"] == ["query"]
     tuner.tune(1, lr=1e-3)
     assert sum(p.numel() for g in tuner.learn.opt.param_lists for p in g) == entry["trainable_params"]
+
+
+def test_peft_on_an_adapter_folder_and_a_frozen_peft_model_are_refused(lora_ner, trained_tasks, task_files, tmp_path,
+                                                                        capsys) -> None:
+    import peft
+    import transformers
+
+    from adapt.errors import InvalidInputError
+
+    spec = get_task("token_classification")
+    tuner, _, _, folder = lora_ner
+    with pytest.raises(InvalidInputError, match=r"merged=True"):
+        spec.tuner(tuner.dls, str(folder), peft="lora")
+    merged_on = spec.tuner(tuner.dls, str(folder))  # without peft= the adapter goes on training merged
+    assert not merged_on.is_adapter
+    base = transformers.AutoModelForTokenClassification.from_pretrained(trained_tasks["token_classification"][1])
+    frozen = peft.PeftModel.from_pretrained(base, str(folder), is_trainable=False)
+    with pytest.raises(InvalidInputError, match="is_trainable=True"):
+        spec.tuner(tuner.dls, frozen)
+    code, _, err = run_cli(capsys, "tune", str(task_files / "cls.csv"), "--out", str(tmp_path / "x"), "--model", "m",
+                           "--merged")
+    assert code == 2 and "needs --peft lora" in err, err

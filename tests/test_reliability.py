@@ -207,8 +207,12 @@ def test_serve_refuses_a_head_that_does_not_fit_its_config_in_one_line(tiny_cls_
     _edit_json("config.json", lambda c: c.update(id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2}))(
         folder
     )
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
     code, _, err = run_cli(capsys, "serve", folder, "--port", "1")
     assert code == 2 and "does not fit config.json" in err and err.count("\n") == 1
+    assert signal.getsignal(signal.SIGINT) is before  # serve's exit-0 handlers do not outlive it
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def uninterrupted(trained_tasks, tmp_path_factory) -> tuple[dict[str, torch.Tens
 def test_ctrl_c_keeps_the_last_checkpoint_and_a_resumed_run_ends_as_the_uninterrupted_one(
     uninterrupted, trained_tasks, tmp_path, caplog
 ) -> None:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # no earlier test left its own handler
     full, full_history = uninterrupted
     stopped = _fresh(trained_tasks, tmp_path / "run")
     with caplog.at_level(logging.WARNING, logger="adapt"), pytest.raises(KeyboardInterrupt):
@@ -65,7 +66,7 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_a_resumed_run_ends_as_the_uninterr
     assert any(not torch.equal(partway[k], full[k]) for k in full)  # the interrupted run is not already the end
 
     resumed = _fresh(trained_tasks, tmp_path / "again", seed=1234)  # another seed: everything comes from the file
-    resumed.tune(EPOCHS, resume_from=stopped.checkpoint_path.parent)
+    resumed.tune(EPOCHS, resume_from=stopped.checkpoint_path.parent, checkpoint_every=1)
     got = _weights(resumed)
     for key, want in full.items():
         assert torch.allclose(got[key], want, atol=1e-6), key
@@ -73,6 +74,10 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_a_resumed_run_ends_as_the_uninterr
     assert [row["epoch"] for row in history] == [0, 1, 2]
     assert history[-1]["valid_loss"] == pytest.approx(full_history[-1]["valid_loss"], rel=1e-5)
     assert history[0]["valid_loss"] == pytest.approx(full_history[0]["valid_loss"], rel=1e-5)
+    from adapt.checkpoint import read
+
+    rows = read(resumed.checkpoint_path)["values"]  # a checkpoint of the resumed run keeps the earlier rows too
+    assert len(rows) == EPOCHS and all(len(row) >= 3 for row in rows), rows
 
 
 def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrupted, trained_tasks, tmp_path) -> None:
@@ -86,6 +91,16 @@ def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrup
         _fresh(trained_tasks, None).tune(1, lr=2e-3, checkpoint_every=1)
     with pytest.raises(InvalidInputError, match="positive integer"):
         tuner.tune(1, lr=2e-3, checkpoint_every=0)
+    n_batches = len(tuner.dls.train)
+    odd = next(k for k in range(2, n_batches + 2) if n_batches % k)
+    with pytest.raises(InvalidInputError, match=f"accumulate={odd} need a number of batches per epoch"):
+        tuner.tune(1, lr=2e-3, checkpoint_every=1, accumulate=odd)
+    with pytest.raises(InvalidInputError, match="keep_best or early_stopping"):
+        tuner.tune(1, lr=2e-3, resume_from=tuner.checkpoint_path, keep_best=True)
+    spec_mismatch = get_task("token_classification").tuner(tuner.dls, str(trained_tasks["token_classification"][1]),
+                                                           work_dir=tmp_path / "c", peft="lora")
+    with pytest.raises(InvalidInputError, match="does not fit this tuner"):
+        spec_mismatch.tune(1, resume_from=tuner.checkpoint_path)
 
 
 def test_adapt_tune_checkpoints_and_resumes(task_files, tiny_models, tmp_path, capsys, caplog) -> None:
@@ -105,3 +120,5 @@ def test_adapt_tune_checkpoints_and_resumes(task_files, tiny_models, tmp_path, c
     assert json.loads(again)["metrics"] == pytest.approx(json.loads(out)["metrics"])
     code, _, err = run_cli(capsys, *args[:-4], "--epochs", "3", "--out", str(tmp_path / "c"), "--resume", str(checkpoint))
     assert code == 2 and "epochs=2, but this call has epochs=3" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli(capsys, *args[:-2], "--out", str(tmp_path / "d"), "--checkpoint-every", "1")
+    assert code == 2 and "--checkpoint-every needs --work-dir" in err, err
