@@ -10,13 +10,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_runs_tiny(tmp_path):
+def _run_tiny(script: str, tmp_path):
+    """`bench/<script> --tiny`: (its JSON results, the finished process)."""
     out = tmp_path / "results.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--tiny", "--out", str(out)],
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--tiny", "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    return json.loads(out.read_text()), proc
+
+
+def test_bench_runs_tiny(tmp_path):
+    res, proc = _run_tiny("run.py", tmp_path)
     rows = res["inference"]
     assert {r["workload"] for r in rows} == {"long", "short", "mixed"}
     assert {r["runner"] for r in rows} >= {"adapt fp32", "adapt int8 (export quantize=True)", "adapt ONNX int8 (export onnx=True)", "hand-sorted loop fp32"}
@@ -31,12 +36,7 @@ def test_bench_runs_tiny(tmp_path):
 
 
 def test_efficient_fine_tuning_bench_runs_tiny(tmp_path):
-    out = tmp_path / "efficient.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "efficient.py"), "--tiny", "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res, proc = _run_tiny("efficient.py", tmp_path)
     assert set(res["configs"]) == {"full", "lora", "batch16", "batch4x4"}
     assert all(r["samples_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in res["configs"].values())
     assert res["lora_vs_full"]["trainable_share_pct"] < 1 and res["lora_vs_full"]["saved_size_share_pct"] < 2
