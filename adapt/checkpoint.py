@@ -66,9 +66,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # NumPy and torch scalars
         return value.item()
-    return float(value) if isinstance(value, float) else value
+    return value
 
 
 def _unplain(value: Any) -> Any:
@@ -83,7 +83,7 @@ def _optimizer_state(opt: Any) -> dict[str, Any]:
     return {"state": [dict(s) for s in sd["state"]], "hypers": [_plain(dict(h)) for h in sd["hypers"]]}
 
 
-def write(path: Path, learn: Any, epoch: int, run: dict[str, Any], values: list[Any] | None = None) -> None:
+def write(path: Path, learn: Any, epoch: int, run: dict[str, Any]) -> None:
     """Atomically write the checkpoint after `epoch` epochs of the run described by `run`."""
     import torch
 
@@ -91,7 +91,7 @@ def write(path: Path, learn: Any, epoch: int, run: dict[str, Any], values: list[
     state = {
         "format": FORMAT, "epoch": epoch, "run": {k: _plain(v) for k, v in run.items()},
         "model": _inner(learn.model).state_dict(), "opt": _optimizer_state(learn.opt),
-        "rng": _rng_state(learn.dls.train), "values": _plain(values if values is not None else learn.recorder.values),
+        "rng": _rng_state(learn.dls.train), "values": _plain(learn.recorder.values),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:

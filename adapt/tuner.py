@@ -502,8 +502,9 @@ class Tuner:
           Each records the hyper-parameters and the training record too (`adapt.tracking`).
         - `checkpoint_every=N` writes a resumable checkpoint every N epochs and after the last, atomically, to
           `work_dir/checkpoints/last.pt` (the tuner needs an explicit `work_dir=`); `resume_from=path` (that file
-          or its folder) continues the run from it: the same epochs, strategy, lr and `accumulate`, ending with the
-          weights an uninterrupted run would have. After Ctrl-C the last checkpoint stays usable; the log says where.
+          or its folder) continues the run from it: the same epochs, strategy, lr, `accumulate` and batch size (checked;
+          not with `keep_best`/`early_stopping` yet), ending with the weights an uninterrupted run would have. After
+          Ctrl-C the last checkpoint stays usable; the log says where.
         """
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
