@@ -222,19 +222,22 @@ def _readme_scratch(tmp_path: Path, folder: Path) -> tuple[Path, dict[str, str]]
     return tmp_path, {"PORT": str(free_port())}
 
 
+README_PORT = {"-p 8000:8000": "-p 127.0.0.1:$PORT:8000", "localhost:8000": "localhost:$PORT"}
+
+
 def test_readme_docker_run_blocks_run_as_written(cpu_image: str, folders, tmp_path: Path) -> None:
-    _, run_block, gpu_block, hardened = _readme_docker_blocks()
+    _, run_block, _, hardened = _readme_docker_blocks()
     cwd, env = _readme_scratch(tmp_path, folders["sequence_classification"])
-    port = {"-p 8000:8000": "-p 127.0.0.1:$PORT:8000", "localhost:8000": "localhost:$PORT"}
     docker("rm", "-f", "bbc", check=False)
     try:
-        out = run_shell(rewrite(run_block, port), cwd, env, timeout=240).stdout
+        out = run_shell(rewrite(run_block, README_PORT), cwd, env, timeout=240).stdout
     finally:
         docker("rm", "-f", "bbc", check=False)
-    answer = next(line for line in out.splitlines() if line.startswith("{"))  # `docker run -d` prints the id first
-    assert json.loads(answer)["predictions"][0] in folders_labels(folders), out
+    lines = out.splitlines()  # the container id from `docker run -d`, the answer on a line of its own, `bbc`
+    assert len(lines) == 3 and lines[2] == "bbc", out
+    assert json.loads(lines[1])["predictions"][0] in folders_labels(folders), out
     # the hardened run is a foreground `docker run --rm`; detach it to send it a request with its key
-    detached = rewrite(hardened, {**{k: v for k, v in port.items() if k.startswith("-p")},
+    detached = rewrite(hardened, {**{k: v for k, v in README_PORT.items() if k.startswith("-p")},
                                   "docker run --rm": "docker run -d --rm --name bbc-hardened"})
     try:
         run_shell(detached, cwd, env, timeout=60)
@@ -246,9 +249,14 @@ def test_readme_docker_run_blocks_run_as_written(cpu_image: str, folders, tmp_pa
         assert wait_healthy("bbc-hardened") < 30
     finally:
         docker("rm", "-f", "bbc-hardened", check=False)
+
+
+def test_readme_docker_gpu_block_runs_as_written(cuda_image: str, folders, tmp_path: Path) -> None:
+    gpu_block = _readme_docker_blocks()[2]
     if "nvidia" not in docker("info", "-f", "{{json .Runtimes}}").stdout:
         pytest.skip(f"README GPU block not run: this engine has no NVIDIA runtime (needs a GPU):\n{gpu_block}")
-    detached = rewrite(gpu_block, {**port, "docker run --rm": "docker run -d --rm --name bbc-gpu"})
+    cwd, env = _readme_scratch(tmp_path, folders["sequence_classification"])
+    detached = rewrite(gpu_block, {**README_PORT, "docker run --rm": "docker run -d --rm --name bbc-gpu"})
     try:
         run_shell(detached, cwd, env, timeout=60)
         check_served(wait_ready("bbc-gpu"), "sequence_classification", folders["sequence_classification"], cwd)

@@ -476,7 +476,8 @@ README_RUNNERS = {
     "Coming from AdaptNLP": ["test_readme_coming_from_adaptnlp_runs"],
     "Serving and the command line": ["test_readme_command_line_runs"],
     "Docker": ["test_readme_docker_build_lines_are_what_the_smoke_test_builds",
-               "test_readme_docker_run_blocks_run_as_written"],
+               "test_readme_docker_run_blocks_run_as_written",
+               "test_readme_docker_gpu_block_runs_as_written"],
     "Running the tests": ["test_readme_make_targets_and_demo_command_run"],
 }
 
