@@ -64,19 +64,50 @@ def check_kind(kind: Any) -> None:
         raise InvalidChoiceError(unknown_name("peft kind", str(kind), PEFT_KINDS) + hint)
 
 
+# attention projections by their module names, for architectures peft has no LoRA default for (distilbert's
+# q_lin, mpnet's q, marian's q_proj, ...): the first pair the model has is used
+ATTENTION_NAMES = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"), ("c_attn",),
+                   ("query_key_value",), ("Wqkv",))
+
+
 def lora_config(kind: Any, task: str, model: Any, new_weights: Sequence[str] = ()) -> Any:
-    """`peft=` as a peft config: one given as is; `"lora"` as r=8, alpha=16, dropout 0.1 on peft's default
-    target modules for the architecture (attention query/value), the task head trainable, and so is every module
-    whose weights the checkpoint lacked (`new_weights`, e.g. the pooler of an encoder saved without one): frozen
-    they would stay random, and differently random each time the base loads."""
+    """`peft=` as a peft config: `"lora"` as r=8, alpha=16, dropout 0.1 on the attention query/value projections
+    (peft's default target modules for the architecture, or found by name). The task head stays trainable, and so
+    is every module whose weights the checkpoint lacked (`new_weights`, e.g. the pooler of an encoder saved without
+    one): frozen they would stay random, and differently random each time the base loads. A config given is
+    copied with the same completions: the task's type when it has none, and those modules to save."""
     peft = _peft()
-    if isinstance(kind, peft.PeftConfig):
-        return kind
-    check_kind(kind)
-    task_type = TASK_TYPES.get(task)
     heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
     heads += _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
-    return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=task_type, modules_to_save=heads or None)
+    if isinstance(kind, peft.PeftConfig):
+        config = copy.deepcopy(kind)
+        if getattr(config, "task_type", None) is None:
+            config.task_type = TASK_TYPES.get(task)
+        if heads and hasattr(config, "modules_to_save"):
+            config.modules_to_save = sorted({*(config.modules_to_save or ()), *heads})
+        return config
+    check_kind(kind)
+    return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=TASK_TYPES.get(task),
+                           target_modules=_attention_targets(model), modules_to_save=heads or None)
+
+
+def _attention_targets(model: Any) -> list[str] | None:
+    """None where peft knows the architecture; else the attention projections by name, or a specific error."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as KNOWN
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type in KNOWN:
+        return None
+    linear = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+              if type(module).__name__ in ("Linear", "Conv1D")}
+    found = next((list(pair) for pair in ATTENTION_NAMES if linear.issuperset(pair)), None)
+    if found is None:
+        raise InvalidInputError(
+            f"peft='lora' has no default target modules for model type {model_type!r} and found no attention "
+            f"projections by name; pass peft=peft.LoraConfig(target_modules=[...]) with some of its linear layers: "
+            f"{sorted(linear)[:12]}."
+        )
+    return found
 
 
 def _outermost(modules: set[str]) -> list[str]:
@@ -88,7 +119,10 @@ def wrap(model: Any, kind: Any, task: str, new_weights: Sequence[str] = ()) -> A
     """`model` with a fresh adapter (a peft model given as the model keeps its own); only the adapter, the task
     head and newly initialized modules train. Records which parameters train, for the layer groups."""
     config = None if is_adapter(model) else lora_config(kind, task, model, new_weights)
-    wrapped = model if config is None else _peft().get_peft_model(model, config)
+    try:
+        wrapped = model if config is None else _peft().get_peft_model(model, config)
+    except ValueError as e:  # peft's own checks of the config against the model (target modules, task type)
+        raise InvalidInputError(f"peft cannot put this adapter on the model: {e}") from e
     wrapped.adapt_trainable = {id(p) for p in wrapped.parameters() if p.requires_grad}
     if not wrapped.adapt_trainable:
         raise InvalidInputError("This peft model has no trainable parameters (loaded for inference?); load it with "
@@ -195,7 +229,9 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:
     base = base_of(folder)
     try:
         src = resolve_model_source(base)
-        base_model = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False)
+        # a head resized for these labels mismatches the base's; the adapter's saved copy of it replaces it
+        base_model = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
+                                              ignore_mismatched_sizes=True)
     except (ModelNotFoundError, OSError) as e:
         raise ModelNotFoundError(
             f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, or "

@@ -94,11 +94,30 @@ def write(path: Path, learn: Any, epoch: int, run: dict[str, Any]) -> None:
         "rng": _rng_state(learn.dls.train), "values": _plain(learn.recorder.values),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk mid-write: the previous checkpoint stays, no partial file
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (where the platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -126,7 +145,8 @@ def check_same_run(state: dict[str, Any], run: dict[str, Any], where: str) -> No
     for key, saved in state["run"].items():
         if run.get(key) != saved:
             raise InvalidInputError(f"resume_from={where!r} continues a run with {key}={saved!r}, but this call has "
-                                    f"{key}={run.get(key)!r}; pass the same {key} (or start a new run without resume_from).")
+                                    f"{key}={run.get(key)!r}; repeat the interrupted run's settings (or start a new run without "
+                                    "resume_from).")
 
 
 def restore(state: dict[str, Any], learn: Any) -> int:
@@ -137,7 +157,8 @@ def restore(state: dict[str, Any], learn: Any) -> int:
             learn.create_opt()
         from fastcore.foundation import L
 
-        learn.opt.load_state_dict({"state": L(state["opt"]["state"]), "hypers": L(state["opt"]["hypers"])})
+        learn.opt.load_state_dict({"state": L(_on_devices(state["opt"]["state"], learn.opt)),
+                                   "hypers": L(state["opt"]["hypers"])})
     except (RuntimeError, AssertionError, KeyError, ValueError) as e:
         raise InvalidInputError(
             "The checkpoint does not fit this tuner: it was written for another model, head, adapter or set of "
@@ -145,6 +166,16 @@ def restore(state: dict[str, Any], learn: Any) -> int:
         ) from e
     _set_rng_state(state["rng"], learn.dls.train)
     return int(state["epoch"])
+
+
+def _on_devices(states: list[dict[str, Any]], opt: Any) -> list[dict[str, Any]]:
+    """The optimizer's per-parameter states (read onto the CPU) on their parameters' devices, as fastai's
+    `Optimizer.load_state_dict` does not move them."""
+    params = [p for p, *_ in opt.all_params()]
+    if len(params) != len(states):  # another model: `load_state_dict` says so
+        return states
+    return [{k: v.to(p.device) if hasattr(v, "to") else v for k, v in s.items()}
+            for s, p in zip(states, params, strict=True)]
 
 
 def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any], resumed: dict[str, Any] | None) -> Any:

@@ -22,6 +22,7 @@ __all__ = [
     "ModelNotFoundError",
     "NumClassesError",
     "TargetExistsError",
+    "TrackerError",
     "UnknownLabelError",
     "UntrustedPickleError",
     "WrongTaskError",
@@ -85,6 +86,10 @@ class UntrustedPickleError(AdaptError, PermissionError):
 
 class MissingDependencyError(AdaptError, ImportError):
     """An optional dependency is not installed; the message says which `pip install` adds it."""
+
+
+class TrackerError(AdaptError, RuntimeError):
+    """A tracker asked for by `tune(report_to=...)` could not start (W&B without a login, for one)."""
 
 
 class DecodeError(AdaptError, UnicodeDecodeError):

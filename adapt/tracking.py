@@ -1,7 +1,8 @@
 """Experiment tracking for `tune(report_to=...)`: fastai's callbacks with settings that work for text models, and
 the run's hyper-parameters and training record written where each tracker keeps them.
 
-- `"csv"`: `history.csv` in the work folder (fastai's `CSVLogger`).
+- `"csv"`: `history.csv` in the work folder: fastai `CSVLogger`'s table (a header, then a row per epoch as it
+  ends), written line by line with nothing held open; a resumed run keeps the rows of the epochs it continues from.
 - `"tensorboard"`: event files in `work_dir/runs` (`TensorBoardCallback`, without its vision-only prediction and
   graph logging, which crashed on text), plus the hyper-parameters (`add_hparams`) and the training record (a text
   summary, `adapt/training_record`).
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidChoiceError, MissingDependencyError, unknown_name
+from .errors import InvalidChoiceError, MissingDependencyError, TrackerError, unknown_name
 
 TRACKERS = ("csv", "tensorboard", "wandb")
 
@@ -35,9 +36,9 @@ def parse(report_to: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 class Trackers:
-    """The trackers of one `tune` call: their fastai callbacks (`callbacks`), then `finish` with the training record,
-    or `abort` when the fit fails. Only the main process of a data-parallel run tracks; a resumed run appends (CSV)
-    and does not log the epochs it skips."""
+    """The trackers of one `tune` call: their fastai callbacks (`callbacks`), `finish` with the training record,
+    and `close` however the call ended (Ctrl-C included). Only the main process of a data-parallel run tracks; a
+    resumed run does not log the epochs it skips again."""
 
     def __init__(self, names: Sequence[str], work_dir: Path, hparams: dict[str, Any], start_epoch: int = 0,
                  main: bool = True) -> None:
@@ -45,9 +46,7 @@ class Trackers:
         self.started_wandb = False
         self.callbacks: list[Any] = []
         if "csv" in self.names:
-            from fastai.callback.progress import CSVLogger
-
-            self.callbacks.append(CSVLogger(fname="history.csv", append=start_epoch > 0))
+            self.callbacks.append(_csv_history(work_dir / "history.csv", start_epoch))
         if "tensorboard" in self.names:
             self.callbacks.append(_tensorboard(work_dir))
         if "wandb" in self.names:
@@ -70,15 +69,47 @@ class Trackers:
             if wandb.run is not None:
                 wandb.run.config.update({"training_record": record}, allow_val_change=True)
                 wandb.run.summary.update(metrics)
-        self.abort()
 
-    def abort(self) -> None:
-        """End what this call started (the W&B run), also when the fit failed or was interrupted."""
+    def close(self) -> None:
+        """End what this call opened: TensorBoard's writer (fastai closes it only after a fit that completes) and
+        the W&B run it started."""
+        for cb in self.callbacks:
+            writer = getattr(cb, "writer", None)
+            if writer is not None:
+                writer.close()
         if self.started_wandb:
             import wandb
 
             wandb.finish()
             self.started_wandb = False
+
+
+def _csv_history(path: Path, start_epoch: int) -> Any:
+    """A callback writing the metrics table to `path` as each epoch ends; on resume the file keeps the header and
+    the rows of the first `start_epoch` epochs (rows a crash left after those are dropped). Each write opens and
+    closes the file, so an interrupt leaves no handle behind. (fastai's `CSVLogger` holds the file open, repeats
+    its header when appending, and logs a blank row for each epoch a resume skips.)"""
+    from fastai.callback.core import Callback
+    from fastai.learner import Recorder
+
+    class CSVHistory(Callback):
+        order = Recorder.order + 1  # after the Recorder has the epoch's values
+
+        def before_fit(self) -> None:
+            if hasattr(self.learn, "lr_finder"):
+                return
+            header = ",".join(self.recorder.metric_names)
+            kept = path.read_text(encoding="utf-8").splitlines()[1:start_epoch + 1] if start_epoch and path.is_file() else []
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join([header, *kept]) + "\n", encoding="utf-8")
+
+        def after_epoch(self) -> None:
+            if hasattr(self.learn, "lr_finder") or self.epoch < start_epoch:
+                return
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(",".join(str(v) for v in self.recorder.log) + "\n")
+
+    return CSVHistory()
 
 
 def _tensorboard(work_dir: Path) -> Any:
@@ -99,7 +130,11 @@ def _wandb_run(work_dir: Path, hparams: dict[str, Any]) -> bool:
     if wandb.run is not None:
         wandb.run.config.update(_flat(hparams), allow_val_change=True)
         return False
-    wandb.init(project=os.environ.get("WANDB_PROJECT", "adapt"), dir=str(work_dir), config=_flat(hparams))
+    try:
+        wandb.init(project=os.environ.get("WANDB_PROJECT", "adapt"), dir=str(work_dir), config=_flat(hparams))
+    except Exception as e:  # no API key without a terminal, no network, a bad setting
+        raise TrackerError(f"report_to='wandb' could not start a W&B run ({type(e).__name__}: {str(e)[:300]}). "
+                           "Run `wandb login`, or set WANDB_MODE=offline to log locally.") from e
     return True
 
 

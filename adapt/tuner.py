@@ -428,6 +428,10 @@ class Tuner:
         """Train every layer."""
         self.learn.unfreeze()
 
+    def _frozen_groups(self) -> int:
+        """How many layer groups `freeze`/`freeze_to` froze (0: none)."""
+        return int(getattr(self.learn.opt, "frozen_idx", 0) or 0)
+
     # -- learning rate -------------------------------------------------------------------------------
     def lr_find(
         self,
@@ -496,15 +500,16 @@ class Tuner:
         - `early_stopping=P` stops after P epochs without improving `monitor` (`EarlyStoppingCallback`);
         - `monitor` is `"valid_loss"` unless given: any name of the metrics table (`train_loss`, `valid_loss`, the
           metrics); losses improve downwards, the rest upwards;
-        - `report_to="csv"` writes `history.csv` to the `work_dir` (`CSVLogger`), `"tensorboard"` event files to
+        - `report_to="csv"` writes `history.csv` to the `work_dir` (the metrics table), `"tensorboard"` event files to
           `work_dir/runs` (`TensorBoardCallback`; needs tensorboard), `"wandb"` a W&B run under `work_dir/wandb`
           (needs wandb; `WANDB_MODE=offline` works without a network); a list asks for several.
           Each records the hyper-parameters and the training record too (`adapt.tracking`).
         - `checkpoint_every=N` writes a resumable checkpoint every N epochs and after the last, atomically, to
           `work_dir/checkpoints/last.pt` (the tuner needs an explicit `work_dir=`); `resume_from=path` (that file
-          or its folder) continues the run from it: the same epochs, strategy, lr, `accumulate` and batch size (checked;
-          not with `keep_best`/`early_stopping` yet), ending with the weights an uninterrupted run would have. After
-          Ctrl-C the last checkpoint stays usable; the log says where.
+          or its folder) continues the run from it: the same epochs, strategy, lr, `accumulate`, batch size,
+          training-set size, max_length and frozen layer groups (checked; not with `keep_best`/`early_stopping`
+          yet), ending with the weights an uninterrupted run would have. After Ctrl-C the last checkpoint stays
+          usable; the log says where.
         """
         strategy = Strategy(strategy)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
@@ -526,7 +531,9 @@ class Tuner:
         if is_main_process():
             logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
         run = {"epochs": epochs, "strategy": strategy.value, "lr": lr if isinstance(lr, slice) else lr_json(lr),
-               "accumulate": accumulate, "batch_size": getattr(self.dls.train, "bs", None)}
+               "accumulate": accumulate, "batch_size": getattr(self.dls.train, "bs", None),
+               "train_size": len(self.dls.train.dataset), "max_length": getattr(self.datasets, "max_length", None),
+               "frozen_groups": self._frozen_groups()}
         start_epoch = self._restore(resumed, run, str(resume_from))
         given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
         saver = None
@@ -538,22 +545,21 @@ class Tuner:
         hparams = {**self._hparams(accumulate), **run}
         tracked = tracking.Trackers(trackers, Path(self.learn.path), hparams, start_epoch, main=is_main_process())
         cbs = [*given_cbs, *extra, *tracked.callbacks] or None
-        try:
+        try:  # the trackers end (files closed, the W&B run finished) however the call ends
             with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(saver):
                 self._fit(epochs, lr, strategy, cbs, start_epoch=start_epoch, **fit_kwargs)
-        except BaseException:
-            tracked.abort()
-            raise
-        if resumed is not None:  # the metrics rows of the epochs run before the interruption
-            self.learn.recorder.values[:start_epoch] = resumed["values"][:start_epoch]
-        # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
-        self._history = self._recorded_history()
-        if keep_best:
-            self._mark_best(monitor or "valid_loss")
-        self._losses = self._recorded_losses()
-        self._after_tune()
-        self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
-        tracked.finish(hparams, self._training)
+            if resumed is not None:  # the metrics rows of the epochs run before the interruption
+                self.learn.recorder.values[:start_epoch] = resumed["values"][:start_epoch]
+            # snapshot now: fastai's get_preds/validate (used by evaluate and threshold tuning) reset the Recorder
+            self._history = self._recorded_history()
+            if keep_best:
+                self._mark_best(monitor or "valid_loss")
+            self._losses = self._recorded_losses()
+            self._after_tune()
+            self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
+            tracked.finish(hparams, self._training)
+        finally:
+            tracked.close()
         return self.final_metrics()
 
     @property
@@ -566,13 +572,8 @@ class Tuner:
     def _check_checkpointing(self, every: int | None, resume_from: Any, tracks_best: bool, accumulate: int) -> None:
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             raise InvalidInputError(f"checkpoint_every is a number of epochs (a positive integer), got {every!r}.")
-        n_batches = len(self.dls.train)
-        if (every is not None or resume_from is not None) and accumulate > 1 and n_batches % accumulate:
-            raise InvalidInputError(
-                f"checkpoints with accumulate={accumulate} need a number of batches per epoch that it divides "
-                f"({n_batches} here), or a gradient would be split across a checkpoint; change the batch size or "
-                "accumulate."
-            )
+        if (every is not None or resume_from is not None) and accumulate > 1:
+            self._check_whole_steps(accumulate)
         if every is not None and not self._work_dir_given:
             raise InvalidInputError(
                 "checkpoint_every needs a folder that outlives this process: build the tuner with work_dir=... "
@@ -581,6 +582,22 @@ class Tuner:
         if resume_from is not None and tracks_best:
             raise InvalidInputError("resume_from does not restore keep_best or early_stopping's tracking yet; resume "
                                     "without them, or start a new run.")
+
+    def _check_whole_steps(self, accumulate: int) -> None:
+        """With checkpoints, every epoch must end on an optimizer step: fastai's `GradientAccumulation` counts
+        samples (`accumulate` full batches), so a gradient left over at an epoch's end would straddle a checkpoint."""
+        from .distributed import world_size
+
+        bs = int(getattr(self.dls.train, "bs", 1))
+        per_rank = -(-len(self.dls.train.dataset) // world_size())  # a data-parallel rank's share, padded
+        step = accumulate * bs
+        if per_rank % step:
+            raise InvalidInputError(
+                f"checkpoints with accumulate={accumulate} need epochs of whole optimizer steps: {per_rank} training "
+                f"samples{' per rank' if world_size() > 1 else ''} is not a multiple of {accumulate} x batch size "
+                f"{bs} = {step}, so a gradient would be split across a checkpoint. Change the batch size or "
+                "accumulate (or the training set's size)."
+            )
 
     def _resume_state(self, resume_from: Any) -> dict[str, Any] | None:
         if resume_from is None:
@@ -704,12 +721,30 @@ class Tuner:
         if strategy is Strategy.OneCycle:
             self.learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs, **fit_kwargs)
         elif strategy is Strategy.CosineAnnealing:
-            self.learn.fit_flat_cos(epochs, lr=lr, cbs=cbs, **fit_kwargs)
+            self._fit_flat_cos(epochs, lr, cbs, **fit_kwargs)
         elif strategy is Strategy.SGDR:
             n_cycles, cycle_len = sgdr_cycles(epochs)
             self.learn.fit_sgdr(n_cycles, cycle_len, lr_max=lr, cycle_mult=2, cbs=cbs, **fit_kwargs)
         else:
             self.learn.fit(epochs, lr=lr, cbs=cbs, **fit_kwargs)
+
+    def _fit_flat_cos(self, epochs: int, lr: Any, cbs: Any, div_final: float = 1e5, pct_start: float = 0.75,
+                      start_epoch: int = 0, **fit_kwargs: Any) -> None:
+        """fastai's `fit_flat_cos` policy (flat `lr`, then cosine annealing to `lr / div_final`), with its
+        `start_epoch` honoured: `Learner.fit_flat_cos` accepts it but always starts at 0 (fastai 2.8)."""
+        if start_epoch == 0:
+            self.learn.fit_flat_cos(epochs, lr=lr, cbs=cbs, div_final=div_final, pct_start=pct_start, **fit_kwargs)
+            return
+        import numpy as np
+        from fastai.callback.schedule import ParamScheduler, combined_cos
+        from fastcore.foundation import L
+
+        if self.learn.opt is None:
+            self.learn.create_opt()
+        self.learn.opt.set_hyper("lr", self.learn.lr if lr is None else lr)
+        lrs = np.array([h["lr"] for h in self.learn.opt.hypers])
+        scheds = {"lr": combined_cos(pct_start, lrs, lrs, lrs / div_final)}
+        self.learn.fit(epochs, cbs=ParamScheduler(scheds) + L(cbs), start_epoch=start_epoch, **fit_kwargs)
 
     def _after_tune(self) -> None:
         """Hook for tasks (e.g. threshold tuning after training)."""

@@ -168,3 +168,15 @@ def test_perplexity_and_error_rates_improve_downwards() -> None:
 
     assert all(map(lower_is_better, ("valid_loss", "train_loss", "perplexity", "error_rate")))
     assert not any(map(lower_is_better, ("accuracy", "f1_macro", "exact_match")))
+
+
+def test_a_wandb_run_that_cannot_start_is_a_tracker_error(trained_tasks, tmp_path: Path, monkeypatch) -> None:
+    wandb = pytest.importorskip("wandb")
+    from adapt.errors import TrackerError
+
+    def refuse(**_: Any) -> None:  # what wandb says without an API key and without a terminal to ask for one
+        raise wandb.errors.UsageError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    with pytest.raises(TrackerError, match=r"could not start a W&B run \(UsageError: api_key.*wandb login.*WANDB_MODE"):
+        _tuner(trained_tasks, tmp_path).tune(1, lr=1e-4, report_to="wandb")

@@ -14,7 +14,7 @@ import torch
 from adapt.errors import InvalidChoiceError, ModelNotFoundError
 from adapt.tasks import get_task
 
-from .contract_utils import INPUTS, TASK_NAMES, easy_call, json_close, run_cli, server, tuner_call
+from .contract_utils import INPUTS, TASK_NAMES, datasets_for, easy_call, json_close, run_cli, server, tuner_call
 from .serving_utils import http
 
 pytest.importorskip("peft")
@@ -188,3 +188,67 @@ def test_peft_on_an_adapter_folder_and_a_frozen_peft_model_are_refused(lora_ner,
     code, _, err = run_cli(capsys, "tune", str(task_files / "cls.csv"), "--out", str(tmp_path / "x"), "--model", "m",
                            "--merged")
     assert code == 2 and "needs --peft lora" in err, err
+
+
+def test_a_lora_config_without_a_task_type_still_trains_and_saves_the_head(trained_tasks, tmp_path) -> None:
+    """A user's LoraConfig is completed as `peft="lora"` is (task type, heads to save) and left as given."""
+    import peft
+    from safetensors.torch import load_file
+
+    base, folder = trained_tasks["sequence_classification"]
+    config = peft.LoraConfig(r=4, target_modules=["query", "value"])
+    tuner = get_task("sequence_classification").tuner(base.dls, str(folder), peft=config)
+    assert config.task_type is None and config.modules_to_save is None  # the caller's object is untouched
+    head = [n for n, p in tuner.model.named_parameters() if "classifier" in n and p.requires_grad]
+    assert head, "the new head must train next to the adapter"
+    saved = load_file(tuner.save(tmp_path / "adapter") / "adapter_model.safetensors")
+    assert any("classifier" in key for key in saved), sorted(saved)[:5]
+
+
+def test_lora_finds_attention_projections_where_peft_has_no_default() -> None:
+    import peft
+    import transformers
+
+    from adapt.adapters import lora_config, wrap
+    from adapt.errors import InvalidInputError
+
+    distil = transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(
+        vocab_size=50, dim=16, hidden_dim=32, n_layers=1, n_heads=2, num_labels=3))
+    config = lora_config("lora", "sequence_classification", distil)
+    assert sorted(config.target_modules) == ["q_lin", "v_lin"]
+    assert wrap(distil, "lora", "sequence_classification").adapt_trainable  # peft 0.21 alone raises ValueError
+
+    class Mystery(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = transformers.PretrainedConfig()
+            self.proj = torch.nn.Linear(4, 4)
+
+    with pytest.raises(InvalidInputError, match=r"no default target modules.*LoraConfig\(target_modules=.*'proj'"):
+        lora_config("lora", "sequence_classification", Mystery())
+    bert = transformers.BertForSequenceClassification(transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+    with pytest.raises(InvalidInputError, match="peft cannot put this adapter on the model"):
+        wrap(bert, peft.LoraConfig(target_modules=["nowhere"]), "sequence_classification")
+
+
+def test_an_adapter_on_a_base_whose_head_was_resized_loads(trained_tasks, task_files, tmp_path) -> None:
+    """A plain 5-label base (as from the Hub) tuned with LoRA for 3 labels: loading the adapter folder replaces
+    the base's head with the adapter's."""
+    import pandas as pd
+    import transformers
+
+    spec = get_task("sequence_classification")
+    folder = tmp_path / "five-labels"
+    for auto in (transformers.AutoModelForSequenceClassification, transformers.AutoTokenizer):
+        auto.from_pretrained(trained_tasks["sequence_classification"][1]).save_pretrained(folder)
+    table = pd.read_csv(task_files / "cls.csv")
+    three = table[table.label.isin(sorted(set(table.label))[:3])]
+    three.to_csv(tmp_path / "three.csv", index=False)
+    dls = datasets_for(spec, tmp_path / "three.csv", folder).dataloaders(batch_size=8)
+    tuner = spec.tuner(dls, str(folder), peft="lora")
+    saved = tuner.save(tmp_path / "adapter")
+    texts = INPUTS["sequence_classification"]
+    got = easy_call(spec, spec.easy(), texts, saved, "low")
+    assert json_close(got, tuner_call(spec, tuner, texts, "low"))
+    assert set(got["predictions"]) <= set(three.label), got

@@ -91,10 +91,15 @@ def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrup
         _fresh(trained_tasks, None).tune(1, lr=2e-3, checkpoint_every=1)
     with pytest.raises(InvalidInputError, match="positive integer"):
         tuner.tune(1, lr=2e-3, checkpoint_every=0)
-    n_batches = len(tuner.dls.train)
-    odd = next(k for k in range(2, n_batches + 2) if n_batches % k)
-    with pytest.raises(InvalidInputError, match=f"accumulate={odd} need a number of batches per epoch"):
+    n_batches, n = len(tuner.dls.train), len(tuner.dls.train.dataset)
+    split = [k for k in range(2, n_batches + 2) if n % (8 * k)]  # fastai accumulates k full batches of samples
+    odd = next((k for k in split if n_batches % k == 0), split[0])  # the last batch is short: k batches can split
+    with pytest.raises(InvalidInputError, match=f"accumulate={odd} need epochs of whole optimizer steps: {n} "):
         tuner.tune(1, lr=2e-3, checkpoint_every=1, accumulate=odd)
+    frozen = _fresh(trained_tasks, tmp_path / "frozen")
+    frozen.freeze()
+    with pytest.raises(InvalidInputError, match=r"frozen_groups=0, but this call has frozen_groups=[1-9]"):
+        frozen.tune(1, lr=2e-3, resume_from=tuner.checkpoint_path)
     with pytest.raises(InvalidInputError, match="keep_best or early_stopping"):
         tuner.tune(1, lr=2e-3, resume_from=tuner.checkpoint_path, keep_best=True)
     spec_mismatch = get_task("token_classification").tuner(tuner.dls, str(trained_tasks["token_classification"][1]),
@@ -122,3 +127,59 @@ def test_adapt_tune_checkpoints_and_resumes(task_files, tiny_models, tmp_path, c
     assert code == 2 and "epochs=2, but this call has epochs=3" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run_cli(capsys, *args[:-2], "--out", str(tmp_path / "d"), "--checkpoint-every", "1")
     assert code == 2 and "--checkpoint-every needs --work-dir" in err, err
+
+
+def test_a_flat_cos_run_resumes_its_schedule_and_its_trackers(trained_tasks, tmp_path) -> None:
+    """fastai's `fit_flat_cos` ignores `start_epoch`; adapt's resume continues the schedule. The CSV history of the
+    resumed run continues the interrupted one's, and TensorBoard's events of the interrupted run are written out."""
+    import pandas as pd
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    full = _fresh(trained_tasks, tmp_path / "full")
+    full.tune(EPOCHS, lr=2e-3, strategy="flat_cos")
+    stopped = _fresh(trained_tasks, tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        stopped.tune(EPOCHS, lr=2e-3, strategy="flat_cos", checkpoint_every=1, report_to=["csv", "tensorboard"],
+                     callbacks=[_ctrl_c_after(2)])
+    assert len(EventAccumulator(str(tmp_path / "run" / "runs")).Reload().Scalars("valid_loss")) == 2
+    resumed = _fresh(trained_tasks, tmp_path / "run", seed=99)
+    resumed.tune(EPOCHS, strategy="flat_cos", resume_from=stopped.checkpoint_path, report_to="csv")
+    want = _weights(full)
+    for key, got in _weights(resumed).items():
+        assert torch.allclose(got, want[key], atol=1e-6), key
+    table = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(table.epoch) == [0, 1, 2], table
+    assert table.valid_loss.tolist() == pytest.approx([row["valid_loss"] for row in full.history()], rel=1e-4)
+
+
+def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(trained_tasks, tmp_path, monkeypatch) -> None:
+    from adapt import checkpoint
+
+    tuner = _fresh(trained_tasks, tmp_path / "work")
+    tuner.tune(1, lr=2e-3, checkpoint_every=1)
+    path = tuner.checkpoint_path
+
+    def half_written(obj: Any, f: Any) -> None:
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.write(path, tuner.learn, 2, {"epochs": 1})
+    monkeypatch.undo()
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no partial file left beside it
+    assert checkpoint.read(path)["epoch"] == 1
+
+
+def test_optimizer_state_goes_to_its_parameters_device() -> None:
+    """fastai's `load_state_dict` keeps the (CPU-read) states where they are; on a GPU they must follow the
+    parameters. The meta device stands in for a GPU here."""
+    from fastai.optimizer import Adam
+
+    from adapt.checkpoint import _on_devices
+
+    opt = Adam([torch.nn.Parameter(torch.empty(3, device="meta"))], lr=1e-3)
+    (state,) = _on_devices([{"grad_avg": torch.zeros(3), "step": 4}], opt)
+    assert state["grad_avg"].device.type == "meta" and state["step"] == 4
