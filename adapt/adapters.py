@@ -65,7 +65,7 @@ def check_kind(kind: Any) -> None:
 
 
 # attention projections by their module names, for architectures peft has no LoRA default for (distilbert's
-# q_lin, mpnet's q, marian's q_proj, ...): the first pair the model has is used
+# q_lin, mpnet's q, marian's q_proj, ...): every set the model has is used
 ATTENTION_NAMES = (("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("q", "v"), ("c_attn",),
                    ("query_key_value",), ("Wqkv",))
 
@@ -100,8 +100,9 @@ def _attention_targets(model: Any) -> list[str] | None:
         return None
     linear = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
               if type(module).__name__ in ("Linear", "Conv1D")}
-    found = next((list(pair) for pair in ATTENTION_NAMES if linear.issuperset(pair)), None)
-    if found is None:
+    # every set present: an encoder-decoder may name its encoder's and decoder's projections differently (LED)
+    found = sorted({name for names in ATTENTION_NAMES if linear.issuperset(names) for name in names})
+    if not found:
         raise InvalidInputError(
             f"peft='lora' has no default target modules for model type {model_type!r} and found no attention "
             f"projections by name; pass peft=peft.LoraConfig(target_modules=[...]) with some of its linear layers: "
@@ -230,12 +231,38 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:
     try:
         src = resolve_model_source(base)
         # a head resized for these labels mismatches the base's; the adapter's saved copy of it replaces it
-        base_model = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
-                                              ignore_mismatched_sizes=True)
+        base_model, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
+                                                    ignore_mismatched_sizes=True, output_loading_info=True)
     except (ModelNotFoundError, OSError) as e:
         raise ModelNotFoundError(
             f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, or "
             "not downloaded). Download the base model, or load a merged save instead: tuner.save(dir, merged=True) "
             f"or adapt export. ({e})"
         ) from e
+    # transformers lists mismatched keys as names (or as (name, shapes) in some versions)
+    resized = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", [])]
+    _check_resized_are_saved(folder, resized)
     return peft.PeftModel.from_pretrained(base_model, str(folder), is_trainable=False).merge_and_unload()
+
+
+def _check_resized_are_saved(folder: str | Path, resized: Sequence[str]) -> None:
+    """The base weights whose shapes differ from this config's (a resized head or vocabulary) load random; the
+    adapter must carry its own copy of each, or the model would answer from random weights."""
+    if not resized:
+        return
+    from safetensors import safe_open
+
+    path = Path(folder) / ADAPTER_WEIGHTS
+    try:
+        with safe_open(str(path), "pt") as f:
+            names = list(f.keys())
+        saved = {key.removeprefix("base_model.model.") for key in names}
+    except (OSError, ValueError) as e:
+        raise CorruptModelError(f"{str(path)!r} is not a readable adapter weights file ({e}).") from e
+    missing = sorted(set(resized) - saved)
+    if missing:
+        raise CorruptModelError(
+            f"The adapter in {str(folder)!r} was trained on a base whose weights {missing[:5]} it resized, but it "
+            "does not carry them (not in modules_to_save), so they would load random. Re-train with those modules "
+            "in modules_to_save, or save merged: tuner.save(dir, merged=True)."
+        )

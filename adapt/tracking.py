@@ -16,6 +16,7 @@ None of the trackers is a dependency of adapt; a missing one is a `MissingDepend
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from .errors import InvalidChoiceError, MissingDependencyError, TrackerError, unknown_name
 
 TRACKERS = ("csv", "tensorboard", "wandb")
+logger = logging.getLogger(__name__)
 
 
 def parse(report_to: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -41,14 +43,15 @@ class Trackers:
     resumed run does not log the epochs it skips again."""
 
     def __init__(self, names: Sequence[str], work_dir: Path, hparams: dict[str, Any], start_epoch: int = 0,
-                 main: bool = True) -> None:
+                 main: bool = True, earlier: Sequence[Sequence[Any]] = ()) -> None:
+        """`earlier`: on resume, the metrics rows (the Recorder's values) of the epochs before `start_epoch`."""
         self.names, self.work_dir = tuple(names) if main else (), work_dir
         self.started_wandb = False
         self.callbacks: list[Any] = []
         if "csv" in self.names:
-            self.callbacks.append(_csv_history(work_dir / "history.csv", start_epoch))
+            self.callbacks.append(_csv_history(work_dir / "history.csv", start_epoch, earlier))
         if "tensorboard" in self.names:
-            self.callbacks.append(_tensorboard(work_dir))
+            self.callbacks.append(_tensorboard(work_dir, start_epoch))
         if "wandb" in self.names:
             self.started_wandb = _wandb_run(work_dir, hparams)
             self.callbacks.append(_wandb_metrics(start_epoch))
@@ -72,39 +75,46 @@ class Trackers:
 
     def close(self) -> None:
         """End what this call opened: TensorBoard's writer (fastai closes it only after a fit that completes) and
-        the W&B run it started."""
+        the W&B run it started. A tracker failing to close is logged, not raised over the call's own outcome."""
         for cb in self.callbacks:
             writer = getattr(cb, "writer", None)
             if writer is not None:
-                writer.close()
+                _closing("TensorBoard writer", writer.close)
         if self.started_wandb:
             import wandb
 
-            wandb.finish()
+            _closing("W&B run", wandb.finish)
             self.started_wandb = False
 
 
-def _csv_history(path: Path, start_epoch: int) -> Any:
-    """A callback writing the metrics table to `path` as each epoch ends; on resume the file keeps the header and
-    the rows of the first `start_epoch` epochs (rows a crash left after those are dropped). Each write opens and
-    closes the file, so an interrupt leaves no handle behind. (fastai's `CSVLogger` holds the file open, repeats
-    its header when appending, and logs a blank row for each epoch a resume skips.)"""
+def _closing(what: str, close: Any) -> None:
+    try:
+        close()
+    except Exception as e:  # a full disk or a lost network at the end must not hide how the run ended
+        logger.warning("could not close the %s: %s: %s", what, type(e).__name__, e)
+
+
+def _csv_history(path: Path, start_epoch: int, earlier: Sequence[Sequence[Any]]) -> Any:
+    """A callback writing the metrics table to `path` as each epoch ends. On resume the file starts with the rows
+    of the first `start_epoch` epochs: the interrupted run's own lines when the file holds them, else rebuilt from
+    the checkpoint's `earlier` values (without their times). Each write opens and closes the file, so an interrupt
+    leaves no handle behind. (fastai's `CSVLogger` holds the file open, repeats its header when appending, and
+    logs a blank row for each epoch a resume skips.)"""
     from fastai.callback.core import Callback
     from fastai.learner import Recorder
+    from fastcore.basics import noop
 
     class CSVHistory(Callback):
         order = Recorder.order + 1  # after the Recorder has the epoch's values
 
         def before_fit(self) -> None:
-            if hasattr(self.learn, "lr_finder"):
-                return
             header = ",".join(self.recorder.metric_names)
-            kept = path.read_text(encoding="utf-8").splitlines()[1:start_epoch + 1] if start_epoch and path.is_file() else []
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join([header, *kept]) + "\n", encoding="utf-8")
+            path.write_text("\n".join([header, *_kept_rows(path, header, start_epoch, earlier)]) + "\n",
+                            encoding="utf-8")
 
         def after_epoch(self) -> None:
-            if hasattr(self.learn, "lr_finder") or self.epoch < start_epoch:
+            if self.epoch < start_epoch or self.learn.logger is noop:  # skipped on resume; a validate() inside fit
                 return
             with open(path, "a", encoding="utf-8") as f:
                 f.write(",".join(str(v) for v in self.recorder.log) + "\n")
@@ -112,12 +122,37 @@ def _csv_history(path: Path, start_epoch: int) -> Any:
     return CSVHistory()
 
 
-def _tensorboard(work_dir: Path) -> Any:
+def _kept_rows(path: Path, header: str, start_epoch: int, earlier: Sequence[Sequence[Any]]) -> list[str]:
+    """The first `start_epoch` lines of the table: the file's when it is this table's, else from `earlier`."""
+    if not start_epoch:
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    rows = lines[1:start_epoch + 1]
+    if lines and lines[0] == header and [r.split(",", 1)[0] for r in rows] == [str(i) for i in range(start_epoch)]:
+        return rows
+    return [",".join(str(v) for v in [i, *values, ""]) for i, values in enumerate(earlier[:start_epoch])]
+
+
+def _tensorboard(work_dir: Path, start_epoch: int) -> Any:
+    """fastai's `TensorBoardCallback` without its vision-only logging; a resumed run's steps continue the
+    interrupted run's (fastai counts `train_iter` from 0 in every fit)."""
     try:
         from fastai.callback.tensorboard import TensorBoardCallback
     except ImportError as e:
         raise MissingDependencyError("report_to='tensorboard' needs tensorboard: pip install tensorboard.") from e
-    return TensorBoardCallback(log_dir=work_dir / "runs", trace_model=False, log_preds=False)
+
+    class TensorBoard(TensorBoardCallback):
+        skipped_steps = 0
+
+        def before_fit(self) -> None:
+            self.skipped_steps = start_epoch * len(self.learn.dls.train)  # this rank's batches per epoch
+            super().before_fit()
+
+        @property
+        def train_iter(self) -> int:  # the step TensorBoardCallback logs at
+            return int(self.learn.train_iter) + self.skipped_steps
+
+    return TensorBoard(log_dir=work_dir / "runs", trace_model=False, log_preds=False)
 
 
 def _wandb_run(work_dir: Path, hparams: dict[str, Any]) -> bool:

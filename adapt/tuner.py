@@ -532,7 +532,7 @@ class Tuner:
             logger.info("tune: %d epoch(s), %s, lr %s", epochs, strategy.value, lr_json(lr))
         run = {"epochs": epochs, "strategy": strategy.value, "lr": lr if isinstance(lr, slice) else lr_json(lr),
                "accumulate": accumulate, "batch_size": getattr(self.dls.train, "bs", None),
-               "train_size": len(self.dls.train.dataset), "max_length": getattr(self.datasets, "max_length", None),
+               "train_size": getattr(self.dls.train, "n", None), "max_length": getattr(self.datasets, "max_length", None),
                "frozen_groups": self._frozen_groups()}
         start_epoch = self._restore(resumed, run, str(resume_from))
         given_cbs = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
@@ -543,7 +543,8 @@ class Tuner:
             saver = make_callback(self.checkpoint_path, checkpoint_every, start_epoch, run, resumed)
             extra.append(saver)
         hparams = {**self._hparams(accumulate), **run}
-        tracked = tracking.Trackers(trackers, Path(self.learn.path), hparams, start_epoch, main=is_main_process())
+        tracked = tracking.Trackers(trackers, Path(self.learn.path), hparams, start_epoch, main=is_main_process(),
+                                    earlier=(resumed or {}).get("values", [])[:start_epoch])
         cbs = [*given_cbs, *extra, *tracked.callbacks] or None
         try:  # the trackers end (files closed, the W&B run finished) however the call ends
             with distributed_ctx(self.learn, cpu=on_cpu), self._interrupts(saver):
@@ -589,7 +590,9 @@ class Tuner:
         from .distributed import world_size
 
         bs = int(getattr(self.dls.train, "bs", 1))
-        per_rank = -(-len(self.dls.train.dataset) // world_size())  # a data-parallel rank's share, padded
+        per_rank = -(-int(self.dls.train.n) // world_size())  # a data-parallel rank's share, padded
+        if getattr(self.dls.train, "drop_last", False):
+            per_rank -= per_rank % bs  # a short last batch is dropped, not accumulated
         step = accumulate * bs
         if per_rank % step:
             raise InvalidInputError(

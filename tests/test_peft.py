@@ -252,3 +252,22 @@ def test_an_adapter_on_a_base_whose_head_was_resized_loads(trained_tasks, task_f
     got = easy_call(spec, spec.easy(), texts, saved, "low")
     assert json_close(got, tuner_call(spec, tuner, texts, "low"))
     assert set(got["predictions"]) <= set(three.label), got
+
+
+def test_an_adapter_that_lacks_a_resized_head_is_refused_not_served_random(trained_tasks, tmp_path) -> None:
+    """An adapter made with peft directly on a resized head without saving it: the head would load random."""
+    import peft
+    import transformers
+
+    from adapt.adapters import load_adapter_model
+    from adapt.errors import CorruptModelError
+
+    auto = transformers.AutoModelForSequenceClassification
+    five = tmp_path / "five-labels"
+    for loader in (auto, transformers.AutoTokenizer):
+        loader.from_pretrained(trained_tasks["sequence_classification"][1]).save_pretrained(five)
+    model = auto.from_pretrained(five, num_labels=3, ignore_mismatched_sizes=True)
+    adapter = peft.get_peft_model(model, peft.LoraConfig(target_modules=["query"]))  # the head is not saved
+    adapter.save_pretrained(tmp_path / "adapter")
+    with pytest.raises(CorruptModelError, match=r"classifier\.weight.\] it resized, but it does not carry them \(not in modules_to_save\)"):
+        load_adapter_model(tmp_path / "adapter", auto, model.config)

@@ -96,6 +96,11 @@ def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrup
     odd = next((k for k in split if n_batches % k == 0), split[0])  # the last batch is short: k batches can split
     with pytest.raises(InvalidInputError, match=f"accumulate={odd} need epochs of whole optimizer steps: {n} "):
         tuner.tune(1, lr=2e-3, checkpoint_every=1, accumulate=odd)
+    tuner.dls.train.drop_last = True  # a loader that drops its short last batch: whole batches are what counts
+    try:
+        tuner._check_whole_steps(next(k for k in range(1, n_batches) if (n // 8) % k == 0 and n % (8 * k)))
+    finally:
+        tuner.dls.train.drop_last = False
     frozen = _fresh(trained_tasks, tmp_path / "frozen")
     frozen.freeze()
     with pytest.raises(InvalidInputError, match=r"frozen_groups=0, but this call has frozen_groups=[1-9]"):
@@ -145,7 +150,9 @@ def test_a_flat_cos_run_resumes_its_schedule_and_its_trackers(trained_tasks, tmp
                      callbacks=[_ctrl_c_after(2)])
     assert len(EventAccumulator(str(tmp_path / "run" / "runs")).Reload().Scalars("valid_loss")) == 2
     resumed = _fresh(trained_tasks, tmp_path / "run", seed=99)
-    resumed.tune(EPOCHS, strategy="flat_cos", resume_from=stopped.checkpoint_path, report_to="csv")
+    resumed.tune(EPOCHS, strategy="flat_cos", resume_from=stopped.checkpoint_path, report_to=["csv", "tensorboard"])
+    steps = [e.step for e in EventAccumulator(str(tmp_path / "run" / "runs")).Reload().Scalars("valid_loss")]
+    assert len(steps) == EPOCHS and steps == sorted(set(steps)), steps  # the resumed steps continue, none overlap
     want = _weights(full)
     for key, got in _weights(resumed).items():
         assert torch.allclose(got, want[key], atol=1e-6), key
@@ -183,3 +190,32 @@ def test_optimizer_state_goes_to_its_parameters_device() -> None:
     opt = Adam([torch.nn.Parameter(torch.empty(3, device="meta"))], lr=1e-3)
     (state,) = _on_devices([{"grad_avg": torch.zeros(3), "step": 4}], opt)
     assert state["grad_avg"].device.type == "meta" and state["step"] == 4
+
+
+def test_a_resumed_csv_history_without_the_interrupted_runs_file_comes_from_the_checkpoint(tmp_path) -> None:
+    from adapt.tracking import _kept_rows
+
+    header = "epoch,train_loss,valid_loss,time"
+    path = tmp_path / "history.csv"
+    earlier = [[0.9, 0.8], [0.7, 0.6]]
+    assert _kept_rows(path, header, 2, earlier) == ["0,0.9,0.8,", "1,0.7,0.6,"]  # no file: the checkpoint's rows
+    path.write_text("epoch,loss\n0,5\n", encoding="utf-8")  # another run's table
+    assert _kept_rows(path, header, 2, earlier) == ["0,0.9,0.8,", "1,0.7,0.6,"]
+    path.write_text(f"{header}\n0,0.9,0.8,00:01\n1,0.7,0.6,00:01\n2,0.5,0.4,00:01\n", encoding="utf-8")
+    assert _kept_rows(path, header, 2, earlier) == ["0,0.9,0.8,00:01", "1,0.7,0.6,00:01"]  # past the checkpoint: cut
+
+
+def test_a_tracker_that_fails_to_close_is_logged_not_raised(tmp_path, caplog) -> None:
+    from adapt.tracking import Trackers
+
+    class Broken:
+        class writer:  # stands in for TensorBoard's SummaryWriter
+            @staticmethod
+            def close() -> None:
+                raise OSError("No space left on device")
+
+    tracked = Trackers([], tmp_path, {})
+    tracked.callbacks.append(Broken())
+    with caplog.at_level(logging.WARNING, logger="adapt"):
+        tracked.close()
+    assert "could not close the TensorBoard writer: OSError: No space left on device" in caplog.text
