@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CorruptModelError, InvalidInputError
+from .utils import fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -103,21 +104,7 @@ def write(path: Path, learn: Any, epoch: int, run: dict[str, Any]) -> None:
     except BaseException:  # Ctrl-C or a full disk mid-write: the previous checkpoint stays, no partial file
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (where the platform can open a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)  # the rename itself survives a power loss
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:

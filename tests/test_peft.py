@@ -232,16 +232,23 @@ def test_lora_finds_attention_projections_where_peft_has_no_default() -> None:
         wrap(bert, peft.LoraConfig(target_modules=["nowhere"]), "sequence_classification")
 
 
+def _plain_five_label_base(trained_tasks: Any, tmp_path: Path) -> Path:
+    """The trained BBC classifier as a plain transformers folder (no adapt.json), as a Hub model would be."""
+    import transformers
+
+    folder = tmp_path / "five-labels"
+    for auto in (transformers.AutoModelForSequenceClassification, transformers.AutoTokenizer):
+        auto.from_pretrained(trained_tasks["sequence_classification"][1]).save_pretrained(folder)
+    return folder
+
+
 def test_an_adapter_on_a_base_whose_head_was_resized_loads(trained_tasks, task_files, tmp_path) -> None:
     """A plain 5-label base (as from the Hub) tuned with LoRA for 3 labels: loading the adapter folder replaces
     the base's head with the adapter's."""
     import pandas as pd
-    import transformers
 
     spec = get_task("sequence_classification")
-    folder = tmp_path / "five-labels"
-    for auto in (transformers.AutoModelForSequenceClassification, transformers.AutoTokenizer):
-        auto.from_pretrained(trained_tasks["sequence_classification"][1]).save_pretrained(folder)
+    folder = _plain_five_label_base(trained_tasks, tmp_path)
     table = pd.read_csv(task_files / "cls.csv")
     three = table[table.label.isin(sorted(set(table.label))[:3])]
     three.to_csv(tmp_path / "three.csv", index=False)
@@ -263,10 +270,7 @@ def test_an_adapter_that_lacks_a_resized_head_is_refused_not_served_random(train
     from adapt.errors import CorruptModelError
 
     auto = transformers.AutoModelForSequenceClassification
-    five = tmp_path / "five-labels"
-    for loader in (auto, transformers.AutoTokenizer):
-        loader.from_pretrained(trained_tasks["sequence_classification"][1]).save_pretrained(five)
-    model = auto.from_pretrained(five, num_labels=3, ignore_mismatched_sizes=True)
+    model = auto.from_pretrained(_plain_five_label_base(trained_tasks, tmp_path), num_labels=3, ignore_mismatched_sizes=True)
     adapter = peft.get_peft_model(model, peft.LoraConfig(target_modules=["query"]))  # the head is not saved
     adapter.save_pretrained(tmp_path / "adapter")
     with pytest.raises(CorruptModelError, match=r"classifier\.weight.\] it resized, but it does not carry them \(not in modules_to_save\)"):
