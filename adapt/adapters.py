@@ -40,6 +40,10 @@ TASK_TYPES = {
 # heads that stay fully trainable next to the adapter where peft's task type does not already keep them (a masked-LM
 # head is left as pretrained: its decoder is tied to the embeddings, and a trainable copy would be vocabulary-sized)
 HEADS_TO_SAVE = {"question_answering": ["qa_outputs"]}
+# the heads peft's own task types keep trainable and save (peft 0.21 `PeftModelFor{Sequence,Token}Classification`):
+# a module inside one of them must not be listed again, or the adapter saves a nesting peft cannot load back
+# (RoBERTa's `classifier.dense` + `classifier.out_proj` inside `classifier`)
+PEFT_SAVES = {"SEQ_CLS": ("classifier", "score"), "TOKEN_CLS": ("classifier", "score")}
 
 
 def _peft() -> Any:
@@ -77,18 +81,27 @@ def lora_config(kind: Any, task: str, model: Any, new_weights: Sequence[str] = (
     one): frozen they would stay random, and differently random each time the base loads. A config given is
     copied with the same completions: the task's type when it has none, and those modules to save."""
     peft = _peft()
-    heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
-    heads += _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
-    if isinstance(kind, peft.PeftConfig):
-        config = copy.deepcopy(kind)
-        if getattr(config, "task_type", None) is None:
-            config.task_type = TASK_TYPES.get(task)
+    config = copy.deepcopy(kind) if isinstance(kind, peft.PeftConfig) else None
+    if config is not None and getattr(config, "task_type", None) is None:
+        config.task_type = TASK_TYPES.get(task)
+    task_type = getattr(config, "task_type", None) if config is not None else TASK_TYPES.get(task)
+    heads = _heads_to_save(task, str(getattr(task_type, "value", task_type)), model, new_weights)
+    if config is not None:
         if heads and hasattr(config, "modules_to_save"):
             config.modules_to_save = sorted({*(config.modules_to_save or ()), *heads})
         return config
     check_kind(kind)
     return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=TASK_TYPES.get(task),
                            target_modules=_attention_targets(model), modules_to_save=heads or None)
+
+
+def _heads_to_save(task: str, task_type: str, model: Any, new_weights: Sequence[str]) -> list[str]:
+    """The task's head and the modules the checkpoint lacked, less those peft's task type saves itself (with
+    everything inside them)."""
+    own = tuple(name for name in PEFT_SAVES.get(task_type, ()) if hasattr(model, name))
+    heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
+    heads += _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
+    return [h for h in heads if not any(h == o or h.startswith(f"{o}.") for o in own)]
 
 
 def _attention_targets(model: Any) -> list[str] | None:

@@ -383,6 +383,7 @@ class TaskDatasets:
     max_length_option: ClassVar[str | None] = None  # the option `max_length` sets (default: tokenize_kwargs)
     unused_shared: ClassVar[tuple[str, ...]] = ()  # shared keywords this task has no use for (refused, not ignored)
     copy_labels: ClassVar[bool] = False  # rows show `labels` = `input_ids` (language modelling)
+    words_pre_split: ClassVar[bool] = False  # inputs arrive as word lists (NER): byte-level BPE marks each word's space
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -585,7 +586,7 @@ class TaskDatasets:
                 "Pass tokenizer_name (a hub name or local model path) or a tokenizer; or tokenize=False, then "
                 "set_tokenizer(...) and tokenize()."
             )
-        self.tokenizer: Any = tokenizer
+        self.tokenizer: Any = self._ready(tokenizer)
         self.tokenizer_name = tokenizer_name or getattr(tokenizer, "name_or_path", None)
         self.label_keys = list(label_keys) if label_keys is not None else ["labels"]
         self.multi_label = multi_label
@@ -607,6 +608,16 @@ class TaskDatasets:
             self.valid = self._tokenize(self.valid, self.remove_cols)
         if type(self).__init__ is TaskDatasets.__init__:  # a task with its own __init__ publishes at its end
             self._publish()
+
+    def _ready(self, tokenizer: Any) -> Any:
+        """The tokenizer as this task uses it: padding with EOS when it has no pad token (decoder-only models), and
+        for words that come pre-split, adding the space before each word that byte-level BPE expects (as
+        transformers' `run_ner.py` does for RoBERTa and GPT-2); the model is saved with this tokenizer."""
+        from .modelio import for_split_words, pad_with_eos
+
+        if tokenizer is None:
+            return None
+        return pad_with_eos(for_split_words(tokenizer) if self.words_pre_split else tokenizer)
 
     def _tokenize_kwargs_for(self, tokenizer: Any) -> dict[str, Any]:
         """Truncation to the model maximum (at most 512 tokens), then the keywords given."""
@@ -658,7 +669,7 @@ class TaskDatasets:
             )
             return
         name = model_name(tokenizer_name)
-        self.tokenizer, self.tokenizer_name = load_tokenizer(name, **auto_kwargs), str(name)
+        self.tokenizer, self.tokenizer_name = self._ready(load_tokenizer(name, **auto_kwargs)), str(name)
         self.tokenize_kwargs = self._tokenize_kwargs_for(self.tokenizer)
 
     def tokenize(self) -> None:

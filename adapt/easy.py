@@ -61,7 +61,14 @@ class EasyBase:
 
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self, model_name_or_path: ModelRef) -> Any:
-        from .modelio import load_flair_model, load_hf_config, load_hf_model, load_tokenizer, resolve_model_source
+        from .modelio import (
+            load_flair_model,
+            load_hf_config,
+            load_hf_model,
+            load_tokenizer,
+            pad_with_eos,
+            resolve_model_source,
+        )
         from .utils import default_device
 
         spec = self.spec
@@ -77,9 +84,9 @@ class EasyBase:
         if choice == "onnx":  # the graph holds the weights: the torch model is never loaded
             from .ort import OnnxRuntimeModel
 
-            config = load_hf_config(src, spec.saved_task, spec.heads)
+            config = load_hf_config(src, spec.saved_task, spec.heads, spec.auto_class)
             model: Any = OnnxRuntimeModel(Path(src.location) / copy, config)
-            return spec.predictor.from_model(model, load_tokenizer(src.location), src.manifest)
+            return spec.predictor.from_model(model, pad_with_eos(load_tokenizer(src.location)), src.manifest)
         model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
         if choice == "int8":
             from .quantize import load_int8

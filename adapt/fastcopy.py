@@ -80,6 +80,10 @@ def build_fast_copies(
     """Make the int8 and/or ONNX copies of `predictor.model`, parity-checked on `texts`, ready to write."""
     out = FastCopies()
     model, tokenizer = predictor.model, predictor.tokenizer
+    if onnx:
+        from .ort import check_exportable
+
+        check_exportable(model.config)
     if quantize:
         from .quantize import INT8_FILE, SCHEME, quantize_int8, save_int8
 

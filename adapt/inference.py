@@ -196,7 +196,10 @@ def encode(
     if not isinstance(stride, int) or not 0 <= stride < max_length // 2:
         raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
     if not getattr(tokenizer, "is_fast", False):
-        raise InvalidInputError("adapt needs a fast (Rust) tokenizer for windows and offsets; this model only has a slow one.")
+        raise InvalidInputError(
+            f"{type(tokenizer).__name__} is a slow (Python) tokenizer, and adapt needs a fast (Rust) one for windows and "
+            "offsets: this model's family (Marian, ...) has none, so it cannot do this task."
+        )
     kinds = [isinstance(t, tuple) for t in texts]
     if len(set(kinds)) > 1:  # single texts and pairs in one call: encode each group, then merge in input order
         groups = [[i for i, k in enumerate(kinds) if k is kind] for kind in (False, True)]
@@ -275,10 +278,29 @@ def _finish(
         features=features,
         sample_ids=[mapping[k] for k in keep],
         n_windows=n_windows,
-        offsets=[offsets[k] for k in keep] if offsets is not None else None,
+        offsets=[_trimmed(offsets[k], texts[mapping[k]], enc, k) for k in keep] if offsets is not None else None,
         word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
         sequence_ids=[enc.sequence_ids(k) for k in keep] if return_sequence_ids else None,
     )
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """`(start, end)` narrowed to leave out whitespace at either edge (a whitespace-only span becomes empty at its
+    end): SentencePiece and some byte-level tokenizers count the space before a word into the word's first token
+    (transformers#18111), so spans built from their offsets began one character early."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _trimmed(offsets: Sequence[Sequence[int]], text: Text, enc: Any, k: int) -> list[tuple[int, int]]:
+    """Window `k`'s token offsets, each trimmed of whitespace in the text it points into (of a pair: by sequence id)."""
+    if isinstance(text, str):
+        return [trim_span(text, int(s), int(e)) for s, e in offsets]
+    seq = enc.sequence_ids(k)
+    return [(int(s), int(e)) if q is None else trim_span(text[q], int(s), int(e)) for (s, e), q in zip(offsets, seq, strict=True)]
 
 
 _truncation = {"total": 0, "since_log": 0, "last_log": 0.0}

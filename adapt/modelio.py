@@ -332,14 +332,15 @@ def load_hf_model(
 ) -> tuple[Any, Any]:
     """Load (model, tokenizer) for `task` with `transformers.<auto_class_name>`, in eval mode on `device`.
 
-    Refuses folders that hold another task's model or a bare encoder with no `head_suffix` head (one of them,
-    for a tuple: GPT-2's causal head is `GPT2LMHeadModel`, most others `...ForCausalLM`).
+    Refuses folders that hold another task's model or a bare encoder without the task's head (a class of
+    `auto_class_name`'s mapping, or one ending in `head_suffix`: see `is_task_head`). A tokenizer without a pad
+    token pads with EOS, and the model's config learns that id (decoder-only classifiers find their last token by it).
     """
     import transformers
 
     from .adapters import is_adapter_folder, load_adapter_model
 
-    config = load_hf_config(source, task, head_suffix)
+    config = load_hf_config(source, task, head_suffix, auto_class_name)
     auto_cls = getattr(transformers, auto_class_name)
     try:
         if is_adapter_folder(source.location):
@@ -355,7 +356,71 @@ def load_hf_model(
         ) from e
     own_weights(model)
     model.to(device).eval()
-    return model, load_tokenizer(source.location)
+    tokenizer = pad_with_eos(load_tokenizer(source.location))
+    set_pad_token_id(model, tokenizer)
+    return model, tokenizer
+
+
+def pad_with_eos(tokenizer: Any) -> Any:
+    """`tokenizer`, padding with its EOS token when it has no pad token (GPT-2, Llama, Mistral, Qwen2)."""
+    if tokenizer is not None and tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        logger.info("the tokenizer has no pad token; padding with its EOS token %r", tokenizer.eos_token)
+    return tokenizer
+
+
+def for_split_words(tokenizer: Any) -> Any:
+    """`tokenizer` ready for words that come pre-split (`is_split_into_words=True`): a byte-level BPE tokenizer
+    (RoBERTa, GPT-2, BART, ModernBERT) sees a word start only after a space, so it must add one before every
+    word (`add_prefix_space=True`), which its own class may also demand. Others are returned as they are. The
+    change is made on a copy and kept when the tokenizer is saved, so raw text is tokenized the same way later."""
+    import copy
+
+    from tokenizers import Tokenizer
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or getattr(tokenizer, "add_prefix_space", False) or not _byte_level(backend.pre_tokenizer):
+        return tokenizer
+    state = json.loads(backend.to_str())
+    for part in ("pre_tokenizer", "post_processor"):
+        _prefix_space(state.get(part))
+    ready = copy.deepcopy(tokenizer)
+    ready._tokenizer = Tokenizer.from_str(json.dumps(state))
+    ready.add_prefix_space = True
+    ready.init_kwargs["add_prefix_space"] = True
+    logger.info("words come pre-split: the tokenizer adds a space before each (add_prefix_space=True)")
+    return ready
+
+
+def _byte_level(pre_tokenizer: Any) -> bool:
+    """True when a byte-level step of this pre-tokenizer does not add a prefix space."""
+    if pre_tokenizer is None:
+        return False
+    found: list[bool] = []
+    _prefix_space(json.loads(pre_tokenizer.__getstate__()), found)
+    return bool(found) and not all(found)
+
+
+def _prefix_space(node: Any, found: list[bool] | None = None) -> None:
+    """Set `add_prefix_space` on every byte-level step of a tokenizers JSON node (or, with `found`, collect it)."""
+    if isinstance(node, list):
+        for item in node:
+            _prefix_space(item, found)
+    elif isinstance(node, dict):
+        if node.get("type") in ("ByteLevel", "RobertaProcessing") and "add_prefix_space" in node:
+            if found is None:
+                node["add_prefix_space"] = True
+            else:
+                found.append(bool(node["add_prefix_space"]))
+        for key in ("pretokenizers", "processors"):
+            _prefix_space(node.get(key), found)
+
+
+def set_pad_token_id(model: Any, tokenizer: Any) -> None:
+    """Record the tokenizer's pad id in a config that has none, so that saving, reloading and serving pad alike."""
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        config.pad_token_id = tokenizer.pad_token_id
 
 
 def own_weights(model: Any) -> Any:
@@ -373,7 +438,48 @@ def own_weights(model: Any) -> Any:
     return model
 
 
-def load_hf_config(source: ModelSource, task: str, head_suffix: str | tuple[str, ...]) -> Any:
+def is_task_head(architecture: str, auto_class_name: str | None, head_suffix: str | tuple[str, ...]) -> bool:
+    """True when `architecture` (a class name from `config.json`) is a head of `transformers.<auto_class_name>`
+    (its model-type mapping: `MarianMTModel` is a seq2seq LM, `GPT2LMHeadModel` a causal LM), or ends in
+    `head_suffix` (composite or custom classes: `EncoderDecoderModel`, `...ForSequenceClassification`)."""
+    return architecture.endswith(head_suffix) or architecture in auto_class_heads(auto_class_name)
+
+
+def auto_class_heads(auto_class_name: str | None) -> set[str]:
+    """The model classes `transformers.<auto_class_name>` loads, by name (registered ones included)."""
+    import transformers
+
+    mapping = getattr(getattr(transformers, auto_class_name or "", None), "_model_mapping", None)
+    names = [*getattr(mapping, "_model_mapping", {}).values(), *(c.__name__ for c in getattr(mapping, "_extra_content", {}).values())]
+    return {n for v in names for n in ((v,) if isinstance(v, str) else v)}
+
+
+def check_task_head(config: Any, auto_class_name: str, task: str, name: str) -> None:
+    """Refuse, before any weights load, a model whose type has no head for `task` in transformers (Marian has no
+    classification head), naming the heads it has."""
+    import transformers
+
+    mapping = getattr(transformers, auto_class_name)._model_mapping
+    model_type = getattr(config, "model_type", None)
+    known = {*getattr(mapping, "_model_mapping", {}), *(c.model_type for c in getattr(mapping, "_extra_content", {}))}
+    if model_type in known:
+        return
+    family = type(config).__name__.removesuffix("Config") or str(model_type)
+    has = [a for a in TASK_AUTO_CLASSES if model_type in getattr(getattr(transformers, a)._model_mapping, "_model_mapping", {})]
+    raise WrongTaskError(
+        f"{family} models (model type {model_type!r}, {name!r}) have no {task.replace('_', ' ')} head in transformers "
+        f"({auto_class_name}), so they cannot be tuned for {task!r}. {family} has: {', '.join(has) or 'no task heads'}."
+    )
+
+
+# the auto classes adapt's tasks load, for naming what a model type can do
+TASK_AUTO_CLASSES = ("AutoModelForSequenceClassification", "AutoModelForTokenClassification",
+                     "AutoModelForQuestionAnswering", "AutoModelForCausalLM", "AutoModelForMaskedLM", "AutoModelForSeq2SeqLM")
+
+
+def load_hf_config(
+    source: ModelSource, task: str, head_suffix: str | tuple[str, ...], auto_class_name: str | None = None
+) -> Any:
     """The checked `config.json` of a model for `task` (see `load_hf_model`), without loading any weights."""
     from transformers import AutoConfig
 
@@ -389,7 +495,7 @@ def load_hf_config(source: ModelSource, task: str, head_suffix: str | tuple[str,
     except ValueError as e:  # an unknown model_type, or custom code the folder asks to run
         raise CorruptModelError(f"The config of {source.location!r} cannot be used without running its own code: {e}") from e
     archs = _architectures(config)
-    if archs and not any(a.endswith(head_suffix) for a in archs):
+    if archs and not any(is_task_head(a, auto_class_name, head_suffix) for a in archs):
         heads = " or ".join(head_suffix) if isinstance(head_suffix, tuple) else head_suffix
         raise WrongTaskError(
             f"{source.location!r} holds a {archs[0]}, not a model with a {heads} head. "

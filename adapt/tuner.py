@@ -157,7 +157,7 @@ class Tuner:
         self.classes = self._classes(dls)
         self.device = default_device(device if device is not None else getattr(dls, "device", None))
         dls.to(self.device)
-        self.model = self._with_adapter(self._load_model(model_name), peft).to(self.device)
+        self.model = self._with_adapter(self._padded(self._load_model(model_name)), peft).to(self.device)
         self.expose_fastai_api = expose_fastai_api
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
@@ -382,10 +382,21 @@ class Tuner:
         """Hook: refuse a model object this task cannot train."""
         return model
 
+    def _padded(self, model: Any) -> Any:
+        """A tokenizer without a pad token pads with EOS (decoder-only models), and the model's config records the
+        pad id: GPT-2, Llama or Qwen2 classifiers find each row's last token by it, here, after saving and served."""
+        from .modelio import pad_with_eos, set_pad_token_id
+
+        set_pad_token_id(model, pad_with_eos(self.tokenizer))
+        return model
+
     def _from_pretrained(self, location: str, config: Any) -> Any:
         """Load the task's auto class; a labelled task gets a head sized to `self.classes`."""
         import transformers
 
+        from .modelio import check_task_head
+
+        check_task_head(config, self.spec.auto_class, self.spec.name, self.base_model)
         auto = getattr(transformers, self.spec.auto_class)
         kwargs = self._head_kwargs(config) if self.classes else {"config": config}
         try:  # a labelled head reloads the config with the label entries; others load as configured
@@ -396,8 +407,11 @@ class Tuner:
         return model
 
     def _head_kwargs(self, config: Any) -> dict[str, Any]:
+        from .modelio import is_task_head
+
         head = getattr(config, "architectures", None) or []
-        resize = bool(head) and head[0].endswith(self.spec.heads) and config.num_labels != len(self.classes)
+        resize = bool(head) and is_task_head(head[0], self.spec.auto_class, self.spec.heads)
+        resize = resize and config.num_labels != len(self.classes)
         if resize:  # a fine-tuned head of another size: start a new head rather than fail on shapes
             warnings.warn(
                 f"{self.base_model!r} has a {config.num_labels}-class head; starting a new {len(self.classes)}-class head.",

@@ -135,7 +135,9 @@ def task_for_folder(model_dir: str | os.PathLike[str]) -> TaskSpec:
             )
         return found
     archs = _architectures(Path(src.location))
-    found = next((t for t in tasks if t.matches_architecture(archs)), None)
+    # a head named for its task first (BART's generation head also fills masks), then any head transformers maps
+    found = next((t for t in tasks if any(a.endswith(t.heads) for a in archs)), None)
+    found = found or next((t for t in tasks if t.matches_architecture(archs)), None)
     if found is None:
         heads = sorted({h for t in tasks for h in t.heads})
         raise WrongTaskError(f"{str(model_dir)!r} holds {archs or 'an unknown architecture'}; adapt serves {heads} models.")

@@ -78,8 +78,10 @@ class TaskSpec:
         return all(bool(manifest.get(k, False)) == bool(v) for k, v in self.variant.items())
 
     def matches_architecture(self, architectures: list[str]) -> bool:
-        """True when a plain transformers folder's `architectures` end with one of this task's heads."""
-        return any(a.endswith(self.heads) for a in architectures)
+        """True when a plain transformers folder's `architectures` hold a head of this task (`is_task_head`)."""
+        from ..modelio import is_task_head
+
+        return any(is_task_head(a, self.auto_class, self.heads) for a in architectures)
 
     def __repr__(self) -> str:
         return f"TaskSpec({self.name!r})"

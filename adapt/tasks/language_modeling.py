@@ -230,11 +230,8 @@ class LanguageModelDatasets(TaskDatasets):
                 check_lm_architecture(config, True, str(name))
             if tok.mask_token is None:
                 raise WrongTaskError(f"The tokenizer of {name!r} has no mask token, so it cannot train a masked LM.")
-        elif tok.pad_token is None:  # GPT-2 style: the collator pads the short last block with EOS (labels -100)
-            if tok.eos_token is None:
-                raise WrongTaskError(f"The tokenizer of {name!r} has neither a pad nor an EOS token; add a pad token.")
-            tok.pad_token = tok.eos_token
-            logger.info("the tokenizer has no pad token; padding with its EOS token %r", tok.eos_token)
+        elif tok.pad_token is None:  # GPT-2 style tokenizers pad with EOS (TaskDatasets): this one has neither
+            raise WrongTaskError(f"The tokenizer of {name!r} has neither a pad nor an EOS token; add a pad token.")
         if self.masked_lm:
             self.tokenize_kwargs.setdefault("return_special_tokens_mask", True)
 

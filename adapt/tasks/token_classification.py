@@ -192,6 +192,7 @@ class TokenClassificationDatasets(TaskDatasets):
         >>> dls.show_batch()
     """
 
+    words_pre_split = True
     columns: ClassVar[tuple[Option, ...]] = (
         Option("tokens_col", str, "tokens", "column of the token lists", "tokens"),
         Option("tags_col", str, "tags", "column of the tag lists (strings, or ClassLabel ids)", "tags"),
