@@ -450,7 +450,8 @@ def auto_class_heads(auto_class_name: str | None) -> set[str]:
     import transformers
 
     mapping = getattr(getattr(transformers, auto_class_name or "", None), "_model_mapping", None)
-    names = [*getattr(mapping, "_model_mapping", {}).values(), *(c.__name__ for c in getattr(mapping, "_extra_content", {}).values())]
+    registered = (c.__name__ for c in getattr(mapping, "_extra_content", {}).values())
+    names = [*getattr(mapping, "_model_mapping", {}).values(), *registered]
     return {n for v in names for n in ((v,) if isinstance(v, str) else v)}
 
 
