@@ -80,7 +80,9 @@ def _sentencepiece(texts: Sequence[str], work: Path, **ids: int) -> Path:
 # ---------------------------------------------------------------------------------------------------
 # models
 # ---------------------------------------------------------------------------------------------------
-def _save(model_cls: Any, config: Any, tokenizer: Any, directory: Path) -> Path:
+def _save(model_cls: Any, config: Any, tokenizer: Any, directory: Path, sentencepiece_only: bool = False) -> Path:
+    """Save a seeded random model and its tokenizer; `sentencepiece_only`: without `tokenizer.json`, as many hub
+    folders of SentencePiece families are (transformers converts the `.model` file to a fast tokenizer at load)."""
     import torch
 
     with torch.random.fork_rng(devices=[]):
@@ -88,6 +90,8 @@ def _save(model_cls: Any, config: Any, tokenizer: Any, directory: Path) -> Path:
         model = model_cls(config)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    if sentencepiece_only:
+        (directory / "tokenizer.json").unlink()
     return directory
 
 
@@ -199,7 +203,7 @@ def xlm_roberta(texts: Sequence[str], directory: Path) -> Path:
     tok = XLMRobertaTokenizerFast(vocab_file=str(spm))
     cfg = XLMRobertaConfig(vocab_size=_n_vocab(tok), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                            intermediate_size=2 * HIDDEN, max_position_embeddings=MAX_POS + 2, **_ids(tok))
-    return _save(XLMRobertaForMaskedLM, cfg, tok, directory)
+    return _save(XLMRobertaForMaskedLM, cfg, tok, directory, sentencepiece_only=True)
 
 
 def albert(texts: Sequence[str], directory: Path) -> Path:
@@ -211,7 +215,7 @@ def albert(texts: Sequence[str], directory: Path) -> Path:
     cfg = AlbertConfig(vocab_size=_n_vocab(tok), embedding_size=32, hidden_size=HIDDEN, num_hidden_layers=2,
                        num_attention_heads=2, intermediate_size=2 * HIDDEN, max_position_embeddings=MAX_POS,
                        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
-    return _save(AlbertForMaskedLM, cfg, tok, directory)
+    return _save(AlbertForMaskedLM, cfg, tok, directory, sentencepiece_only=True)
 
 
 def t5(texts: Sequence[str], directory: Path) -> Path:
@@ -335,3 +339,34 @@ def build(family: str, texts: Sequence[str], directory: Path) -> Path:
         return FAMILIES[family].build(texts, directory)
     finally:
         shutil.rmtree(directory / "_tok", ignore_errors=True)
+
+
+TASK_COLUMNS = {
+    "sequence_classification": "classification",
+    "token_classification": "NER",
+    "question_answering": "QA",
+    "masked_language_modeling": "fill-mask",
+    "language_modeling": "causal LM",
+    "summarization": "summarization",
+    "translation": "translation",
+}
+
+
+def readme_table() -> str:
+    """The README's table of tested backbone families (checked against `FAMILIES` by the tests)."""
+    from adapt.tasks import get_task
+
+    head = ["family", "model type", "tokenizer", *TASK_COLUMNS.values(), "LoRA", "int8", "ONNX"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in FAMILIES.values():
+        copies = {c for t in f.tasks for c in get_task(t).fast_copies}
+        if f.tasks == DECODER_TASKS:
+            copies.discard("onnx")  # refused: the exporter cannot trace decoder causal masks
+        cells = ["✓" if task in f.tasks else "" for task in TASK_COLUMNS]
+        cells += ["✓", "✓" if "int8" in copies else "", "✓" if "onnx" in copies else ""]
+        rows.append("| " + " | ".join([f.name, f"`{f.model_type}`", f.tokenizer_kind, *cells]) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(readme_table())  # noqa: T201

@@ -113,6 +113,29 @@ def test_wnut_one_epoch_learns(ner_trained):
     assert ev["f1"] == pytest.approx(metrics["f1"], abs=1e-6)
 
 
+def test_a_batch_with_no_word_to_tag_gives_a_zero_loss_not_nan(ner_trained):
+    """Windows can hold only words an earlier window labelled; a batch of them must not make the weights NaN."""
+    import pickle
+
+    import torch
+
+    tuner, _ = ner_trained
+    loss_func = tuner.learn.loss_func
+    logits = torch.randn(2, 5, len(tuner.classes), requires_grad=True)
+    none = loss_func(logits, torch.full((2, 5), -100))
+    none.backward()
+    assert float(none) == 0.0 and torch.isfinite(logits.grad).all()
+    some = torch.full((2, 5), -100)
+    some[0, 1] = 1
+    assert torch.isclose(loss_func(logits, some), torch.nn.functional.cross_entropy(logits[0, 1:2], some[0, 1:2]))
+    loss_func.reduction = "none"  # fastai's get_preds(with_loss=True): one loss per token
+    try:
+        assert loss_func(logits, torch.full((2, 5), -100)).shape == (10,)
+    finally:
+        loss_func.reduction = "mean"
+    assert type(pickle.loads(pickle.dumps(loss_func))).__name__ == "TagLoss"  # learn.export() pickles the loss
+
+
 def test_offsets_round_trip_and_levels(ner_trained):
     tuner, _ = ner_trained
     out = tuner.predict(TEXTS, detail_level="high")

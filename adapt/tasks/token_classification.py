@@ -633,6 +633,37 @@ class FlairTokenTagger:
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
+class TagLoss:
+    """fastai's flat cross-entropy over tag ids (-100 ignored), and a zero that keeps the graph for a batch with no
+    word to tag (windows holding only words an earlier window labelled): PyTorch's mean over no labels is NaN,
+    which would poison every weight. A plain class at module level, so `learn.export()` can pickle it."""
+
+    def __init__(self) -> None:
+        from fastai.losses import CrossEntropyLossFlat
+
+        self.flat = CrossEntropyLossFlat(axis=-1)
+
+    def __call__(self, inp: Any, targ: Any, **kwargs: Any) -> Any:
+        if bool((targ != IGNORE).any()):
+            return self.flat(inp, targ, **kwargs)
+        zero = inp.sum(-1) * 0.0
+        return zero.flatten() if self.reduction == "none" else zero.sum()
+
+    @property
+    def reduction(self) -> str:
+        return str(self.flat.reduction)
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:  # fastai's get_preds(with_loss=True) asks for per-item losses
+        self.flat.reduction = value
+
+    def activation(self, x: Any) -> Any:
+        return self.flat.activation(x)
+
+    def decodes(self, x: Any) -> Any:
+        return self.flat.decodes(x)
+
+
 def _seqeval_metrics(vocab: Sequence[str]) -> list[Any]:
     from fastai.learner import Metric
 
@@ -702,9 +733,7 @@ class TokenClassificationTuner(Tuner):
         return [str(v) for v in vocab]
 
     def default_loss(self) -> Any:
-        from fastai.losses import CrossEntropyLossFlat
-
-        return CrossEntropyLossFlat(axis=-1)
+        return TagLoss()
 
     def default_metrics(self) -> list[Any]:
         return _seqeval_metrics(self.classes)
