@@ -255,7 +255,22 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:
     # transformers lists mismatched keys as names (or as (name, shapes) in some versions)
     resized = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", [])]
     _check_resized_are_saved(folder, resized)
-    return peft.PeftModel.from_pretrained(base_model, str(folder), is_trainable=False).merge_and_unload()
+    fixed = _nesting_removed(folder)
+    kwargs = {"config": fixed} if fixed is not None else {}
+    return peft.PeftModel.from_pretrained(base_model, str(folder), is_trainable=False, **kwargs).merge_and_unload()
+
+
+def _nesting_removed(folder: str | Path) -> Any:
+    """The adapter's config without `modules_to_save` entries inside another entry (adapt 0.1.0 listed RoBERTa's
+    `classifier.dense` beside the `classifier` peft saves, and peft cannot load that back; the weights file holds
+    the head under the outer name), or None when the config loads as it is."""
+    config = _peft().PeftConfig.from_pretrained(str(folder))
+    listed = set(getattr(config, "modules_to_save", None) or ())
+    outer = _outermost(listed)
+    if set(outer) == listed:
+        return None
+    config.modules_to_save = outer
+    return config
 
 
 def _check_resized_are_saved(folder: str | Path, resized: Sequence[str]) -> None:

@@ -254,3 +254,31 @@ def test_family_answer_spans_are_the_gold_spans(family: str, family_dir) -> None
         cls = _cls_index(enc.features["input_ids"][0], tokenizer)
         answer = best_answers(question, context, [(logits[0], logits[1], offsets, cls)], 1, 30, False).answer
         assert (answer.text, answer.start, answer.end) == (gold, start, end), (family, gold, answer)
+
+
+def test_readme_backbone_table_is_the_matrix() -> None:
+    from .families import readme_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert readme_table() in readme, "README's Backbones table differs from the family matrix: python -m tests.families"
+
+
+def test_an_adapter_with_the_nested_heads_of_adapt_0_1_still_loads(family_dir, task_files: Path, tmp_path: Path) -> None:
+    """adapt 0.1.0 listed RoBERTa's `classifier.dense`/`out_proj` beside the `classifier` peft saves: peft could
+    not load that config back, although the weights file holds the trained head. Such folders load now."""
+    from adapt import set_seed
+
+    spec = get_task("sequence_classification")
+    set_seed(0)
+    dsets = datasets_for(spec, task_files / "cls.csv", family_dir("RoBERTa"))
+    tuner = spec.tuner(dsets.dataloaders(batch_size=8), str(family_dir("RoBERTa")), peft="lora")
+    tuner.tune(1, lr=LR)
+    folder = tuner.save(tmp_path / "adapter")
+    path = folder / "adapter_config.json"
+    config = json.loads(path.read_text())
+    assert "classifier" in config["modules_to_save"] and "classifier.dense" not in config["modules_to_save"]
+    config["modules_to_save"] = ["classifier.dense", "classifier.out_proj", *config["modules_to_save"]]
+    path.write_text(json.dumps(config))
+    inputs = INPUTS["sequence_classification"]
+    got = easy_call(spec, spec.easy(), inputs, folder, "high")
+    assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3)
