@@ -30,8 +30,17 @@ def _spec(manifest: dict[str, Any]) -> Any:
 
 
 def _final_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of the saved weights: the best epoch's when `keep_best` restored it, else the last epoch's."""
     history = (manifest.get("training") or {}).get("history") or []
-    return dict(history[-1]) if history else {}
+    return dict(next((row for row in history if row.get("best")), history[-1] if history else {}))
+
+
+def _metrics_heading(manifest: dict[str, Any]) -> str:
+    training = manifest.get("training") or {}
+    best, run = training.get("best_epoch"), training.get("epochs_run")
+    if best is None:
+        return "## Final validation metrics"
+    return f"## Validation metrics of the saved weights (epoch {best} of {run}, the best kept by keep_best)"
 
 
 def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -129,7 +138,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
         f"Base model: `{manifest.get('base_model')}`."
         + (f" Labels: {', '.join(map(str, manifest['labels']))}." if manifest.get("labels") else ""),
         "",
-        "## Final validation metrics",
+        _metrics_heading(manifest),
         "",
         *([f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- not recorded"]),
         "",

@@ -529,6 +529,7 @@ class Tuner:
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidInputError(f"epochs must be a positive integer (total epochs), got {epochs!r}.")
         check_lr(lr)
+        self._check_fit_kwargs(strategy, fit_kwargs)
         from . import tracking
         from .distributed import broadcast_object, distributed_ctx, is_main_process
 
@@ -732,6 +733,20 @@ class Tuner:
         seed, time and adapt version (empty before training); `save()` writes it to `adapt.json` and the card."""
         return dict(self._training)
 
+    def _check_fit_kwargs(self, strategy: Strategy, fit_kwargs: dict[str, Any]) -> None:
+        """Refuse a keyword neither `tune` nor the strategy's fastai policy takes (`early_stop=2`), before training,
+        naming the closest one; fastai would raise a bare TypeError after the LR search."""
+        import inspect
+
+        policy = {Strategy.OneCycle: "fit_one_cycle", Strategy.CosineAnnealing: "fit_flat_cos",
+                  Strategy.SGDR: "fit_sgdr"}.get(strategy, "fit")
+        own = {"n_epoch", "n_cycles", "cycle_len", "cycle_mult", "lr", "lr_max", "cbs", "self", "start_epoch"}
+        takes = [n for n in inspect.signature(getattr(self.learn, policy)).parameters if n not in own]
+        tune_own = [n for n, p in inspect.signature(self.tune).parameters.items() if p.kind is p.KEYWORD_ONLY]
+        for name in fit_kwargs:
+            if name not in takes and name != "start_epoch":
+                raise InvalidChoiceError(unknown_name("tune() keyword", name, [*tune_own, *takes], f"strategy {strategy.value}"))
+
     def _fit(self, epochs: int, lr: Any, strategy: Strategy, cbs: Any, **fit_kwargs: Any) -> None:
         if not fit_kwargs.get("start_epoch"):
             fit_kwargs.pop("start_epoch", None)  # as before for fit methods and callers that do not know it
@@ -799,9 +814,10 @@ class Tuner:
         return save_figure(loss_figure(train, valid), path)
 
     def final_metrics(self) -> dict[str, float]:
-        """The last epoch's metrics (empty before training)."""
+        """The metrics of the weights the model holds now (empty before training): the last epoch's, or with
+        `keep_best=True` the best epoch's, whose weights were restored."""
         hist = self.history()
-        last = hist[-1] if hist else {}
+        last = next((row for row in hist if row.get("best")), hist[-1] if hist else {})
         return {k: v for k, v in last.items() if k != "best" and not (isinstance(v, float) and math.isnan(v))}
 
     # -- prediction and evaluation --------------------------------------------------------------------

@@ -58,12 +58,45 @@ def test_keep_best_ends_with_the_best_epochs_weights_and_marks_it(trained_tasks,
     assert all((now[k] == snaps.states[best][k]).all() for k in now)
     assert (tmp_path / "work" / "models" / "best.pth").is_file()  # in the work_dir the user chose
     assert tuner.training_record["best_epoch"] == best and "best" not in tuner.final_metrics()
+    # what is reported is what was kept: tune's answer, the CLI's JSON (final_metrics) and the card
+    kept = {k: v for k, v in history[best].items() if k != "best"}
+    assert tuner.final_metrics() == kept
+    card = (tuner.save(tmp_path / "saved") / "README.md").read_text()
+    assert f"epoch {best} of 4, the best kept by keep_best" in card
+    assert f"- valid_loss: {kept['valid_loss']:.4f}" in card
+
+
+def test_the_card_reports_the_kept_epoch_not_the_last() -> None:
+    from adapt.card import card_metadata, model_card
+
+    rows = [{"epoch": i, "train_loss": 1.0, "valid_loss": v, "accuracy": a, "best": i == 1}
+            for i, (v, a) in enumerate([(0.9, 0.5), (0.7, 0.8), (0.8, 0.6)])]
+    manifest = {"task": "sequence_classification", "base_model": "bert-base-uncased", "labels": ["a", "b"],
+                "training": {"history": rows, "best_epoch": 1, "epochs_run": 3}}
+    card = model_card(manifest)
+    assert "epoch 1 of 3, the best kept by keep_best" in card and "- valid_loss: 0.7000" in card
+    assert "- accuracy: 0.8000" in card and "- valid_loss: 0.8000" not in card.split("## Training")[0]
+    assert card_metadata(manifest)["metrics"] == ["accuracy"]
+    for row in rows:
+        row["best"] = False
+    manifest["training"]["best_epoch"] = None
+    assert "## Final validation metrics" in model_card(manifest) and "- valid_loss: 0.8000" in model_card(manifest)
 
 
 def test_early_stopping_stops_when_the_monitor_stops_improving(trained_tasks, tmp_path: Path) -> None:
     tuner = _tuner(trained_tasks, tmp_path)
     tuner.tune(8, lr=1e-12, monitor="accuracy", early_stopping=1)  # a rate this small changes no decision
     assert len(tuner.history()) == 2 and tuner.training_record["epochs_run"] == 2
+
+
+def test_a_misspelled_tune_keyword_is_refused_before_training(trained_tasks, tmp_path: Path) -> None:
+    tuner = _tuner(trained_tasks, tmp_path)
+    with pytest.raises(InvalidChoiceError, match=r"Unknown tune\(\) keyword 'early_stop'.*Did you mean 'early_stopping'\?"):
+        tuner.tune(1, lr=None, early_stop=2)  # refused before the LR finder runs
+    assert tuner.lr_suggestion is None
+    with pytest.raises(InvalidChoiceError, match="Did you mean 'div_final'"):
+        tuner.tune(1, lr=1e-4, strategy="CosineAnnealing", div_finall=10)
+    tuner.tune(1, lr=1e-4, pct_start=0.5)  # the policy's own keywords pass through to fastai
 
 
 def test_a_misspelled_monitor_lists_the_metrics(trained_tasks, tmp_path: Path) -> None:
