@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .errors import AdaptError, InvalidInputError, unknown_name
+from .errors import AdaptError, EmptyDatasetError, InvalidInputError, unknown_name
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -90,6 +90,9 @@ def _read_inputs(texts: Sequence[str], file: Path | None, as_json: bool) -> list
             if not line.strip():
                 raise InvalidInputError(f"{file}:{n} is blank; every line is one input (output line N answers line N).")
             items.append(_json(line, f"{file}:{n}") if parse else line)
+    if not items and file is not None:
+        raise EmptyDatasetError(f"{str(file)!r} holds no inputs: it is empty (one input per line, output line N "
+                                "answers line N).")
     if not items:
         raise InvalidInputError("Give inputs as arguments or with --file.")
     return items
@@ -217,7 +220,7 @@ def predict(
     options = _parse_options(pairs, spec.predictor.options, "option", spec.name)
     items = _read_inputs(texts or [], file, jsonl)
     predictor = spec.easy().get_model(model)
-    call = prepare(predictor, items, spec.fields, level, options)
+    call = prepare(predictor, items, spec.fields, level, options, where=f"{spec.name} prediction")
     with showing_progress(len(call.inputs)):  # on stderr: stdout stays JSON
         result = run(predictor, call, batch_size)
     if output == "json":

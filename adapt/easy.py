@@ -145,7 +145,7 @@ class EasyBase:
 
         mini_batch_size = batch_size_option(mini_batch_size, 32, options, "mini_batch_size")
         level = DetailLevel(detail_level)  # checked before any model loads, as the options are
-        check_options(options, self.spec.predictor.options, self.spec.predictor.__name__)
+        check_options(options, self.spec.predictor.options, f"{type(self).__name__}.{self.spec.verb}")
         predictor = self.get_model(model_name_or_path)
         return predict_json(predictor, text, self.spec.fields, mini_batch_size, level, options)
 

@@ -492,7 +492,7 @@ def prepare(
 
     level = DetailLevel(detail_level)
     inputs, single = normalize_inputs(raw, fields)
-    opts = check_options(options or {}, predictor.options, where or type(predictor).__name__)
+    opts = check_options(options or {}, predictor.options, where or "prediction")
     return PredictCall(inputs, opts, level, single)
 
 

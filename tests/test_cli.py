@@ -39,3 +39,22 @@ def test_predict_never_imports_fastai_or_flair(saved_dir):
     )
     out = subprocess.run([sys.executable, "-c", code, str(saved_dir)], capture_output=True, text=True, env=ENV, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_empty_input_file_and_a_bad_option_are_named_in_the_users_terms(tiny_cls_dir, tmp_path, capsys):
+    import pytest
+
+    from adapt import EasySequenceClassifier
+    from adapt.errors import InvalidInputError
+
+    from .contract_utils import run_cli
+
+    empty = tmp_path / "texts.txt"
+    empty.write_text("\n\n")
+    code, _, err = run_cli(capsys, "predict", tiny_cls_dir, "--file", empty)
+    assert code == 2 and "texts.txt' holds no inputs: it is empty" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "predict", tiny_cls_dir, "a text", "--param", "top_kk=2")
+    assert code == 2 and "for sequence_classification." in err and "HFClassifier" not in err
+    with pytest.raises(InvalidInputError, match=r"for EasySequenceClassifier\.tag_text\. Accepted") as e:
+        EasySequenceClassifier().tag_text("a text", tiny_cls_dir, top_kk=2)
+    assert "HFClassifier" not in str(e.value)

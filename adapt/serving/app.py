@@ -290,7 +290,7 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
             return error_response(413, refusal, rid)
         predictor = app.state.predictor
         try:
-            call = prepare(predictor, body.texts, spec.fields, body.detail_level, body.parameters)
+            call = prepare(predictor, body.texts, spec.fields, body.detail_level, body.parameters, f"{spec.name} prediction")
             tokens = await asyncio.to_thread(app.state.counter.count, call.inputs)
             if tokens > config.max_tokens:
                 return error_response(413, f"The texts hold {tokens} tokens, over max_tokens={config.max_tokens}; "
