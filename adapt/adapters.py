@@ -85,23 +85,33 @@ def lora_config(kind: Any, task: str, model: Any, new_weights: Sequence[str] = (
     if config is not None and getattr(config, "task_type", None) is None:
         config.task_type = TASK_TYPES.get(task)
     task_type = getattr(config, "task_type", None) if config is not None else TASK_TYPES.get(task)
-    heads = _heads_to_save(task, str(getattr(task_type, "value", task_type)), model, new_weights)
+    own = _peft_saves(str(getattr(task_type, "value", task_type)), model)
+    heads = _loadable(_heads_to_save(task, model, new_weights), own)
     if config is not None:
-        if heads and hasattr(config, "modules_to_save"):
-            config.modules_to_save = sorted({*(config.modules_to_save or ()), *heads})
+        listed = [*(config.modules_to_save or ()), *heads] if hasattr(config, "modules_to_save") else []
+        if listed:
+            config.modules_to_save = _loadable(listed, own)
         return config
     check_kind(kind)
     return peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, task_type=TASK_TYPES.get(task),
                            target_modules=_attention_targets(model), modules_to_save=heads or None)
 
 
-def _heads_to_save(task: str, task_type: str, model: Any, new_weights: Sequence[str]) -> list[str]:
-    """The task's head and the modules the checkpoint lacked, less those peft's task type saves itself (with
-    everything inside them)."""
-    own = tuple(name for name in PEFT_SAVES.get(task_type, ()) if hasattr(model, name))
+def _heads_to_save(task: str, model: Any, new_weights: Sequence[str]) -> list[str]:
+    """The task's head and the modules the checkpoint lacked (their outermost modules)."""
     heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
-    heads += _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
-    return [h for h in heads if not any(h == o or h.startswith(f"{o}.") for o in own)]
+    return heads + _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
+
+
+def _peft_saves(task_type: str, model: Any) -> tuple[str, ...]:
+    return tuple(name for name in PEFT_SAVES.get(task_type, ()) if hasattr(model, name))
+
+
+def _loadable(modules: Sequence[str], own: Sequence[str]) -> list[str]:
+    """`modules` less those inside another one or inside what peft's task type saves itself (`own`): a nesting
+    that peft saves but cannot load back."""
+    outer = _outermost(set(modules))
+    return [m for m in outer if not any(m == o or m.startswith(f"{o}.") for o in own)]
 
 
 def _attention_targets(model: Any) -> list[str] | None:

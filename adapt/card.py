@@ -76,6 +76,12 @@ def _record_lines(manifest: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _limitation_lines(manifest: dict[str, Any]) -> list[str]:
+    """What `tune()` found wrong with the model it saved (it predicts one class for everything, ...)."""
+    warnings = (manifest.get("training") or {}).get("warnings") or []
+    return ["## Limitations", "", *(f"- {w}" for w in warnings), ""] if warnings else []
+
+
 def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -142,6 +148,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
         "",
         *([f"- {k}: {v:.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in metrics.items()] or ["- not recorded"]),
         "",
+        *_limitation_lines(manifest),
         "## Training",
         "",
         *_record_lines(manifest),

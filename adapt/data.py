@@ -613,10 +613,13 @@ class TaskDatasets:
         """The tokenizer as this task uses it: padding with EOS when it has no pad token (decoder-only models), and
         for words that come pre-split, adding the space before each word that byte-level BPE expects (as
         transformers' `run_ner.py` does for RoBERTa and GPT-2); the model is saved with this tokenizer."""
+        from .inference import slow_tokenizer_message
         from .modelio import for_split_words, pad_with_eos
 
         if tokenizer is None:
             return None
+        if self.words_pre_split and not getattr(tokenizer, "is_fast", False):  # word ids need the Rust tokenizer
+            raise InvalidInputError(slow_tokenizer_message(tokenizer))
         return pad_with_eos(for_split_words(tokenizer) if self.words_pre_split else tokenizer)
 
     def _tokenize_kwargs_for(self, tokenizer: Any) -> dict[str, Any]:

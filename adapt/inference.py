@@ -196,10 +196,7 @@ def encode(
     if not isinstance(stride, int) or not 0 <= stride < max_length // 2:
         raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
     if not getattr(tokenizer, "is_fast", False):
-        raise InvalidInputError(
-            f"{type(tokenizer).__name__} is a slow (Python) tokenizer, and adapt needs a fast (Rust) one for windows and "
-            "offsets: this model's family (Marian, ...) has none, so it cannot do this task."
-        )
+        raise InvalidInputError(slow_tokenizer_message(tokenizer))
     kinds = [isinstance(t, tuple) for t in texts]
     if len(set(kinds)) > 1:  # single texts and pairs in one call: encode each group, then merge in input order
         groups = [[i for i, k in enumerate(kinds) if k is kind] for kind in (False, True)]
@@ -282,6 +279,11 @@ def _finish(
         word_ids=[enc.word_ids(k) for k in keep] if return_word_ids else None,
         sequence_ids=[enc.sequence_ids(k) for k in keep] if return_sequence_ids else None,
     )
+
+
+def slow_tokenizer_message(tokenizer: Any) -> str:
+    return (f"{type(tokenizer).__name__} is a slow (Python) tokenizer, and this task needs a fast (Rust) one for windows "
+            "and character offsets: load it with AutoTokenizer (use_fast=True); some families (Marian) have none.")
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:

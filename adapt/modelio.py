@@ -356,9 +356,7 @@ def load_hf_model(
         ) from e
     own_weights(model)
     model.to(device).eval()
-    tokenizer = pad_with_eos(load_tokenizer(source.location))
-    set_pad_token_id(model, tokenizer)
-    return model, tokenizer
+    return model, pad_alike(model, load_tokenizer(source.location))
 
 
 def pad_with_eos(tokenizer: Any) -> Any:
@@ -371,56 +369,40 @@ def pad_with_eos(tokenizer: Any) -> Any:
 
 def for_split_words(tokenizer: Any) -> Any:
     """`tokenizer` ready for words that come pre-split (`is_split_into_words=True`): a byte-level BPE tokenizer
-    (RoBERTa, GPT-2, BART, ModernBERT) sees a word start only after a space, so it must add one before every
-    word (`add_prefix_space=True`), which its own class may also demand. Others are returned as they are. The
-    change is made on a copy and kept when the tokenizer is saved, so raw text is tokenized the same way later."""
-    import copy
-
-    from tokenizers import Tokenizer
+    (RoBERTa, GPT-2, BART, ModernBERT) sees a word start only after a space, so it must add one before every word
+    (`add_prefix_space=True`, what transformers' `run_ner.py` does), which its own class may also demand. Others are
+    returned as they are: SentencePiece and WordPiece mark each word already, and a byte-level step behind a regex
+    split (Llama 3, Qwen2) would put a space before every piece. The copy is kept when the tokenizer is saved, so
+    raw text is later tokenized as the words were."""
+    import tempfile
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or getattr(tokenizer, "add_prefix_space", False) or not _byte_level(backend.pre_tokenizer):
+    if backend is None or getattr(tokenizer, "add_prefix_space", False) or not _plain_byte_level(backend.pre_tokenizer):
         return tokenizer
-    state = json.loads(backend.to_str())
-    for part in ("pre_tokenizer", "post_processor"):
-        _prefix_space(state.get(part))
-    ready = copy.deepcopy(tokenizer)
-    ready._tokenizer = Tokenizer.from_str(json.dumps(state))
-    ready.add_prefix_space = True
-    ready.init_kwargs["add_prefix_space"] = True
+    with tempfile.TemporaryDirectory(prefix="adapt-tokenizer-") as tmp:
+        tokenizer.save_pretrained(tmp)
+        ready = load_tokenizer(tmp, add_prefix_space=True)
+    ready.name_or_path = tokenizer.name_or_path
     logger.info("words come pre-split: the tokenizer adds a space before each (add_prefix_space=True)")
     return ready
 
 
-def _byte_level(pre_tokenizer: Any) -> bool:
-    """True when a byte-level step of this pre-tokenizer does not add a prefix space."""
+def _plain_byte_level(pre_tokenizer: Any) -> bool:
+    """True for a byte-level pre-tokenizer that splits words itself (its regex) and adds no prefix space."""
     if pre_tokenizer is None:
         return False
-    found: list[bool] = []
-    _prefix_space(json.loads(pre_tokenizer.__getstate__()), found)
-    return bool(found) and not all(found)
+    state = json.loads(pre_tokenizer.__getstate__())
+    return state.get("type") == "ByteLevel" and state.get("use_regex", True) and not state.get("add_prefix_space", False)
 
 
-def _prefix_space(node: Any, found: list[bool] | None = None) -> None:
-    """Set `add_prefix_space` on every byte-level step of a tokenizers JSON node (or, with `found`, collect it)."""
-    if isinstance(node, list):
-        for item in node:
-            _prefix_space(item, found)
-    elif isinstance(node, dict):
-        if node.get("type") in ("ByteLevel", "RobertaProcessing") and "add_prefix_space" in node:
-            if found is None:
-                node["add_prefix_space"] = True
-            else:
-                found.append(bool(node["add_prefix_space"]))
-        for key in ("pretokenizers", "processors"):
-            _prefix_space(node.get(key), found)
-
-
-def set_pad_token_id(model: Any, tokenizer: Any) -> None:
-    """Record the tokenizer's pad id in a config that has none, so that saving, reloading and serving pad alike."""
+def pad_alike(model: Any, tokenizer: Any) -> Any:
+    """`tokenizer` padding with EOS when it has no pad token, and that id recorded in a model config that has
+    none: decoder-only classifiers find each row's last token by it, in training, saved, reloaded and served."""
+    pad_with_eos(tokenizer)
     config = getattr(model, "config", None)
     if config is not None and getattr(config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer
 
 
 def own_weights(model: Any) -> Any:
@@ -442,31 +424,34 @@ def is_task_head(architecture: str, auto_class_name: str | None, head_suffix: st
     """True when `architecture` (a class name from `config.json`) is a head of `transformers.<auto_class_name>`
     (its model-type mapping: `MarianMTModel` is a seq2seq LM, `GPT2LMHeadModel` a causal LM), or ends in
     `head_suffix` (composite or custom classes: `EncoderDecoderModel`, `...ForSequenceClassification`)."""
-    return architecture.endswith(head_suffix) or architecture in auto_class_heads(auto_class_name)
+    if architecture.endswith(head_suffix):
+        return True
+    heads = auto_mapping(auto_class_name).values()
+    return any(architecture == h or (not isinstance(h, str) and architecture in h) for h in heads)
 
 
-def auto_class_heads(auto_class_name: str | None) -> set[str]:
-    """The model classes `transformers.<auto_class_name>` loads, by name (registered ones included)."""
+def auto_mapping(auto_class_name: str | None) -> dict[str, Any]:
+    """`transformers.<auto_class_name>`'s model types and the class (name) each loads, registered ones included."""
     import transformers
 
     mapping = getattr(getattr(transformers, auto_class_name or "", None), "_model_mapping", None)
-    registered = (c.__name__ for c in getattr(mapping, "_extra_content", {}).values())
-    names = [*getattr(mapping, "_model_mapping", {}).values(), *registered]
-    return {n for v in names for n in ((v,) if isinstance(v, str) else v)}
+    registered = {c.model_type: m.__name__ for c, m in getattr(mapping, "_extra_content", {}).items()}
+    return {**getattr(mapping, "_model_mapping", {}), **registered}
+
+
+def family_name(config: Any) -> str:
+    """A model family's name as transformers spells it (`Marian`, `GPT2`, `DebertaV2`)."""
+    return type(config).__name__.removesuffix("Config") or str(getattr(config, "model_type", "this model"))
 
 
 def check_task_head(config: Any, auto_class_name: str, task: str, name: str) -> None:
     """Refuse, before any weights load, a model whose type has no head for `task` in transformers (Marian has no
     classification head), naming the heads it has."""
-    import transformers
-
-    mapping = getattr(transformers, auto_class_name)._model_mapping
     model_type = getattr(config, "model_type", None)
-    known = {*getattr(mapping, "_model_mapping", {}), *(c.model_type for c in getattr(mapping, "_extra_content", {}))}
-    if model_type in known:
+    if model_type in auto_mapping(auto_class_name):
         return
-    family = type(config).__name__.removesuffix("Config") or str(model_type)
-    has = [a for a in TASK_AUTO_CLASSES if model_type in getattr(getattr(transformers, a)._model_mapping, "_model_mapping", {})]
+    family = family_name(config)
+    has = [a for a in TASK_AUTO_CLASSES if model_type in auto_mapping(a)]
     raise WrongTaskError(
         f"{family} models (model type {model_type!r}, {name!r}) have no {task.replace('_', ' ')} head in transformers "
         f"({auto_class_name}), so they cannot be tuned for {task!r}. {family} has: {', '.join(has) or 'no task heads'}."

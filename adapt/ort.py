@@ -58,17 +58,16 @@ def _require(export: bool = True) -> None:
 def check_exportable(config: Any) -> None:
     """Refuse, before any work, a decoder-only model (GPT-2, Llama, Qwen2, Mistral): torch's TorchScript exporter
     cannot trace the causal masks transformers builds with `vmap`. Their int8 copy works."""
-    from transformers.models.auto import modeling_auto as auto
-
     from .errors import InvalidChoiceError
+    from .modelio import auto_mapping, family_name
 
     kind = getattr(config, "model_type", None)
-    decoder_only = kind in auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    decoder_only = kind in auto_mapping("AutoModelForCausalLM") and kind not in auto_mapping("AutoModelForMaskedLM")
     if decoder_only and not getattr(config, "is_encoder_decoder", False):
-        family = type(config).__name__.removesuffix("Config")
         raise InvalidChoiceError(
-            f"{family} models (decoder-only, model type {kind!r}) have no ONNX copy: torch's ONNX exporter cannot trace "
-            "their causal attention masks. Export the int8 copy alone (quantize=True, onnx=False; adapt export --int8)."
+            f"{family_name(config)} models (decoder-only, model type {kind!r}) have no ONNX copy: torch's ONNX exporter "
+            "cannot trace their causal attention masks. Export the int8 copy alone (quantize=True, onnx=False; adapt "
+            "export --int8)."
         )
 
 

@@ -383,11 +383,10 @@ class Tuner:
         return model
 
     def _padded(self, model: Any) -> Any:
-        """A tokenizer without a pad token pads with EOS (decoder-only models), and the model's config records the
-        pad id: GPT-2, Llama or Qwen2 classifiers find each row's last token by it, here, after saving and served."""
-        from .modelio import pad_with_eos, set_pad_token_id
+        """`model`, its config and the tokenizer padding alike (`pad_alike`: EOS for decoder-only models)."""
+        from .modelio import pad_alike
 
-        set_pad_token_id(model, pad_with_eos(self.tokenizer))
+        pad_alike(model, self.tokenizer)
         return model
 
     def _from_pretrained(self, location: str, config: Any) -> Any:
@@ -572,7 +571,9 @@ class Tuner:
                 self._mark_best(monitor or "valid_loss")
             self._losses = self._recorded_losses()
             self._after_tune()
+            warning = self._learning_warning() if len(self.dls.valid.dataset) else None
             self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
+            self._training["warnings"] = [warning] if warning else []
             tracked.finish(hparams, self._training)
         finally:
             tracked.close()
@@ -781,6 +782,11 @@ class Tuner:
     def _after_tune(self) -> None:
         """Hook for tasks (e.g. threshold tuning after training)."""
 
+    def _learning_warning(self) -> str | None:
+        """Hook: why the tuned model's validation predictions show it learned nothing useful (one class for every
+        text, no entity, empty outputs), or None. `tune()` logs it as a WARNING and records it in the card."""
+        return None
+
     def history(self) -> list[dict[str, float]]:
         """Per-epoch losses and metrics of the last `tune` call, as fastai printed them."""
         return list(self._history)
@@ -934,11 +940,11 @@ class Tuner:
             self.device = default_device(device)
             self.dls.to(self.device)
         src = resolve_model_source(path)
-        self.model = self._load_model(path).to(self.device)
+        if src.kind == "hf_dir" and (Path(src.location) / "tokenizer_config.json").exists():
+            self.tokenizer = self.datasets._ready(load_tokenizer(src.location))  # padded, words ready, as in training
+        self.model = self._padded(self._load_model(path)).to(self.device)
         self.learn.model = HFModel(self.model, self.output_keys)
         self.learn.opt = None  # a new optimizer for the new parameters at the next fit
-        if src.kind == "hf_dir" and (Path(src.location) / "tokenizer_config.json").exists():
-            self.tokenizer = load_tokenizer(src.location)
         return self
 
     def export(

@@ -272,14 +272,23 @@ def gpt2(texts: Sequence[str], directory: Path) -> Path:
     return _save(GPT2LMHeadModel, cfg, tok, directory)
 
 
+# Llama 3's pre-tokenizer pattern (words with their leading space, numbers of up to 3 digits, punctuation runs)
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+                r"|\s+(?!\S)|\s+")
+
+
 def llama(texts: Sequence[str], directory: Path) -> Path:
-    """A Llama-3-style decoder: byte-level BPE `PreTrainedTokenizerFast` with BOS added, no pad token, GQA."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """A Llama-3-style decoder: a regex split, then byte-level BPE (`PreTrainedTokenizerFast`), BOS added, no pad
+    token, grouped-query attention."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     bos, eos = "<|begin_of_text|>", "<|end_of_text|>"
     raw = Tokenizer(models.BPE(unk_token=None))
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     raw.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=[bos, eos], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())

@@ -31,7 +31,7 @@ from .contract_utils import (
     tuner_call,
     write_jsonl,
 )
-from .families import DECODER_TASKS, FAMILIES, build
+from .families import DECODER_TASKS, ENCODER_TASKS, FAMILIES, SEQ2SEQ_TASKS, build
 from .serving_utils import http
 
 CELLS = [(family, task) for family, f in FAMILIES.items() for task in f.tasks]
@@ -179,10 +179,13 @@ def test_family_fast_copies_export_and_answer(family: str, task: str, family_tun
         assert got.keys() == fp32.keys(), f"{family} {task} {precision}"
 
 
+# the task whose CLI path a family is most likely to break: NER (pre-split words) for encoders, classification
+# (padding) for decoders, translation for encoder-decoders
+CLI_TASK = {ENCODER_TASKS: "token_classification", DECODER_TASKS: "sequence_classification", SEQ2SEQ_TASKS: "translation"}
+
+
 def _cli_task(family: str) -> str:
-    """The task whose CLI path a family is most likely to break: NER (pre-split words) for encoders, classification
-    (padding) for decoders, translation for encoder-decoders."""
-    return FAMILIES[family].tasks[1]
+    return CLI_TASK[FAMILIES[family].tasks]
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -205,6 +208,7 @@ def test_family_cli_round_trip(family: str, family_dir, task_files: Path, tmp_pa
 
 # a family and a task its architecture has no head for in transformers
 REFUSED = [("Marian", "sequence_classification", "no sequence classification head"),
+           ("Marian", "token_classification", "MarianTokenizer is a slow (Python) tokenizer"),
            ("Marian", "question_answering", "MarianTokenizer is a slow (Python) tokenizer"),
            ("DistilBERT", "summarization", "neither an encoder-decoder"),
            ("ALBERT", "language_modeling", "causal")]
@@ -279,6 +283,69 @@ def test_an_adapter_with_the_nested_heads_of_adapt_0_1_still_loads(family_dir, t
     assert "classifier" in config["modules_to_save"] and "classifier.dense" not in config["modules_to_save"]
     config["modules_to_save"] = ["classifier.dense", "classifier.out_proj", *config["modules_to_save"]]
     path.write_text(json.dumps(config))
+    inputs = INPUTS["sequence_classification"]
+    got = easy_call(spec, spec.easy(), inputs, folder, "high")
+    assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3)
+
+
+def test_only_a_plain_byte_level_tokenizer_gets_a_prefix_space_for_pre_split_words(family_dir) -> None:
+    """RoBERTa-style byte-level BPE gets `add_prefix_space` (on a copy); a regex split before the byte-level step
+    (Llama 3, Qwen2) would then put a space before every piece, so such a tokenizer, like SentencePiece and
+    WordPiece ones, is left as it is."""
+    from adapt.modelio import for_split_words, load_tokenizer
+
+    roberta = load_tokenizer(family_dir("RoBERTa"))
+    ready = for_split_words(roberta)
+    assert ready is not roberta and ready.add_prefix_space and not roberta.add_prefix_space
+    assert ready.name_or_path == roberta.name_or_path
+    for family in ("Llama", "DeBERTa-v3", "BERT"):
+        tok = load_tokenizer(family_dir(family))
+        assert for_split_words(tok) is tok, family
+
+
+def test_tuner_load_of_a_decoder_folder_pads_as_training_did(family_tuned, family_dir) -> None:
+    """`Tuner.load` of a folder whose tokenizer has no pad token (a hub GPT-2) pads with EOS, as training did."""
+    tuner, _, _ = family_tuned("GPT-2", "sequence_classification")
+    tuner.load(family_dir("GPT-2"))
+    assert tuner.tokenizer.pad_token == tuner.tokenizer.eos_token and tuner.model.config.pad_token_id is not None
+    assert len(tuner.predict(["Shares fell sharply", "The striker scored twice in the final"])["predictions"]) == 2
+
+
+@pytest.mark.parametrize(("family", "task"), [("BART", "summarization"), ("Marian", "summarization"), ("T5", "summarization"),
+                                              ("GPT-2", "language_modeling"), ("BERT", "masked_language_modeling")])
+def test_a_plain_hub_folder_is_served_as_its_task(family: str, task: str, family_dir) -> None:
+    """A folder without adapt.json is served by its architecture: a suffix named for a task first (BART's generation
+    head also fills masks in transformers), then transformers' own mappings (MarianMTModel)."""
+    from adapt.tasks import task_for_folder
+
+    assert task_for_folder(family_dir(family)).name == task
+
+
+def test_a_qa_span_of_whitespace_alone_is_kept_rather_than_lost() -> None:
+    import numpy as np
+
+    from adapt.tasks.question_answering import best_answers
+
+    offsets = [[-1, -1], [0, 3], [3, 4], [4, 7]]  # CLS, "The", " ", "cat" of "The cat"
+    logits = np.array([[-9.0, -9.0, 9.0, -9.0], [-9.0, -9.0, 9.0, -9.0]])
+    result = best_answers("q", "The cat", [(logits[0], logits[1], offsets, 0)], 1, 30, False)
+    assert not result.no_answer and (result.answer.start, result.answer.end) == (3, 4)
+
+
+def test_a_users_peft_config_naming_a_head_submodule_still_saves_a_loadable_adapter(family_dir, task_files, tmp_path) -> None:
+    import peft
+
+    from adapt import set_seed
+
+    spec = get_task("sequence_classification")
+    set_seed(0)
+    dsets = datasets_for(spec, task_files / "cls.csv", family_dir("RoBERTa"))
+    config = peft.LoraConfig(r=4, target_modules=["query", "value"], modules_to_save=["classifier.dense"])
+    tuner = spec.tuner(dsets.dataloaders(batch_size=8), str(family_dir("RoBERTa")), peft=config)
+    assert config.modules_to_save == ["classifier.dense"]  # the caller's object is untouched
+    tuner.tune(1, lr=LR)
+    folder = tuner.save(tmp_path / "adapter")
+    assert "classifier.dense" not in json.loads((folder / "adapter_config.json").read_text())["modules_to_save"]
     inputs = INPUTS["sequence_classification"]
     got = easy_call(spec, spec.easy(), inputs, folder, "high")
     assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3)

@@ -447,3 +447,31 @@ def test_onnx_export_parity_and_inference(trained, tmp_path, monkeypatch):
     with pytest.raises(ParityError, match="ONNX model agrees"):
         tuner.export(tmp_path / "bad", onnx=True)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_collapsed_model_is_reported_loudly_and_a_learning_one_is_not(trained, bbc_df, tiny_bert_dir, tmp_path, caplog):
+    """Identical texts with different labels leave one answer to learn: the warning fires, in the log, the training
+    record and the card; the BBC classifier that learned stays quiet."""
+    import logging
+
+    import pandas as pd
+
+    from adapt import SequenceClassificationDatasets, SequenceClassificationTuner, set_seed
+
+    tuner, _ = trained
+    assert "warning" not in tuner.evaluate() and tuner.training_record["warnings"] == []
+    report = tuner.evaluate()["report"]
+    assert set(tuner.classes) <= set(report) and {"precision", "recall", "f1-score", "support"} <= set(report[tuner.classes[0]])
+    assert tuner.evaluate()["f1_macro"] > tuner.evaluate()["majority_baseline"]["f1_macro"]
+
+    set_seed(0)
+    df = pd.DataFrame({"text": ["the same words"] * 40, "label": ["a", "b", "b", "c"] * 10})
+    dsets = SequenceClassificationDatasets.from_dfs(df, "text", "label", str(tiny_bert_dir), max_length=16)
+    dull = SequenceClassificationTuner(dsets.dataloaders(batch_size=8), str(tiny_bert_dir))
+    with caplog.at_level(logging.WARNING, logger="adapt"):
+        dull.tune(1, lr=1e-3)
+    assert "for all 8 evaluated texts: it has learned nothing" in caplog.text and "class_weights='balanced'" in caplog.text
+    warning = dull.training_record["warnings"][0]
+    assert dull.evaluate()["warning"] == warning and dull.evaluate()["majority_baseline"]["label"] == "b"
+    card = (dull.save(tmp_path / "dull") / "README.md").read_text()
+    assert "## Limitations" in card and warning in card

@@ -457,9 +457,7 @@ class HFFillMask:
         for w, (sid, pos) in enumerate(zip(enc.sample_ids, positions, strict=True)):
             n_tok = len(enc.features["input_ids"][w])
             for j, k in enumerate(pos):
-                start, end = enc.offsets[w][k]
-                while start < end and texts[sid][start].isspace():  # lstrip mask tokens (RoBERTa) span the space
-                    start += 1
+                start, end = enc.offsets[w][k]  # trimmed: RoBERTa's lstrip mask token no longer spans the space
                 centrality = min(k, n_tok - 1 - k)
                 if (sid, start) not in best or centrality > best[(sid, start)][0]:
                     best[(sid, start)] = (centrality, logits[w][j], end)

@@ -480,9 +480,9 @@ def best_answers(
         cands, w_null = window_candidates(start_logits, end_logits, offsets, cls, n_best, max_answer_length)
         null = min(null, w_null)
         for score, s, e in cands:
-            s, e = trim_span(context, s, e)  # a span may end on a token of whitespace alone
-            if s < e:
-                spans[(s, e)] = max(score, spans.get((s, e), 0.0))
+            ts, te = trim_span(context, s, e)  # a span may end on a token of whitespace alone
+            s, e = (ts, te) if ts < te else (s, e)
+            spans[(s, e)] = max(score, spans.get((s, e), 0.0))
     ranked = sorted(spans.items(), key=lambda kv: -kv[1])[:n_best]
     top = [Answer(context[s:e], score, s, e) for (s, e), score in ranked]
     if not top or (allow_no_answer and null > top[0].score):

@@ -456,12 +456,22 @@ def best_threshold(probs: Any, targets: Any, average: str = "micro", grid: Seque
     return float(candidates[int(np.argmax(scores))])
 
 
+ADVICE = "Try a lower learning rate (for example lr=5e-5), class_weights='balanced', or more epochs."
+
+
 def classification_metrics(
-    probs: Any, targets: Any, classes: Sequence[str], multi_label: bool, threshold: float = 0.5
+    probs: Any,
+    targets: Any,
+    classes: Sequence[str],
+    multi_label: bool,
+    threshold: float = 0.5,
+    majority: int | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, macro/micro F1 and a confusion matrix (per-class 2x2 matrices for multi-label), JSON-safe."""
+    """Accuracy, macro/micro F1, a confusion matrix (per-class 2x2 matrices for multi-label), sklearn's per-class
+    precision/recall/F1/support `report`, the `majority_baseline` (always predicting the training set's most frequent
+    class, `majority`, else the evaluated set's), and a `warning` when the predictions collapsed; JSON-safe."""
     import numpy as np
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, multilabel_confusion_matrix
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, multilabel_confusion_matrix
 
     p = np.asarray(probs, dtype=float)
     if multi_label:
@@ -474,15 +484,57 @@ def classification_metrics(
         pred = p.argmax(axis=1)
         cm = confusion_matrix(y, pred, labels=list(range(len(classes)))).tolist()
         acc = float(accuracy_score(y, pred))
-    return {
+    f1_macro = float(f1_score(y, pred, average="macro", zero_division=0))
+    labels = list(range(len(classes)))
+    report = classification_report(y, pred, labels=labels, target_names=[str(c) for c in classes], output_dict=True,
+                                   zero_division=0)
+    out: dict[str, Any] = {
         "n": len(y),
         "accuracy": acc,
-        "f1_macro": float(f1_score(y, pred, average="macro", zero_division=0)),
+        "f1_macro": f1_macro,
         "f1_micro": float(f1_score(y, pred, average="micro", zero_division=0)),
         "labels": list(classes),
         "confusion_matrix": cm,
+        "report": {name: _json_row(row) for name, row in report.items()},
         **({"threshold": float(threshold)} if multi_label else {}),
     }
+    if not multi_label and len(y):
+        out["majority_baseline"] = _majority_baseline(y, classes, majority)
+    warning = _collapse_warning(y, pred, classes, f1_macro, out.get("majority_baseline"), multi_label)
+    return {**out, **({"warning": warning} if warning else {})}
+
+
+def _json_row(row: Any) -> Any:
+    return {k: float(v) for k, v in row.items()} if isinstance(row, dict) else float(row)
+
+
+def _majority_baseline(y: Any, classes: Sequence[str], majority: int | None) -> dict[str, Any]:
+    """The scores of always predicting one class (the training set's most frequent, as sklearn's DummyClassifier)."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    label = int(np.bincount(y, minlength=len(classes)).argmax()) if majority is None else int(majority)
+    const = np.full_like(y, label)
+    return {"label": str(classes[label]), "accuracy": float(accuracy_score(y, const)),
+            "f1_macro": float(f1_score(y, const, average="macro", zero_division=0))}
+
+
+def _collapse_warning(
+    y: Any, pred: Any, classes: Sequence[str], f1_macro: float, baseline: dict[str, Any] | None, multi_label: bool
+) -> str | None:
+    """Why these predictions show a model that learned nothing useful, or None."""
+    import numpy as np
+
+    rows = [tuple(r) for r in np.atleast_2d(pred)] if multi_label else [(int(p),) for p in pred]
+    truths = {tuple(r) for r in np.atleast_2d(y)} if multi_label else {(int(t),) for t in y}
+    if len(rows) > 1 and len(set(rows)) == 1 and len(truths) > 1:
+        what = "the same labels" if multi_label else repr(str(classes[rows[0][0]]))
+        return (f"The model predicts {what} for all {len(rows)} evaluated texts: it has learned nothing beyond one "
+                f"answer. {ADVICE}")
+    if baseline is not None and len(truths) > 1 and f1_macro <= baseline["f1_macro"] + 1e-9:
+        return (f"Macro-F1 {f1_macro:.3f} is no better than always predicting the majority class "
+                f"{baseline['label']!r} ({baseline['f1_macro']:.3f}). {ADVICE}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -624,7 +676,7 @@ class SequenceClassificationTuner(Tuner):
         if data is None:
             with self.learn.no_bar():
                 probs, targets = self.learn.get_preds(dl=self.dls.valid)
-            return classification_metrics(probs.numpy(), targets.numpy(), self.classes, self.multi_label, self.threshold)
+            return self._metrics(probs.numpy(), targets.numpy())
         dsets = self.datasets
         text_col = text_col or getattr(dsets, "text_col", "text")
         label_col = label_col or getattr(dsets, "label_col", None) or "label"
@@ -649,7 +701,21 @@ class SequenceClassificationTuner(Tuner):
                     targets[i, index[lab]] = 1
         else:
             targets = np.asarray([index[str(v)] for v in labels])
-        return classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold)
+        return self._metrics(probs, targets)
+
+    def _metrics(self, probs: Any, targets: Any) -> dict[str, Any]:
+        """`classification_metrics`, the baseline being the training set's majority class; a collapse is logged."""
+        import numpy as np
+
+        ids = [] if self.multi_label else list(_train_label_ids(self.dls))
+        majority = int(np.bincount(ids).argmax()) if ids else None
+        out = classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold, majority)
+        if out.get("warning"):
+            logger.warning("%s", out["warning"])
+        return out
+
+    def _learning_warning(self) -> str | None:
+        return self.evaluate().get("warning")
 
     def plot_confusion_matrix(self, path: str | os.PathLike[str] | None = None) -> Any:
         """A heatmap of the validation confusion matrix (single-label), as a matplotlib Figure; `path=` saves it."""

@@ -644,10 +644,13 @@ class TagLoss:
         self.flat = CrossEntropyLossFlat(axis=-1)
 
     def __call__(self, inp: Any, targ: Any, **kwargs: Any) -> Any:
-        if bool((targ != IGNORE).any()):
+        if self.reduction != "mean":  # per token (0 where ignored) or summed: never a division by zero
             return self.flat(inp, targ, **kwargs)
-        zero = inp.sum(-1) * 0.0
-        return zero.flatten() if self.reduction == "none" else zero.sum()
+        import torch.nn.functional as F
+
+        flat = targ.reshape(-1)  # the mean over tagged tokens, with no host sync to test for them
+        total = F.cross_entropy(inp.reshape(-1, inp.size(-1)), flat, ignore_index=IGNORE, reduction="sum")
+        return total / (flat != IGNORE).sum().clamp(min=1)
 
     @property
     def reduction(self) -> str:
