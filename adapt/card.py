@@ -76,6 +76,14 @@ def _record_lines(manifest: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _base_line(manifest: dict[str, Any]) -> str:
+    base, training = manifest.get("base_model"), manifest.get("training") or {}
+    if training.get("base_model_is_local"):
+        return (f"Base model: a local model (folder `{base}`), not named when it was tuned "
+                "(`Tuner(..., base_model_name=...)` or `adapt tune --base-model-name` records its Hub id).")
+    return f"Base model: `{base}`."
+
+
 def _limitation_lines(manifest: dict[str, Any]) -> list[str]:
     """What `tune()` found wrong with the model it saved (it predicts one class for everything, ...)."""
     warnings = (manifest.get("training") or {}).get("warnings") or []
@@ -141,7 +149,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
         "---", meta, "---", "",
         f"# A `{task}` model, fine-tuned with adapt",
         "",
-        f"Base model: `{manifest.get('base_model')}`."
+        _base_line(manifest)
         + (f" Labels: {', '.join(map(str, manifest['labels']))}." if manifest.get("labels") else ""),
         "",
         _metrics_heading(manifest),

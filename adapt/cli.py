@@ -306,6 +306,7 @@ def tune(
     checkpoint_every: int | None = typer.Option(None, help="Write a resumable checkpoint every N epochs (needs --work-dir)."),
     resume: Annotated[Path | None, typer.Option(help="Continue the run of this checkpoint (same epochs, lr, strategy).")] = None,
     peft: str | None = typer.Option(None, help="Train a peft adapter instead of the whole model: lora."),
+    base_model_name: str | None = typer.Option(None, help="The base's Hub id, for the card, when --model is a folder."),
     merged: bool = typer.Option(False, "--merged", help="With --peft: save the merged model, not the adapter folder."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations: less memory."),
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
@@ -344,7 +345,7 @@ def tune(
     with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
         tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft, work_dir=work_dir,
-                           gradient_checkpointing=gradient_checkpointing, **tuner_kwargs)
+                           gradient_checkpointing=gradient_checkpointing, base_model_name=base_model_name, **tuner_kwargs)
         metrics = tuner.tune(epochs, lr=lr, strategy=strategy_, accumulate=accumulate, monitor=monitor,
                              early_stopping=early_stopping, keep_best=keep_best, report_to=report_to,
                              checkpoint_every=checkpoint_every, resume_from=resume)

@@ -75,6 +75,20 @@ def public_model_name(value: Any) -> Any:
     return Path(value).name if looks_local or Path(value).exists() else value
 
 
+def base_model_id(value: Any) -> tuple[Any, bool]:
+    """(a name readers can use for the model `value` was loaded from, True when that name is only a local folder's):
+    a Hub id as given, the id of a Hugging Face cache snapshot (`.../models--org--name/snapshots/<sha>`), else the
+    folder's name, flagged local."""
+    if not isinstance(value, str) or not value:
+        return value, False
+    parts = Path(value).expanduser().parts
+    cached = next((p for p in reversed(parts) if p.startswith("models--")), None)
+    if cached is not None and "snapshots" in parts:
+        return cached.removeprefix("models--").replace("--", "/"), False
+    name = public_model_name(value)
+    return name, name != value or Path(value).exists()
+
+
 def _looks_like_path(name: str) -> bool:
     """Hub ids are `name` or `org/name`; anything else that does not exist locally is a missing path."""
     parent = os.path.dirname(name)

@@ -105,7 +105,9 @@ class Tuner:
     (default loss and metrics, labels, extra manifest entries); this class writes the rest once: construction,
     model loading and its checks, prediction through the shared front door, evaluation, saving and export.
     `tuner.learn` is the fastai `Learner`; with `expose_fastai_api=True` its attributes are also reachable on
-    the tuner itself (`tuner.fit_one_cycle(...)`, `tuner.recorder`).
+    the tuner itself (`tuner.fit_one_cycle(...)`, `tuner.recorder`). `base_model_name=` is what the card and
+    `adapt.json` call a base loaded from a local folder (its Hub id, say); without it a Hub id given as the model, or
+    that of a Hugging Face cache folder, is recorded, else the folder's name, marked as a local model.
     """
 
     task: ClassVar[str] = "base"
@@ -137,6 +139,7 @@ class Tuner:
         work_dir: str | os.PathLike[str] | None = None,
         gradient_checkpointing: bool = False,
         peft: Any = None,
+        base_model_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
@@ -154,6 +157,7 @@ class Tuner:
         if self.tokenizer is None:
             raise InvalidInputError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
         self.base_model = str(getattr(model_name, "name_or_path", model_name))
+        self.base_model_name = base_model_name  # the Hub id (or any name) to record for a local base folder
         self.classes = self._classes(dls)
         self.device = default_device(device if device is not None else getattr(dls, "device", None))
         dls.to(self.device)
@@ -679,9 +683,8 @@ class Tuner:
 
     def _hparams(self, accumulate: int) -> dict[str, Any]:
         """The run's settings as trackers record them (the rest of the record follows when it ends)."""
-        from .modelio import public_model_name
 
-        return {"task": self.spec.name, "base_model": public_model_name(self.base_model),
+        return {"task": self.spec.name, "base_model": self._base_model_id()[0],
                 "batch_size": getattr(self.dls.train, "bs", None), "accumulate": accumulate,
                 "max_length": getattr(self.datasets, "max_length", None),
                 "adapter": self.manifest().get("adapter", {}).get("type") if self.is_adapter else None}
@@ -704,13 +707,15 @@ class Tuner:
     def _training_record(self, epochs: int, strategy: Strategy, given: Any, lr: Any, seconds: float) -> dict[str, Any]:
         """What `adapt.json` and the model card keep of the last `tune` call."""
         from . import __version__
-        from .modelio import public_model_name
         from .utils import last_seed
 
-        suggestion = self.lr_suggestion if given is None else None
+        found = self.lr_suggestion
+        passed_back = found is not None and isinstance(given, float) and float(given) == float(found)
+        suggestion = given if hasattr(given, "reason") else found if given is None or passed_back else None
+        base, local = self._base_model_id()
         return {
-            "base_model": public_model_name(self.base_model),
-            "base_model_is_local": Path(self.base_model).exists(),
+            "base_model": base,
+            "base_model_is_local": local,
             "epochs": epochs,
             "strategy": strategy.value,
             "lr": lr_json(given),
@@ -727,6 +732,12 @@ class Tuner:
             "elapsed_s": round(seconds, 1),
             "adapt_version": __version__,
         }
+
+    def _base_model_id(self) -> tuple[Any, bool]:
+        """(the base model's name for cards and manifests, True when it names only a local folder)."""
+        from .modelio import base_model_id
+
+        return (self.base_model_name, False) if self.base_model_name else base_model_id(self.base_model)
 
     @property
     def training_record(self) -> dict[str, Any]:
@@ -853,10 +864,9 @@ class Tuner:
     # -- persistence ----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The `adapt.json` entries of this model: task, labels, base model, data settings and task entries."""
-        from .modelio import public_model_name
 
         out: dict[str, Any] = {
-            "task": self.spec.saved_task, "base_model": public_model_name(self.base_model), **self.datasets.manifest()
+            "task": self.spec.saved_task, "base_model": self._base_model_id()[0], **self.datasets.manifest()
         }
         if self.classes:
             out["labels"] = list(self.classes)

@@ -24,7 +24,7 @@ def test_a_save_after_lr_find_records_the_run(saved_dir: Path, trained, model_pa
     record = _manifest(saved_dir)["training"]
     tuner, metrics = trained
     assert record == tuner.training_record
-    assert record["base_model"] == Path(model_path).name and record["base_model_is_local"] is True
+    assert record["base_model"] == Path(model_path).name and record["base_model_is_local"] is True  # said, in the card
     assert record["epochs"] == 2 and record["strategy"] == "one_cycle" and record["lr"] is None
     assert record["lr_chosen"] == pytest.approx(tuner.lr_suggestion.chosen) and record["lr_reason"]
     assert record["batch_size"] == 8 and record["max_length"] == 64 and record["seed"] == 0
@@ -129,3 +129,27 @@ def test_training_plots_are_figures_and_images(trained_tasks, tmp_path: Path) ->
     assert _png(tmp_path / "lr.png") and len(plt.get_fignums()) == open_before  # saved, not left open
     plt.close("all")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cm.png", "f1.png", "loss.png", "lr.png"]  # no temp files left
+
+
+def test_the_base_model_is_named_so_a_reader_can_use_it(trained_tasks, tiny_models) -> None:
+    """A local base folder is said to be one (not passed off as a name); `base_model_name=` names it, and so does a
+    Hugging Face cache path; the finder's own suggestion passed back to tune() keeps its reason."""
+    from adapt.card import card_metadata
+    from adapt.modelio import base_model_id
+
+    tuner, folder = trained_tasks["sequence_classification"]
+    card = (folder / "README.md").read_text()
+    assert "Base model: a local model (folder `bert`), not named when it was tuned" in card
+    assert base_model_id("/cache/hub/models--org--tiny-bert/snapshots/0a1b2c") == ("org/tiny-bert", False)
+    assert base_model_id("org/name") == ("org/name", False)
+
+    spec = get_task("sequence_classification")
+    named = spec.tuner(tuner.dls, str(tiny_models["bert"]), base_model_name="org/tiny-bert")
+    suggestion = named.lr_find()
+    named.tune(1, lr=float(suggestion))
+    record = named.training_record
+    assert record["base_model"] == "org/tiny-bert" and record["base_model_is_local"] is False
+    assert record["lr_reason"] == suggestion.reason
+    manifest = named.manifest()
+    assert manifest["base_model"] == "org/tiny-bert" and card_metadata(manifest)["base_model"] == "org/tiny-bert"
+    assert "Base model: `org/tiny-bert`." in named.model_card()

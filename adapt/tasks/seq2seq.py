@@ -440,7 +440,17 @@ class Seq2SeqTuner(Tuner):
     def _score(self, kept: list[tuple[list[str], list[str]]]) -> dict[str, float]:
         preds = [p for batch_preds, _ in kept for p in batch_preds]
         refs = [r for _, batch_refs in kept for r in batch_refs]
+        self._empty_outputs = (sum(not p for p in preds), len(preds))  # for the learning check after tune()
         return self.score_texts(preds, refs)
+
+    def _learning_warning(self) -> str | None:
+        empty, n = getattr(self, "_empty_outputs", (0, 0))
+        if not n or empty < n:
+            return None
+        warning = (f"The model generates empty text for all {n} validation inputs: it has learned to stop at once. "
+                   "Try more epochs, a higher learning rate, or check that the targets are not empty.")
+        logger.warning("%s", warning)
+        return warning
 
     def heldout_texts(self, n: int = 200) -> list[Any]:
         return list(self.datasets.valid_sources[:n])

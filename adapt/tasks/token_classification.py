@@ -745,6 +745,12 @@ class TokenClassificationTuner(Tuner):
         """seqeval's precision, recall, F1 and support per entity type (and averages) on the validation set."""
         from seqeval.metrics import classification_report
 
+        metric = self._validation_tags()
+        report = classification_report(metric.targs, metric.preds, output_dict=True, zero_division=0)
+        return {name: {k: float(v) for k, v in row.items()} for name, row in report.items()}
+
+    def _validation_tags(self) -> Any:
+        """A seqeval metric holding the validation set's word tags, gold (`targs`) and predicted (`preds`)."""
         metric = _seqeval_metrics(self.classes)[0]
         saved, self.learn.metrics = self.learn.metrics, [metric]
         try:
@@ -752,8 +758,19 @@ class TokenClassificationTuner(Tuner):
                 self.learn.validate()
         finally:
             self.learn.metrics = saved
-        report = classification_report(metric.targs, metric.preds, output_dict=True, zero_division=0)
-        return {name: {k: float(v) for k, v in row.items()} for name, row in report.items()}
+        return metric
+
+    def _learning_warning(self) -> str | None:
+        metric = self._validation_tags()
+        tagged = {t for row in metric.preds for t in row if _split_tag(t)[1] is not None}
+        gold = sum(1 for row in metric.targs for t in row if _split_tag(t)[1] is not None)
+        if tagged or not gold:
+            return None
+        warning = (f"The tagger predicts no entity in any of the {len(metric.preds)} validation windows (which hold "
+                   f"{gold} tagged words): it has learned only 'O'. Try a higher learning rate for the head "
+                   "(lr=slice(1e-4, 1e-3)), more epochs, or label_all_subwords=True.")
+        logger.warning("%s", warning)
+        return warning
 
     def plot_entity_f1(self, path: str | os.PathLike[str] | None = None) -> Any:
         """A bar chart of F1 per entity type on the validation set, as a matplotlib Figure; `path=` saves it."""
