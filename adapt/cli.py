@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .errors import AdaptError, EmptyDatasetError, InvalidInputError, unknown_name
+from .errors import AdaptError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, unknown_name
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -204,21 +204,26 @@ def predict(
     batch_size: int = typer.Option(32, help="Inputs per model call."),
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A task option, key=value (repeatable).")] = None,
     long_text: Annotated[str | None, typer.Option(help="truncate or window (tasks that take long_text).")] = None,
-    output: Annotated[str, typer.Option(help="jsonl: one line per input; json: one object, as the Easy verb.")] = "jsonl",
+    output: Annotated[str, typer.Option(help="jsonl: one line per input; json: one object, as the Easy verb; csv: the "
+                                        "input columns and the predictions.")] = "jsonl",
+    text_col: Annotated[str | None, typer.Option(help="A .csv/.tsv --file: the column of the texts (default: the "
+                                                 "task's first field, text or question).")] = None,
 ) -> None:
-    """Predict with a model of any task and print JSON: one line per input, in input order."""
+    """Predict with a model of any task and print JSON (one line per input, in input order) or CSV. A .csv/.tsv
+    --file is a table: the task's fields are read from its columns, and `--output csv` keeps every column."""
     from .enums import DetailLevel
     from .inference import prepare, run, showing_progress
 
     level = DetailLevel(detail_level)  # checked before any model loads
-    if output not in ("jsonl", "json"):
-        raise InvalidInputError(f"--output must be jsonl or json, got {output!r}.")
+    if output not in OUTPUTS:
+        raise InvalidChoiceError(unknown_name("--output", output, OUTPUTS))
     spec = _spec_for(model, task)
     pairs = _key_values(param, "--param")
     if long_text is not None:
         pairs["long_text"] = long_text
     options = _parse_options(pairs, spec.predictor.options, "option", spec.name)
-    items = _read_inputs(texts or [], file, jsonl)
+    table = _read_table(file, spec, text_col) if file is not None and file.suffix.lower() in TABLES else None
+    items = table[1] if table is not None else _read_inputs(texts or [], file, jsonl)
     predictor = spec.easy().get_model(model)
     call = prepare(predictor, items, spec.fields, level, options, where=f"{spec.name} prediction")
     with showing_progress(len(call.inputs)):  # on stderr: stdout stays JSON
@@ -226,8 +231,66 @@ def predict(
     if output == "json":
         sys.stdout.write(json.dumps(result.to_dict(level)) + "\n")
         return
+    if output == "csv":
+        rows = table[0] if table is not None else [{"text": json.dumps(i) if not isinstance(i, str) else i} for i in items]
+        _write_csv(rows, items, [result.select(i, i + 1).to_dict(level) for i in range(len(result.items))])
+        return
     for i in range(len(result.items)):  # one line per input, in the Easy verbs' shape (lists of length 1)
         sys.stdout.write(json.dumps(result.select(i, i + 1).to_dict(level)) + "\n")
+
+
+OUTPUTS = ("jsonl", "json", "csv")
+TABLES = {".csv": ",", ".tsv": "\t"}
+
+
+def _read_table(file: Path, spec: TaskSpec, text_col: str | None) -> tuple[list[dict[str, str]], list[Any]]:
+    """(the rows of a CSV/TSV file, each row's input): the task's fields from the columns of their names, the first
+    field from `text_col` when given; a missing required column is named with the columns there are."""
+    import csv
+
+    from .data import check_columns
+    from .errors import DataNotFoundError, DecodeError
+
+    if not file.is_file():
+        raise DataNotFoundError(f"Input file {str(file)!r} does not exist.")
+    try:
+        with file.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter=TABLES[file.suffix.lower()]))
+    except UnicodeDecodeError as e:
+        raise DecodeError(str(file), "utf-8", e) from e
+    if not rows:
+        raise EmptyDatasetError(f"{str(file)!r} holds no rows under its header.")
+    columns = {f.name: (text_col if k == 0 and text_col else f.name) for k, f in enumerate(spec.fields)}
+    check_columns(list(rows[0]), [columns[f.name] for f in spec.fields if f.required], f"file {file.name!r}")
+    present = [f.name for f in spec.fields if columns[f.name] in rows[0]]
+    if len(present) == 1:
+        return rows, [row[columns[present[0]]] for row in rows]
+    return rows, [{name: row[columns[name]] for name in present if row[columns[name]] != ""} for row in rows]
+
+
+def _write_csv(inputs: list[dict[str, str]], items: list[Any], results: list[dict[str, Any]]) -> None:
+    """The input columns, then each prediction key (one value per row; lists and objects as JSON) but those that
+    only repeat the inputs (`sentences`, `questions`), to stdout."""
+    import csv
+
+    values = [{k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in r.items()} for r in results]
+    fields = [list(item.values()) if isinstance(item, dict) else [item] for item in items]
+    echoes = [{*(str(f) for f in given), json.dumps(given)} for given in fields]
+
+    def echo(key: str) -> bool:
+        return all((v.get(key) if isinstance(v.get(key), str) else json.dumps(v.get(key))) in e
+                   for v, e in zip(values, echoes, strict=True))
+
+    keys = [k for k in (values[0] if values else {}) if not echo(k)]
+    rows = [{**given, **{k: _cell(v[k]) for k in keys}} for given, v in zip(inputs, values, strict=True)]
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else json.dumps(value)
 
 
 def _data_form(data: Path, spec: TaskSpec) -> str:
@@ -235,8 +298,6 @@ def _data_form(data: Path, spec: TaskSpec) -> str:
         data.suffix.lower(), "conll" if "conll" in spec.data_forms else ""
     )
     if form not in spec.data_forms:
-        from .errors import InvalidChoiceError
-
         raise InvalidChoiceError(
             f"{spec.name} trains on {', '.join(spec.data_forms)} data; {str(data)!r} is "
             f"{'a folder' if data.is_dir() else repr(data.suffix or 'a file without a suffix')}."

@@ -83,10 +83,14 @@ class LoadOptions:
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str | None], what: str = "dataset") -> None:
-    """Raise `MissingColumnError` naming the missing columns and listing those that exist."""
+    """Raise `MissingColumnError` naming the missing columns, the closest existing one, and those that exist."""
+    from .errors import closest
+
     missing = [c for c in wanted if c is not None and c not in available]
     if missing:
-        raise MissingColumnError(f"Column(s) {missing} not found in the {what}. Available columns: {list(available)}.")
+        guess = closest(missing[0], available)
+        hint = f" Did you mean {guess!r}?" if guess else ""
+        raise MissingColumnError(f"Column(s) {missing} not found in the {what}.{hint} Available columns: {list(available)}.")
 
 
 def random_split(n: int, valid_pct: float = 0.2, seed: int | None = 42) -> tuple[list[int], list[int]]:

@@ -313,3 +313,36 @@ def test_many_inputs_show_a_progress_bar_on_stderr_unless_turned_off(task, train
     monkeypatch.setenv("ADAPT_PROGRESS", "0")
     easy_call(spec, easy, texts, folder, "low", mini_batch_size=2)
     assert "predicting" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_predict_a_csv_to_a_csv(task: str, trained_tasks, tmp_path: Path, capsys) -> None:
+    """`adapt predict --file data.csv --text-col COL --output csv`: every input column, then the predictions, one
+    row per input row, the same as the Easy verb's."""
+    import csv
+    import io
+
+    spec = get_task(task)
+    _, folder = trained_tasks[task]
+    inputs = INPUTS[task]
+    path = tmp_path / "data.csv"
+    first = spec.fields[0].name
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        names = ["id", "review" if first == "text" else first, *(x.name for x in spec.fields[1:])]
+        writer.writerow(names)
+        for k, item in enumerate(inputs):
+            item = item if isinstance(item, dict) else {"text": item}
+            writer.writerow([k, item.get("text", item.get(first)), *(item.get(x.name, "") for x in spec.fields[1:])])
+    args = ["--text-col", "review"] if first == "text" else []
+    code, out, err = run_cli(capsys, "predict", folder, "--file", path, "--output", "csv", *args)
+    assert code == 0, err[-2000:]
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == [str(k) for k in range(len(inputs))] and set(names) <= set(rows[0])
+    want = easy_call(spec, spec.easy(), inputs, folder, "low")
+    key = next(k for k in want if k in rows[0] and k not in names)
+    got = [r[key] for r in rows]
+    assert got == [v if isinstance(v, str) else json.dumps(v) for v in want[key]] and "sentences" not in rows[0]
+    if first == "text":
+        code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--output", "csv", "--text-col", "reveiw")
+        assert code == 2 and "Did you mean 'review'?" in err and "Available columns" in err
