@@ -310,7 +310,7 @@ def _load_data(spec: TaskSpec, data: Path, valid: Path | None, form: str, model:
     if not data.exists():
         from .errors import DataNotFoundError
 
-        raise DataNotFoundError(f"Training data {str(data)!r} does not exist.")
+        raise DataNotFoundError(f"Data {str(data)!r} does not exist.")
     valid_name = {"csv": "valid_csv", "jsonl": "valid_json"}.get(form, "valid_path")
     valid_kw: dict[str, Any] = {} if valid is None else {valid_name: valid}
     if form == "csv":
@@ -412,6 +412,38 @@ def tune(
                              checkpoint_every=checkpoint_every, resume_from=resume)
         tuner.save(out, merged=merged)
     sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="A saved model folder (tuner.save(), an adapter folder, or an export).")],
+    data: Annotated[Path, typer.Argument(help="Labelled data in a form adapt tune reads: CSV/TSV, JSON Lines, CoNLL or "
+                                        "a folder of .txt files.")],
+    task: Annotated[str | None, typer.Option(help="The task (default: read from the folder).")] = None,
+    batch_size: int = typer.Option(32, help="Items per model call."),
+    max_length: int | None = typer.Option(None, help="Tokens kept per item (default: as the model was trained)."),
+    text_col: str | None = typer.Option(None, help="Column of the texts (classification, lm)."),
+    label_col: str | None = typer.Option(None, help="Column of the labels (classification)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of the data files."),
+    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset option, key=value.")] = None,
+) -> None:
+    """Score a saved model on labelled data: one JSON line with the metrics tune() reports for its task (per-class
+    report and majority baseline for classification)."""
+    from .modelio import read_manifest
+
+    spec = _spec_for(model, task)
+    pairs = _key_values(option, "--option")
+    pairs.update({k: v for k, v in (("text_col", text_col), ("label_col", label_col)) if v is not None})
+    data_kwargs, _ = _route_options(spec, pairs)
+    form = _data_form(data, spec)
+    trained = read_manifest(model).get("max_length") if Path(model).is_dir() else None
+    length = max_length or trained
+    kwargs: dict[str, Any] = {"encoding": encoding, **spec.data_defaults, **data_kwargs,
+                              **({"max_length": length} if length else {})}
+    with contextlib.redirect_stdout(sys.stderr):  # fastai's bars are progress, not output
+        dsets = _load_data(spec, data, data, form, model, kwargs)  # every row is scored: it is the validation split
+        metrics = spec.tuner(dsets.dataloaders(batch_size=batch_size), model).evaluate()
+    sys.stdout.write(json.dumps({"model": model, "task": spec.name, "n": len(dsets.valid), "metrics": metrics}) + "\n")
 
 
 @app.command()

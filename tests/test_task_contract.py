@@ -346,3 +346,24 @@ def test_predict_a_csv_to_a_csv(task: str, trained_tasks, tmp_path: Path, capsys
     if first == "text":
         code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--output", "csv", "--text-col", "reveiw")
         assert code == 2 and "Did you mean 'review'?" in err and "Available columns" in err
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_adapt_evaluate_prints_the_tasks_metrics(task: str, trained_tasks, task_files: Path, capsys) -> None:
+    """`adapt evaluate MODEL DATA`: one JSON line with the metrics tune() reports, scored on every row of DATA."""
+    import math
+
+    spec = get_task(task)
+    tuner, folder = trained_tasks[task]
+    code, out, err = run_cli(capsys, "evaluate", folder, task_files / DATA[task][0])
+    assert code == 0, err[-3000:]
+    assert out.count("\n") == 1, "progress goes to stderr"
+    summary = json.loads(out)
+    assert summary["task"] == task and summary["n"] > 0
+    metrics = summary["metrics"]
+    assert set(spec.metrics) <= set(metrics), (spec.metrics, metrics)
+    assert all(math.isfinite(metrics[m]) for m in spec.metrics)
+    if task == "sequence_classification":
+        assert "report" in metrics and "majority_baseline" in metrics
+    code, _, err = run_cli(capsys, "evaluate", folder, task_files / f"missing{Path(DATA[task][0]).suffix}")
+    assert code == 2 and "does not exist" in err
