@@ -354,7 +354,7 @@ def test_adapt_evaluate_prints_the_tasks_metrics(task: str, trained_tasks, task_
     import math
 
     spec = get_task(task)
-    tuner, folder = trained_tasks[task]
+    _, folder = trained_tasks[task]
     code, out, err = run_cli(capsys, "evaluate", folder, task_files / DATA[task][0])
     assert code == 0, err[-3000:]
     assert out.count("\n") == 1, "progress goes to stderr"
