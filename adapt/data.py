@@ -10,6 +10,7 @@ itself from a (train, valid) pair of `datasets.Dataset`s in `_from_splits`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -117,6 +118,22 @@ def train_valid_splits(
 
     A `DatasetDict` without `valid_split` is split the same way.
     """
+    train, valid, _ = _splits_with_rows(dataset_or_dict, train_split, valid_split, split_pct, seed, split_func)
+    return train, valid
+
+
+Rows = tuple[list[int] | None, list[int] | None]  # where each split's rows were in the data given (None: in order)
+
+
+def _splits_with_rows(
+    dataset_or_dict: Any,
+    train_split: str = "train",
+    valid_split: str = "validation",
+    split_pct: float = 0.2,
+    seed: int | None = 42,
+    split_func: SplitFunc | None = None,
+) -> tuple[Any, Any, Rows]:
+    """`train_valid_splits`, and the position in the given data of each row of a split cut from it."""
     from datasets import Dataset, DatasetDict
 
     if isinstance(dataset_or_dict, (DatasetDict, dict)):
@@ -133,8 +150,52 @@ def train_valid_splits(
         raise EmptyDatasetError("The training split is empty; pass at least one row.")
     if valid is None:
         tr, va = _split_indices(train, len(train), split_func, split_pct, seed)
-        train, valid = train.select(tr), train.select(va)
-    return train, valid
+        return train.select(tr), train.select(va), (list(tr), list(va))
+    return train, valid, (None, None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# bad rows, named where the user finds them
+# ---------------------------------------------------------------------------------------------------
+_ROW_NAMES: contextvars.ContextVar[dict[str, Callable[[int], str]] | None] = contextvars.ContextVar(
+    "adapt_row_names", default=None
+)
+BAD_ROWS_SHOWN = 10
+
+
+@contextlib.contextmanager
+def naming_rows(train: Callable[[int], str] | None, valid: Callable[[int], str] | None) -> Iterator[None]:
+    """Inside, `row_name` names row i of a split as the user's data has it (`train(i)`, `valid(i)`)."""
+    token = _ROW_NAMES.set({k: f for k, f in (("train", train), ("validation", valid)) if f is not None})
+    try:
+        yield
+    finally:
+        _ROW_NAMES.reset(token)
+
+
+def row_namer(source: str, rows: list[int] | None, first: int = 0, unit: str = "row") -> Callable[[int], str]:
+    """Row i of a split as `"{source} {unit} N"`: N is its position in the data given (`rows[i]` when the split
+    was cut from it), counted from `first` (a CSV file's first data line is 2)."""
+    return lambda i: f"{source} {unit} {(rows[i] if rows is not None else i) + first}"
+
+
+def index_namer(source: str, labels: Sequence[Any]) -> Callable[[int], str]:
+    """Row i of a split as `"{source} index L"`, L the DataFrame index label it had."""
+    return lambda i: f"{source} index {labels[i]}"
+
+
+def row_name(split: str, i: int) -> str:
+    """Where row `i` of `split` is in the user's data (`DataFrame index 17`, `'train.csv' line 9`), else its place."""
+    namer = (_ROW_NAMES.get() or {}).get("validation" if split.startswith("valid") else "train")
+    return namer(i) if namer is not None else f"Row {i} of the {split} split"
+
+
+def bad_rows(problems: Sequence[tuple[str, int, str]]) -> InvalidInputError:
+    """One error naming every bad row (`(split, row, what is wrong)`; up to `BAD_ROWS_SHOWN`, then the count) where
+    the user finds it."""
+    shown = "; ".join(f"{row_name(split, i)}: {why}" for split, i, why in problems[:BAD_ROWS_SHOWN])
+    more = f"; and {len(problems) - BAD_ROWS_SHOWN} more" if len(problems) > BAD_ROWS_SHOWN else ""
+    return InvalidInputError(f"{len(problems)} bad row(s): {shown}{more}. Fix or drop them.")
 
 
 def _split_indices(
@@ -158,6 +219,19 @@ def dataframe_splits(
 
     Without `valid_df`, `split_func(train_df)` (row positions) or a seeded `split_pct` split makes one.
     """
+    train, valid, _ = _frame_splits(train_df, cols, valid_df, split_func, split_pct, seed)
+    return train, valid
+
+
+def _frame_splits(
+    train_df: Any,
+    cols: Sequence[str],
+    valid_df: Any = None,
+    split_func: SplitFunc | None = None,
+    split_pct: float = 0.2,
+    seed: int | None = 42,
+) -> tuple[Any, Any, tuple[list[Any], list[Any]]]:
+    """`dataframe_splits`, and the DataFrame index label of each row of each split."""
     if not hasattr(train_df, "columns") or not hasattr(train_df, "iloc"):
         raise InvalidInputError(f"Expected a pandas DataFrame, got {type(train_df).__name__}; use from_hf for datasets.")
     check_columns(list(train_df.columns), cols, "training DataFrame")
@@ -169,7 +243,8 @@ def dataframe_splits(
     check_columns(list(valid_df.columns), cols, "validation DataFrame")
     cols = list(cols)
     frames = ((train_df, "training"), (valid_df, "validation"))
-    return tuple(_frame_dataset(df[cols].reset_index(drop=True), name) for df, name in frames)
+    train, valid = (_frame_dataset(df[cols].reset_index(drop=True), name) for df, name in frames)
+    return train, valid, (list(train_df.index), list(valid_df.index))
 
 
 def _frame_dataset(df: Any, name: str) -> Any:
@@ -417,18 +492,31 @@ class TaskDatasets:
         return cls._from_table(dataset_or_dict, cls._bind(args, kwargs, cls.columns, "from_hf"))
 
     @classmethod
-    def _from_table(cls: type[D], data: Any, bound: tuple[str | None, LoadOptions, dict[str, Any]]) -> D:
+    def _from_table(
+        cls: type[D], data: Any, bound: tuple[str | None, LoadOptions, dict[str, Any]],
+        files: dict[str, str] | None = None, first: int = 0, unit: str = "row",
+    ) -> D:
+        """From a Dataset or DatasetDict; bad rows are named by their place in `files` (from `first`, in `unit`s),
+        or in the Dataset given."""
         name, load, opts = bound
-        train, valid = train_valid_splits(data, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func)
-        return cls._from_splits(train, valid, name, load, **opts)
+        train, valid, (tr, va) = _splits_with_rows(
+            data, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func
+        )
+        where = {k: repr(Path(f).name) for k, f in (files or {}).items()}
+        source = where.get("train", "Dataset")
+        valid_source = where.get("validation", source if va is not None else "validation Dataset")
+        with naming_rows(row_namer(source, tr, first, unit), row_namer(valid_source, va, first, unit)):
+            return cls._from_splits(train, valid, name, load, **opts)
 
     @classmethod
     def from_dfs(cls: type[D], train_df: Any, *args: Any, valid_df: Any = None, **kwargs: Any) -> D:
         """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split makes one."""
         name, load, opts = cls._bind(args, kwargs, cls.columns, "from_dfs")
         cols = [v for k, v in opts.items() if k.endswith("_col") and isinstance(v, str)]
-        train, valid = dataframe_splits(train_df, cols, valid_df, load.split_func, load.split_pct, load.seed)
-        return cls._from_splits(train, valid, name, load, **opts)
+        train, valid, (tr, va) = _frame_splits(train_df, cols, valid_df, load.split_func, load.split_pct, load.seed)
+        valid_source = "DataFrame" if valid_df is None else "valid_df"
+        with naming_rows(index_namer("DataFrame", tr), index_namer(valid_source, va)):
+            return cls._from_splits(train, valid, name, load, **opts)
 
     @classmethod
     def from_csvs(
@@ -449,7 +537,7 @@ class TaskDatasets:
         files = _data_files(train_csv, valid_csv, "CSV")
         with _reading(files, encoding):
             dd = load_dataset("csv", data_files=files, encoding=encoding, cache_dir=bound[1].cache_dir, **reader)
-        return cls._from_table(dd, bound)
+        return cls._from_table(dd, bound, files, first=2, unit="line")  # line 1 is the header
 
     @classmethod
     def _reader_kwargs(cls, kwargs: dict[str, Any], names: set[str]) -> dict[str, Any]:
@@ -471,7 +559,7 @@ class TaskDatasets:
         files = _data_files(train_json, valid_json, "JSON")
         with _reading(files, encoding):
             data = cls._read_jsons(files, encoding, bound[1].cache_dir, reader)
-        return cls._from_table(data, bound)
+        return cls._from_table(data, bound, files, first=1, unit="record")
 
     @classmethod
     def _read_jsons(cls, files: dict[str, str], encoding: str, cache_dir: Any, reader: dict[str, Any]) -> Any:

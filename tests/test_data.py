@@ -7,6 +7,7 @@ import pytest
 from adapt import (
     DecodeError,
     EmptyDatasetError,
+    InvalidInputError,
     MissingColumnError,
     NumClassesError,
     SequenceClassificationDatasets,
@@ -49,7 +50,7 @@ def test_empty_dataset(model_path):
 def test_empty_text_row_is_named(model_path):
     df = _df()
     df.loc[3, "text"] = "  "
-    with pytest.raises(Exception, match="empty or non-string 'text'"):
+    with pytest.raises(InvalidInputError, match="DataFrame index 3: 'text' is empty or not text"):
         SequenceClassificationDatasets.from_dfs(df, "text", "label", model_path, valid_df=_df(3))
 
 
@@ -178,3 +179,30 @@ def test_datasets_progress_bars_only_for_large_data(model_path, tmp_path, capfd,
     with datasets_bars(DATASETS_BARS_MIN_ROWS):
         assert not ds_logging.is_progress_bar_enabled()
     assert ds_logging.is_progress_bar_enabled()
+
+
+def test_bad_rows_are_named_where_the_user_finds_them_and_all_listed(tiny_bert_dir, tmp_path) -> None:
+    """NaN labels and empty texts are reported by the DataFrame's own index (after the shuffled split too) or the
+    CSV's line, every one of them up to ten, with the count."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({"text": [f"text number {k}" for k in range(30)], "label": ["a", "b", "c"] * 10},
+                      index=range(100, 130))
+    df.loc[105, "label"] = np.nan
+    df.loc[117, "text"] = " "
+    with pytest.raises(InvalidInputError) as e:
+        SequenceClassificationDatasets.from_dfs(df, "text", "label", str(tiny_bert_dir))
+    message = str(e.value)
+    assert message.startswith("2 bad row(s): ") and "DataFrame index 105: 'label' is missing" in message
+    assert "DataFrame index 117: 'text' is empty" in message
+    for k in range(14):
+        df.loc[110 + k, "label"] = None
+    with pytest.raises(InvalidInputError, match=r"^15 bad row\(s\): .*; and 5 more\. Fix or drop them\.$"):
+        SequenceClassificationDatasets.from_dfs(df, "text", "label", str(tiny_bert_dir))
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["good", "", "bad", "fine"] * 3, "label": ["p", "n", "n", "p"] * 3}).to_csv(path, index=False)
+    with pytest.raises(InvalidInputError) as e:
+        SequenceClassificationDatasets.from_csvs(path, "text", "label", str(tiny_bert_dir))
+    assert "3 bad row(s)" in str(e.value)
+    assert all(f"'reviews.csv' line {n}: 'text' is empty" in str(e.value) for n in (3, 7, 11))

@@ -80,7 +80,7 @@ def test_long_contexts_become_windows_labelled_with_the_answer(model_path: str):
 
 def test_answer_start_that_does_not_match_names_the_row(model_path: str):
     rows = [_record("Where?", CONTEXT, "Cardiff", 24), _record("Who won?", CONTEXT, "Arsenal", 5)] * 3
-    with pytest.raises(InvalidInputError, match=r"Row 1 of the train split.*'Arsenal'.*answer_start=5.*occurs at offset 33"):
+    with pytest.raises(InvalidInputError, match=r"DataFrame index 1.*'Arsenal'.*answer_start=5.*occurs at offset 33"):
         QuestionAnsweringDatasets.from_dfs(pd.DataFrame(rows), model_path, valid_df=pd.DataFrame(rows[:2]))
 
 
@@ -91,7 +91,7 @@ def test_answer_start_that_does_not_match_names_the_row(model_path: str):
 def test_empty_question_or_context_is_refused(model_path: str, field: str, value, match: str):
     rows = [_record("Where?", CONTEXT, "Cardiff", 24) for _ in range(4)]
     rows[2][field] = value
-    with pytest.raises(InvalidInputError, match=f"Row 2 of the train split: the {match}"):
+    with pytest.raises(InvalidInputError, match=f"DataFrame index 2: the {match}"):
         QuestionAnsweringDatasets.from_dfs(pd.DataFrame(rows), model_path, valid_df=pd.DataFrame(rows[:1]))
 
 

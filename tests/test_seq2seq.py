@@ -123,7 +123,7 @@ def test_missing_or_empty_source_and_target_columns(translation_dir: Path):
         SummarizationDatasets.from_dfs(df.rename(columns={"source": "text"}), str(translation_dir))
     bad = df.copy()
     bad.loc[1, "target"] = "  "
-    with pytest.raises(InvalidInputError, match=r"Row 1 of the train split: 'target' is empty"):
+    with pytest.raises(InvalidInputError, match=r"DataFrame index 1: 'target' is empty"):
         TranslationDatasets.from_dfs(bad, str(translation_dir), valid_df=df)
 
 

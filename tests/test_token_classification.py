@@ -72,11 +72,11 @@ def _tiny_df():
 def test_bad_rows_are_named(model_path):
     df = _tiny_df()
     df.at[4, "tags"] = ["B-per"]
-    with pytest.raises(InvalidInputError, match="Row 4 .* 2 tokens but 1 tags"):
+    with pytest.raises(InvalidInputError, match="DataFrame index 4 has 2 tokens but 1 tags"):
         TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=_tiny_df())
     df = _tiny_df()
     df.at[2, "tokens"], df.at[2, "tags"] = [], []
-    with pytest.raises(InvalidInputError, match="Row 2 .* empty sentence"):
+    with pytest.raises(InvalidInputError, match="DataFrame index 2 is an empty sentence"):
         TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=_tiny_df())
     valid = pd.DataFrame({"tokens": [["Rome"]], "tags": [["B-city"]]})
     with pytest.raises(UnknownLabelError, match="B-city"):

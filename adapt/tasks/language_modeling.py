@@ -16,7 +16,7 @@ from functools import partial
 from itertools import chain
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns
+from ..data import LoadOptions, TaskDatasets, check_columns, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, WrongTaskError
@@ -104,7 +104,7 @@ def _tokenize_blocks(
     for i, t in zip(indices, batch[text_col], strict=True):
         if not isinstance(t, str):
             raise InvalidInputError(
-                f"Row {i} of the {split} split has a {type(t).__name__} in {text_col!r}, not text: {t!r:.60}."
+                f"{row_name(split, i)} has a {type(t).__name__} in {text_col!r}, not text: {t!r:.60}."
             )
         if t.strip():
             texts.append(t)

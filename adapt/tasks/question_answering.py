@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns
+from ..data import LoadOptions, TaskDatasets, check_columns, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, InvalidInputError
@@ -222,7 +222,7 @@ def _tokenize_qa(
     q_col, c_col, a_col = cols
     pairs, answers = [], []
     for i, q, c, a in zip(indices, batch[q_col], batch[c_col], batch[a_col], strict=True):
-        where = f"Row {i} of the {split} split"
+        where = row_name(split, i)
         q, c = _check_text(q, "question", where), _check_text(c, "context", where)
         texts, starts = _answers_of(a, where)
         for t, s in zip(texts, starts, strict=True):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns
+from ..data import LoadOptions, TaskDatasets, check_columns, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError, WrongTaskError
@@ -54,7 +54,7 @@ def _check_texts(values: Sequence[Any], indices: Sequence[int], col: str, split:
     for i, v in zip(indices, values, strict=True):
         if not isinstance(v, str) or not v.strip():
             what = "empty" if isinstance(v, str) else f"a {type(v).__name__}, not text"
-            raise InvalidInputError(f"Row {i} of the {split} split: {col!r} is {what} ({v!r:.60}).")
+            raise InvalidInputError(f"{row_name(split, i)}: {col!r} is {what} ({v!r:.60}).")
     return list(values)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns, tokenize_text_columns
+from ..data import LoadOptions, TaskDatasets, bad_rows, check_columns, tokenize_text_columns
 from ..easy import EasyBase
 from ..enums import DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
@@ -113,19 +114,9 @@ def _with_string(features: Any, col: str) -> Any:
 
 
 def _encode_labels(
-    batch: dict[str, list[Any]],
-    indices: list[int],
-    text_cols: list[str],
-    label_col: str,
-    index: dict[str, int],
-    multi: bool,
-    delim: str,
-    split: str,
+    batch: dict[str, list[Any]], label_col: str, index: dict[str, int], multi: bool, delim: str
 ) -> dict[str, list[Any]]:
-    for col in text_cols:
-        for i, t in zip(indices, batch[col], strict=True):
-            if not isinstance(t, str) or not t.strip():
-                raise InvalidInputError(f"Row {i} of the {split} split has an empty or non-string {col!r}: {t!r:.60}.")
+    """Label names -> ids (multi-hot for multi-label); the rows were checked before (`_row_problems`)."""
     if multi:
         out = []
         for labs in batch[label_col]:
@@ -134,10 +125,20 @@ def _encode_labels(
                 hot[index[lab]] = 1.0
             out.append(hot)
         return {"labels": out}
-    for i, v in zip(indices, batch[label_col], strict=True):
-        if v is None:
-            raise InvalidInputError(f"Row {i} of the {split} split has no label ({label_col!r} is None).")
     return {"labels": [index[str(v)] for v in batch[label_col]]}
+
+
+def _row_problems(dset: Any, text_cols: Sequence[str], label_col: str) -> list[tuple[int, str]]:
+    """Every row without text or without a label, with what is wrong (checked before anything is encoded)."""
+    problems: dict[int, str] = {}
+    for col in text_cols:
+        for i, t in enumerate(dset[col]):
+            if not isinstance(t, str) or not t.strip():
+                problems.setdefault(i, f"{col!r} is empty or not text ({t!r:.40})")
+    for i, v in enumerate(dset[label_col]):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            problems.setdefault(i, f"{label_col!r} is missing ({v!r})")
+    return sorted(problems.items())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -191,6 +192,11 @@ class SequenceClassificationDatasets(TaskDatasets):
             check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
             if len(d) == 0:
                 raise EmptyDatasetError(f"The {split} split is empty; pass at least one row.")
+        text_cols = [c for c in (text_col, text_pair_col) if c]
+        problems = [(s, i, why) for s, d in (("train", train), ("validation", valid))
+                    for i, why in _row_problems(d, text_cols, label_col)]
+        if problems:
+            raise bad_rows(problems)
         names = getattr(train.features[label_col], "names", None)
         vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
         _check_vocab(vocab, multi, label_col)
@@ -207,19 +213,15 @@ class SequenceClassificationDatasets(TaskDatasets):
                 "Move such rows into training or drop them."
             )
         index = {name: i for i, name in enumerate(vocab)}
-        text_cols = [c for c in (text_col, text_pair_col) if c]
         encoded = [
             d.map(
-                partial(
-                    _encode_labels, text_cols=text_cols, label_col=label_col, index=index, multi=multi, delim=delim, split=split
-                ),
+                partial(_encode_labels, label_col=label_col, index=index, multi=multi, delim=delim),
                 batched=True,
-                with_indices=True,
                 remove_columns=[c for c in d.column_names if c not in text_cols],
                 num_proc=load.num_proc,
                 desc="Encoding labels",
             )
-            for split, d in (("train", train), ("validation", valid))
+            for d in (train, valid)
         ]
         dsets = cls(
             encoded[0],

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns
+from ..data import LoadOptions, TaskDatasets, check_columns, row_name
 from ..easy import EasyBase
 from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
@@ -163,7 +163,7 @@ def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> No
     if len(tokens) == 0:
         raise EmptyDatasetError(f"The {split} split has no sentences.")
     for i, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
-        where = f"Row {i} of the {split} split"
+        where = row_name(split, i)
         if not isinstance(tok, (list, tuple)) or len(tok) == 0:
             raise InvalidInputError(f"{where} is an empty sentence (no tokens: {tok!r:.40}); drop it or give it tokens.")
         if not isinstance(tag, (list, tuple)) or len(tok) != len(tag):
