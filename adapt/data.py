@@ -118,23 +118,21 @@ def train_valid_splits(
 
     A `DatasetDict` without `valid_split` is split the same way.
     """
-    train, valid, _ = _splits_with_rows(dataset_or_dict, train_split, valid_split, split_pct, seed, split_func)
+    load = LoadOptions(split_pct=split_pct, split_func=split_func, seed=seed, train_split=train_split,
+                       valid_split=valid_split)
+    train, valid, _ = _splits_with_rows(dataset_or_dict, load)
     return train, valid
 
 
 Rows = tuple[list[int] | None, list[int] | None]  # where each split's rows were in the data given (None: in order)
 
 
-def _splits_with_rows(
-    dataset_or_dict: Any,
-    train_split: str = "train",
-    valid_split: str = "validation",
-    split_pct: float = 0.2,
-    seed: int | None = 42,
-    split_func: SplitFunc | None = None,
-) -> tuple[Any, Any, Rows]:
-    """`train_valid_splits`, and the position in the given data of each row of a split cut from it."""
+def _splits_with_rows(dataset_or_dict: Any, load: LoadOptions) -> tuple[Any, Any, Rows]:
+    """`train_valid_splits` by `load`'s split settings, and the position in the given data of each row of a split
+    cut from it."""
     from datasets import Dataset, DatasetDict
+
+    train_split, valid_split = load.train_split, load.valid_split
 
     if isinstance(dataset_or_dict, (DatasetDict, dict)):
         if train_split not in dataset_or_dict:
@@ -149,7 +147,7 @@ def _splits_with_rows(
     if len(train) == 0:
         raise EmptyDatasetError("The training split is empty; pass at least one row.")
     if valid is None:
-        tr, va = _split_indices(train, len(train), split_func, split_pct, seed)
+        tr, va = _split_indices(train, len(train), load.split_func, load.split_pct, load.seed)
         return train.select(tr), train.select(va), (list(tr), list(va))
     return train, valid, (None, None)
 
@@ -219,19 +217,16 @@ def dataframe_splits(
 
     Without `valid_df`, `split_func(train_df)` (row positions) or a seeded `split_pct` split makes one.
     """
-    train, valid, _ = _frame_splits(train_df, cols, valid_df, split_func, split_pct, seed)
+    load = LoadOptions(split_pct=split_pct, split_func=split_func, seed=seed)
+    train, valid, _ = _frame_splits(train_df, cols, valid_df, load)
     return train, valid
 
 
 def _frame_splits(
-    train_df: Any,
-    cols: Sequence[str],
-    valid_df: Any = None,
-    split_func: SplitFunc | None = None,
-    split_pct: float = 0.2,
-    seed: int | None = 42,
+    train_df: Any, cols: Sequence[str], valid_df: Any, load: LoadOptions
 ) -> tuple[Any, Any, tuple[list[Any], list[Any]]]:
-    """`dataframe_splits`, and the DataFrame index label of each row of each split."""
+    """`dataframe_splits` by `load`'s split settings, and the DataFrame index label of each row of each split."""
+    split_func, split_pct, seed = load.split_func, load.split_pct, load.seed
     if not hasattr(train_df, "columns") or not hasattr(train_df, "iloc"):
         raise InvalidInputError(f"Expected a pandas DataFrame, got {type(train_df).__name__}; use from_hf for datasets.")
     check_columns(list(train_df.columns), cols, "training DataFrame")
@@ -499,9 +494,7 @@ class TaskDatasets:
         """From a Dataset or DatasetDict; bad rows are named by their place in `files` (from `first`, in `unit`s),
         or in the Dataset given."""
         name, load, opts = bound
-        train, valid, (tr, va) = _splits_with_rows(
-            data, load.train_split, load.valid_split, load.split_pct, load.seed, load.split_func
-        )
+        train, valid, (tr, va) = _splits_with_rows(data, load)
         where = {k: repr(Path(f).name) for k, f in (files or {}).items()}
         source = where.get("train", "Dataset")
         valid_source = where.get("validation", source if va is not None else "validation Dataset")
@@ -513,7 +506,7 @@ class TaskDatasets:
         """From pandas DataFrames; without `valid_df`, `split_func(df)` or a seeded `split_pct` split makes one."""
         name, load, opts = cls._bind(args, kwargs, cls.columns, "from_dfs")
         cols = [v for k, v in opts.items() if k.endswith("_col") and isinstance(v, str)]
-        train, valid, (tr, va) = _frame_splits(train_df, cols, valid_df, load.split_func, load.split_pct, load.seed)
+        train, valid, (tr, va) = _frame_splits(train_df, cols, valid_df, load)
         valid_source = "DataFrame" if valid_df is None else "valid_df"
         with naming_rows(index_namer("DataFrame", tr), index_namer(valid_source, va)):
             return cls._from_splits(train, valid, name, load, **opts)
