@@ -222,7 +222,10 @@ def predict(
     if long_text is not None:
         pairs["long_text"] = long_text
     options = _parse_options(pairs, spec.predictor.options, "option", spec.name)
-    table = _read_table(file, spec, text_col) if file is not None and file.suffix.lower() in TABLES else None
+    is_table = file is not None and file.suffix.lower() in TABLES
+    if text_col is not None and not is_table:
+        raise InvalidInputError("--text-col names a column of a .csv/.tsv --file; give one, or pass the texts as they are.")
+    table = _read_table(file, spec, text_col) if file is not None and is_table else None
     items = table[1] if table is not None else _read_inputs(texts or [], file, jsonl)
     predictor = spec.easy().get_model(model)
     call = prepare(predictor, items, spec.fields, level, options, where=f"{spec.name} prediction")

@@ -53,6 +53,8 @@ def test_an_empty_input_file_and_a_bad_option_are_named_in_the_users_terms(tiny_
     empty.write_text("\n\n")
     code, _, err = run_cli(capsys, "predict", tiny_cls_dir, "--file", empty)
     assert code == 2 and "texts.txt' holds no inputs: it is empty" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "predict", tiny_cls_dir, "a text", "--text-col", "review")
+    assert code == 2 and "--text-col names a column of a .csv/.tsv --file" in err
     code, _, err = run_cli(capsys, "predict", tiny_cls_dir, "a text", "--param", "top_kk=2")
     assert code == 2 and "for sequence_classification." in err and "HFClassifier" not in err
     with pytest.raises(InvalidInputError, match=r"for EasySequenceClassifier\.tag_text\. Accepted") as e:
