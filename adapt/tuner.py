@@ -683,7 +683,6 @@ class Tuner:
 
     def _hparams(self, accumulate: int) -> dict[str, Any]:
         """The run's settings as trackers record them (the rest of the record follows when it ends)."""
-
         return {"task": self.spec.name, "base_model": self._base_model_id()[0],
                 "batch_size": getattr(self.dls.train, "bs", None), "accumulate": accumulate,
                 "max_length": getattr(self.datasets, "max_length", None),
@@ -864,7 +863,6 @@ class Tuner:
     # -- persistence ----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The `adapt.json` entries of this model: task, labels, base model, data settings and task entries."""
-
         out: dict[str, Any] = {
             "task": self.spec.saved_task, "base_model": self._base_model_id()[0], **self.datasets.manifest()
         }
