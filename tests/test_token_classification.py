@@ -72,12 +72,18 @@ def _tiny_df():
 def test_bad_rows_are_named(model_path):
     df = _tiny_df()
     df.at[4, "tags"] = ["B-per"]
-    with pytest.raises(InvalidInputError, match="DataFrame index 4 has 2 tokens but 1 tags"):
+    with pytest.raises(InvalidInputError, match="DataFrame index 4: 2 tokens but 1 tags"):
         TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=_tiny_df())
     df = _tiny_df()
     df.at[2, "tokens"], df.at[2, "tags"] = [], []
-    with pytest.raises(InvalidInputError, match="DataFrame index 2 is an empty sentence"):
+    with pytest.raises(InvalidInputError, match="DataFrame index 2: an empty sentence"):
         TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=_tiny_df())
+    df.at[7, "tags"] = ["O"]
+    bad_valid = _tiny_df().set_axis(range(50, 59))
+    bad_valid.at[51, "tokens"] = ["Ada", " "]
+    with pytest.raises(InvalidInputError, match=r"^3 bad row\(s\): DataFrame index 2: an empty sentence.*; DataFrame index 7: "
+                       r"2 tokens but 1 tags \(they must match\); valid_df index 51: an empty, whitespace-only or non-string token: ' '"):
+        TokenClassificationDatasets.from_dfs(df, "tokens", "tags", model_path, valid_df=bad_valid)
     valid = pd.DataFrame({"tokens": [["Rome"]], "tags": [["B-city"]]})
     with pytest.raises(UnknownLabelError, match="B-city"):
         TokenClassificationDatasets.from_dfs(_tiny_df(), "tokens", "tags", model_path, valid_df=valid)

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns, row_name
+from ..data import LoadOptions, TaskDatasets, bad_rows, check_columns
 from ..easy import EasyBase
 from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
@@ -159,25 +159,32 @@ def _tokenize_and_align(
     return {**enc, "labels": labels, "word_ids": word_ids}
 
 
-def _validate_rows(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> None:
+def _row_problems(tokens: Sequence[Any], tags: Sequence[Any], split: str) -> list[tuple[str, int, str]]:
+    """Every sentence that cannot be trained on, with what is wrong: `(split, row, problem)`."""
     if len(tokens) == 0:
         raise EmptyDatasetError(f"The {split} split has no sentences.")
+    problems = []
     for i, (tok, tag) in enumerate(zip(tokens, tags, strict=True)):
-        where = row_name(split, i)
-        if not isinstance(tok, (list, tuple)) or len(tok) == 0:
-            raise InvalidInputError(f"{where} is an empty sentence (no tokens: {tok!r:.40}); drop it or give it tokens.")
-        if not isinstance(tag, (list, tuple)) or len(tok) != len(tag):
-            n_tags = len(tag) if isinstance(tag, (list, tuple)) else repr(tag)
-            raise InvalidInputError(f"{where} has {len(tok)} tokens but {n_tags} tags; they must match.")
-        bad = [t for t in tok if not isinstance(t, str) or not t.strip()]
-        if bad:
-            raise InvalidInputError(f"{where} has an empty, whitespace-only or non-string token: {bad[0]!r}.")
-        odd = [t for t in tag if not isinstance(t, str) or not t.strip()]
-        if odd:
-            raise InvalidInputError(
-                f"{where} has the tag {odd[0]!r} ({type(odd[0]).__name__}); tags are names such as 'B-PER' or 'O'. "
-                "Pass entity_mapping={0: 'O', 1: 'B-PER', ...} to name integer tags (or give the column ClassLabel features)."
-            )
+        problem = _sentence_problem(tok, tag)
+        if problem:
+            problems.append((split, i, problem))
+    return problems
+
+
+def _sentence_problem(tok: Any, tag: Any) -> str | None:
+    if not isinstance(tok, (list, tuple)) or len(tok) == 0:
+        return f"an empty sentence (no tokens: {tok!r:.40}), drop it or give it tokens"
+    if not isinstance(tag, (list, tuple)) or len(tok) != len(tag):
+        n_tags = len(tag) if isinstance(tag, (list, tuple)) else repr(tag)
+        return f"{len(tok)} tokens but {n_tags} tags (they must match)"
+    bad = [t for t in tok if not isinstance(t, str) or not t.strip()]
+    if bad:
+        return f"an empty, whitespace-only or non-string token: {bad[0]!r}"
+    odd = [t for t in tag if not isinstance(t, str) or not t.strip()]
+    if odd:
+        return (f"the tag {odd[0]!r} ({type(odd[0]).__name__}), but tags are names such as 'B-PER' or 'O': pass "
+                "entity_mapping={0: 'O', 1: 'B-PER', ...} to name integer tags (or give the column ClassLabel features)")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,8 +263,9 @@ class TokenClassificationDatasets(TaskDatasets):
             "train": _as_strings(train, tokens_col, tags_col, names),
             "validation": _as_strings(valid, tokens_col, tags_col, names),
         }
-        for split, (toks, tags) in splits.items():
-            _validate_rows(toks, tags, split)
+        problems = [p for split, (toks, tags) in splits.items() for p in _row_problems(toks, tags, split)]
+        if problems:
+            raise bad_rows(problems)
         vocab = list(names) if names else sorted({t for row in splits["train"][1] for t in row})
         unknown = {t for row in splits["train"][1] for t in row} - set(vocab)
         if unknown:
