@@ -40,7 +40,7 @@ def _metrics_heading(manifest: dict[str, Any]) -> str:
     best, run = training.get("best_epoch"), training.get("epochs_run")
     if best is None:
         return "## Final validation metrics"
-    return f"## Validation metrics of the saved weights (epoch {best} of {run}, the best kept by keep_best)"
+    return f"## Validation metrics of the saved weights (epoch {best + 1} of {run}, the best kept by keep_best)"
 
 
 def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -236,7 +236,7 @@ def predict(
         return
     if output == "csv":
         rows = table[0] if table is not None else [{"text": json.dumps(i) if not isinstance(i, str) else i} for i in items]
-        _write_csv(rows, items, [result.select(i, i + 1).to_dict(level) for i in range(len(result.items))])
+        _write_csv(rows, [result.select(i, i + 1).to_dict(level) for i in range(len(result.items))])
         return
     for i in range(len(result.items)):  # one line per input, in the Easy verbs' shape (lists of length 1)
         sys.stdout.write(json.dumps(result.select(i, i + 1).to_dict(level)) + "\n")
@@ -256,9 +256,16 @@ def _read_table(file: Path, spec: TaskSpec, text_col: str | None) -> tuple[list[
 
     if not file.is_file():
         raise DataNotFoundError(f"Input file {str(file)!r} does not exist.")
-    try:
-        with file.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f, delimiter=TABLES[file.suffix.lower()]))
+    try:  # utf-8-sig: spreadsheet programs start "CSV UTF-8" files with a byte-order mark
+        with file.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, delimiter=TABLES[file.suffix.lower()])
+            rows = []
+            for row in reader:
+                if None in row or None in row.values():
+                    raise InvalidInputError(f"{file}:{reader.line_num} has {'more' if None in row else 'fewer'} fields "
+                                            f"than the header ({len(reader.fieldnames or [])}); quote fields that hold "
+                                            "the separator.")
+                rows.append(row)
     except UnicodeDecodeError as e:
         raise DecodeError(str(file), "utf-8", e) from e
     if not rows:
@@ -271,20 +278,17 @@ def _read_table(file: Path, spec: TaskSpec, text_col: str | None) -> tuple[list[
     return rows, [{name: row[columns[name]] for name in present if row[columns[name]] != ""} for row in rows]
 
 
-def _write_csv(inputs: list[dict[str, str]], items: list[Any], results: list[dict[str, Any]]) -> None:
-    """The input columns, then each prediction key (one value per row; lists and objects as JSON) but those that
-    only repeat the inputs (`sentences`, `questions`), to stdout."""
+# the result keys that repeat the inputs (AdaptNLP's `sentences`, QA's `questions`/`queries`/`context`)
+ECHO_KEYS = ("sentences", "questions", "queries", "context", "inputs")
+
+
+def _write_csv(inputs: list[dict[str, str]], results: list[dict[str, Any]]) -> None:
+    """The input columns, then each prediction key but those that repeat the inputs (one value per row; lists and
+    objects as JSON), to stdout."""
     import csv
 
     values = [{k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in r.items()} for r in results]
-    fields = [list(item.values()) if isinstance(item, dict) else [item] for item in items]
-    echoes = [{*(str(f) for f in given), json.dumps(given)} for given in fields]
-
-    def echo(key: str) -> bool:
-        return all((v.get(key) if isinstance(v.get(key), str) else json.dumps(v.get(key))) in e
-                   for v, e in zip(values, echoes, strict=True))
-
-    keys = [k for k in (values[0] if values else {}) if not echo(k)]
+    keys = [k for k in (values[0] if values else {}) if k not in ECHO_KEYS]
     rows = [{**given, **{k: _cell(v[k]) for k in keys}} for given, v in zip(inputs, values, strict=True)]
     names = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\n")

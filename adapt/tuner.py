@@ -508,8 +508,8 @@ class Tuner:
     ) -> dict[str, float]:
         """Train for `epochs` total epochs with a fastai policy; `lr=None` runs `lr_find` first and uses its choice.
 
-        `lr` may be a `slice(lo, hi)` for discriminative rates across layer groups. Returns the final
-        epoch's metrics. Built on fastai's callbacks:
+        `lr` may be a `slice(lo, hi)` for discriminative rates across layer groups. Returns the metrics of the
+        weights it ends with: the last epoch's, or the kept epoch's with `keep_best`. Built on fastai's callbacks:
         - `accumulate=N` steps the optimizer every N batches (`GradientAccumulation`): an effective batch N times
           the loader's;
         - `keep_best=True` ends with the weights of the epoch best at `monitor` (`SaveModelCallback`; the
@@ -575,7 +575,7 @@ class Tuner:
                 self._mark_best(monitor or "valid_loss")
             self._losses = self._recorded_losses()
             self._after_tune()
-            warning = self._learning_warning() if len(self.dls.valid.dataset) else None
+            warning = self._learning_check()
             self._training = self._training_record(epochs, strategy, given, lr, time.perf_counter() - start)
             self._training["warnings"] = [warning] if warning else []
             tracked.finish(hparams, self._training)
@@ -796,6 +796,22 @@ class Tuner:
         """Hook: why the tuned model's validation predictions show it learned nothing useful (one class for every
         text, no entity, empty outputs), or None. `tune()` logs it as a WARNING and records it in the card."""
         return None
+
+    def _learning_check(self) -> str | None:
+        """`_learning_warning` on the main process, logged once; a check that cannot run is logged, never raised
+        over a finished run."""
+        from .distributed import is_main_process
+
+        if not is_main_process() or not len(self.dls.valid.dataset):
+            return None
+        try:
+            warning = self._learning_warning()
+        except Exception as e:  # the run itself succeeded: its weights and record must not be lost to the check
+            logger.warning("could not check what the model learned (%s: %s)", type(e).__name__, e)
+            return None
+        if warning:
+            logger.warning("%s", warning)
+        return warning
 
     def history(self) -> list[dict[str, float]]:
         """Per-epoch losses and metrics of the last `tune` call, as fastai printed them."""

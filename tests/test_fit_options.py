@@ -62,7 +62,7 @@ def test_keep_best_ends_with_the_best_epochs_weights_and_marks_it(trained_tasks,
     kept = {k: v for k, v in history[best].items() if k != "best"}
     assert tuner.final_metrics() == kept
     card = (tuner.save(tmp_path / "saved") / "README.md").read_text()
-    assert f"epoch {best} of 4, the best kept by keep_best" in card
+    assert f"epoch {best + 1} of 4, the best kept by keep_best" in card
     assert f"- valid_loss: {kept['valid_loss']:.4f}" in card
 
 
@@ -74,7 +74,7 @@ def test_the_card_reports_the_kept_epoch_not_the_last() -> None:
     manifest = {"task": "sequence_classification", "base_model": "bert-base-uncased", "labels": ["a", "b"],
                 "training": {"history": rows, "best_epoch": 1, "epochs_run": 3}}
     card = model_card(manifest)
-    assert "epoch 1 of 3, the best kept by keep_best" in card and "- valid_loss: 0.7000" in card
+    assert "epoch 2 of 3, the best kept by keep_best" in card and "- valid_loss: 0.7000" in card
     assert "- accuracy: 0.8000" in card and "- valid_loss: 0.8000" not in card.split("## Training")[0]
     assert card_metadata(manifest)["metrics"] == ["accuracy"]
     for row in rows:

@@ -327,7 +327,7 @@ def test_predict_a_csv_to_a_csv(task: str, trained_tasks, tmp_path: Path, capsys
     inputs = INPUTS[task]
     path = tmp_path / "data.csv"
     first = spec.fields[0].name
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with path.open("w", newline="", encoding="utf-8-sig") as f:  # a spreadsheet's "CSV UTF-8", byte-order mark first
         writer = csv.writer(f)
         names = ["id", "review" if first == "text" else first, *(x.name for x in spec.fields[1:])]
         writer.writerow(names)
@@ -346,6 +346,9 @@ def test_predict_a_csv_to_a_csv(task: str, trained_tasks, tmp_path: Path, capsys
     if first == "text":
         code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--output", "csv", "--text-col", "reveiw")
         assert code == 2 and "Did you mean 'review'?" in err and "Available columns" in err
+        path.write_text(path.read_text(encoding="utf-8-sig") + "9,a text,extra,fields\n", encoding="utf-8")
+        code, _, err = run_cli(capsys, "predict", folder, "--file", path, "--text-col", "review")
+        assert code == 2 and f"data.csv:{len(inputs) + 2} has more fields than the header" in err
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

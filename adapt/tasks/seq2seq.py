@@ -445,12 +445,11 @@ class Seq2SeqTuner(Tuner):
 
     def _learning_warning(self) -> str | None:
         empty, n = getattr(self, "_empty_outputs", (0, 0))
+        self._empty_outputs = (0, 0)  # read once: a later tune() without validation scoring says nothing
         if not n or empty < n:
             return None
-        warning = (f"The model generates empty text for all {n} validation inputs: it has learned to stop at once. "
-                   "Try more epochs, a higher learning rate, or check that the targets are not empty.")
-        logger.warning("%s", warning)
-        return warning
+        return (f"The model generates empty text for all {n} validation inputs: it has learned to stop at once. "
+                "Try more epochs, a higher learning rate, or check that the targets are not empty.")
 
     def heldout_texts(self, n: int = 200) -> list[Any]:
         return list(self.datasets.valid_sources[:n])

@@ -676,9 +676,7 @@ class SequenceClassificationTuner(Tuner):
         import numpy as np
 
         if data is None:
-            with self.learn.no_bar():
-                probs, targets = self.learn.get_preds(dl=self.dls.valid)
-            return self._metrics(probs.numpy(), targets.numpy())
+            return self._metrics(*self._valid_preds())
         dsets = self.datasets
         text_col = text_col or getattr(dsets, "text_col", "text")
         label_col = label_col or getattr(dsets, "label_col", None) or "label"
@@ -705,19 +703,24 @@ class SequenceClassificationTuner(Tuner):
             targets = np.asarray([index[str(v)] for v in labels])
         return self._metrics(probs, targets)
 
-    def _metrics(self, probs: Any, targets: Any) -> dict[str, Any]:
+    def _valid_preds(self) -> tuple[Any, Any]:
+        with self.learn.no_bar():
+            probs, targets = self.learn.get_preds(dl=self.dls.valid)
+        return probs.numpy(), targets.numpy()
+
+    def _metrics(self, probs: Any, targets: Any, log: bool = True) -> dict[str, Any]:
         """`classification_metrics`, the baseline being the training set's majority class; a collapse is logged."""
         import numpy as np
 
         ids = [] if self.multi_label else list(_train_label_ids(self.dls))
         majority = int(np.bincount(ids).argmax()) if ids else None
         out = classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold, majority)
-        if out.get("warning"):
+        if log and out.get("warning"):
             logger.warning("%s", out["warning"])
         return out
 
     def _learning_warning(self) -> str | None:
-        return self.evaluate().get("warning")
+        return self._metrics(*self._valid_preds(), log=False).get("warning")
 
     def plot_confusion_matrix(self, path: str | os.PathLike[str] | None = None) -> Any:
         """A heatmap of the validation confusion matrix (single-label), as a matplotlib Figure; `path=` saves it."""

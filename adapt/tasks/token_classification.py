@@ -774,11 +774,9 @@ class TokenClassificationTuner(Tuner):
         gold = sum(1 for row in metric.targs for t in row if _split_tag(t)[1] is not None)
         if tagged or not gold:
             return None
-        warning = (f"The tagger predicts no entity in any of the {len(metric.preds)} validation windows (which hold "
-                   f"{gold} tagged words): it has learned only 'O'. Try a higher learning rate for the head "
-                   "(lr=slice(1e-4, 1e-3)), more epochs, or label_all_subwords=True.")
-        logger.warning("%s", warning)
-        return warning
+        return (f"The tagger predicts no entity in any of the {len(metric.preds)} validation windows (which hold "
+                f"{gold} tagged words): it has learned only 'O'. Try a higher learning rate for the head "
+                "(lr=slice(1e-4, 1e-3)), more epochs, or label_all_subwords=True.")
 
     def plot_entity_f1(self, path: str | os.PathLike[str] | None = None) -> Any:
         """A bar chart of F1 per entity type on the validation set, as a matplotlib Figure; `path=` saves it."""
