@@ -798,18 +798,18 @@ class Tuner:
         return None
 
     def _learning_check(self) -> str | None:
-        """`_learning_warning` on the main process, logged once; a check that cannot run is logged, never raised
-        over a finished run."""
+        """`_learning_warning`, on every rank (data-parallel validation is sharded: each must take part) and logged
+        by the main one; a check that cannot run is logged, never raised over a finished run."""
         from .distributed import is_main_process
 
-        if not is_main_process() or not len(self.dls.valid.dataset):
+        if not len(self.dls.valid.dataset):
             return None
         try:
             warning = self._learning_warning()
         except Exception as e:  # the run itself succeeded: its weights and record must not be lost to the check
             logger.warning("could not check what the model learned (%s: %s)", type(e).__name__, e)
             return None
-        if warning:
+        if warning and is_main_process():
             logger.warning("%s", warning)
         return warning
 
