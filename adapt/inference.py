@@ -298,11 +298,15 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _trimmed(offsets: Sequence[Sequence[int]], text: Text, enc: Any, k: int) -> list[tuple[int, int]]:
-    """Window `k`'s token offsets, each trimmed of whitespace in the text it points into (of a pair: by sequence id)."""
-    if isinstance(text, str):
-        return [trim_span(text, int(s), int(e)) for s, e in offsets]
-    seq = enc.sequence_ids(k)
-    return [(int(s), int(e)) if q is None else trim_span(text[q], int(s), int(e)) for (s, e), q in zip(offsets, seq, strict=True)]
+    """Window `k`'s token offsets, each trimmed of whitespace in the text it points into (of a pair: by sequence id).
+    Per token on every tagged or answered window, so the common case (no space at either edge) is one test."""
+    texts = (text,) if isinstance(text, str) else text
+    seq = [0] * len(offsets) if isinstance(text, str) else enc.sequence_ids(k)
+    space = str.isspace
+    return [
+        (s, e) if q is None or s == e or not (space(texts[q][s]) or space(texts[q][e - 1])) else trim_span(texts[q], s, e)
+        for (s, e), q in zip(offsets, seq, strict=True)
+    ]
 
 
 _truncation = {"total": 0, "since_log": 0, "last_log": 0.0}
