@@ -2,13 +2,18 @@
 
 An adapter folder is what `tuner.save()` writes for a tuner built with `peft=`: peft's `adapter_config.json`
 and `adapter_model.safetensors`, the base model's `config.json` (labels included), the tokenizer, and the same
-`adapt.json` manifest (with checksums) as a full model. Loading one needs peft and the base model named in
-`adapter_config.json`; a merged save (`save(merged=True)`, `export()`) is a plain transformers folder.
+`adapt.json` manifest (with checksums) as a full model. `adapter_config.json` names the base by the name the card
+records (its Hub id, or the name given as `base_model_name=`), never by a path of the machine that trained it.
+Loading one needs peft and that base: found by its name (the Hub or its local cache), or given where the folder is
+loaded (`adapter_base=` of the Easy modules and tuners, `--adapter-base` of the CLI, `ADAPT_ADAPTER_BASE` for the
+server). A merged save (`save(merged=True)`, `export()`) is a plain transformers folder.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -181,13 +186,19 @@ def manifest_entry(model: Any) -> dict[str, Any]:
     }
 
 
-def write_base_config(model: Any, folder: Path) -> None:
+def write_base_config(model: Any, folder: Path, base_name: str | None) -> None:
     """The base model's `config.json` beside the adapter: labels, architecture and task, as a full save has.
     (The architecture is the head's class, as `save_pretrained` of the model itself records: the config of a bare
-    encoder such as MiniLM still names `BertModel`.)"""
+    encoder such as MiniLM still names `BertModel`.) `adapter_config.json` names the base `base_name`: peft writes
+    the path the base was loaded from, which on another machine points nowhere and tells this one's layout."""
     base = model.get_base_model()
     base.config.architectures = [type(base).__name__]
     base.config.save_pretrained(folder)
+    if base_name:
+        path = folder / ADAPTER_CONFIG
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_name
+        path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def merged_copy(model: Any) -> Any:
@@ -245,29 +256,62 @@ def base_of(folder: str | Path) -> str:
     return base
 
 
-def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any) -> Any:
-    """The adapter at `folder` on its base model, merged: a plain model for inference (the same numbers)."""
+def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any, adapter_base: str | None = None) -> Any:
+    """The adapter at `folder` on its base model, merged: a plain model for inference (the same numbers).
+
+    The base is `adapter_base` when given (a Hub id or a folder: where the base is on this machine), else the one
+    `adapter_config.json` names. Its head, new or resized for these labels, comes from the adapter: transformers'
+    "newly initialized, you should probably TRAIN" warning is left out, and a weight the adapter does not restore
+    is refused (`_check_restored`)."""
     from .modelio import resolve_model_source
 
     peft = _peft()
-    base = base_of(folder)
+    base = adapter_base or base_of(folder)
     try:
+        if adapter_base is None and _base_was_local(folder) and not Path(base).is_dir():
+            raise ModelNotFoundError("the adapter was trained on a local folder of that name, not on a Hub model")
         src = resolve_model_source(base)
-        # a head resized for these labels mismatches the base's; the adapter's saved copy of it replaces it
-        base_model, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
-                                                    ignore_mismatched_sizes=True, output_loading_info=True)
-    except (ModelNotFoundError, OSError) as e:
+        with _without_new_weights_warning():  # the head comes from the adapter; checked below
+            base_model_obj, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
+                                                            ignore_mismatched_sizes=True, output_loading_info=True)
+    except (ModelNotFoundError, OSError, AttributeError) as e:  # transformers 4.57 fails on some unknown names so
         raise ModelNotFoundError(
-            f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, or "
-            "not downloaded). Download the base model, or load a merged save instead: tuner.save(dir, merged=True) "
-            f"or adapt export. ({e})"
+            f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, not "
+            "downloaded, or a local folder known by this name only). Give the base where it is: adapter_base=... "
+            "(Easy modules, tuners), --adapter-base (CLI) or ADAPT_ADAPTER_BASE (server); or load a merged save instead: "
+            f"tuner.save(dir, merged=True) or adapt export. ({e})"
         ) from e
     # transformers lists mismatched keys as names (or as (name, shapes) in some versions)
     resized = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", [])]
-    _check_resized_are_saved(folder, resized)
+    _check_restored(folder, resized, list(info.get("missing_keys", [])))
     fixed = _nesting_removed(folder)
     kwargs = {"config": fixed} if fixed is not None else {}
-    return peft.PeftModel.from_pretrained(base_model, str(folder), is_trainable=False, **kwargs).merge_and_unload()
+    return peft.PeftModel.from_pretrained(base_model_obj, str(folder), is_trainable=False, **kwargs).merge_and_unload()
+
+
+def _base_was_local(folder: str | Path) -> bool:
+    """Whether the adapter's `adapt.json` says its base was a local folder (known here by its name only)."""
+    try:
+        manifest = json.loads((Path(folder) / "adapt.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool((manifest.get("training") or {}).get("base_model_is_local"))
+
+
+class _NewWeightsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Some weights of")
+
+
+@contextlib.contextmanager
+def _without_new_weights_warning() -> Any:
+    """While inside, transformers' loader does not log its "Some weights ... newly initialized" warning."""
+    log, quiet = logging.getLogger("transformers.modeling_utils"), _NewWeightsFilter()
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
 
 
 def _nesting_removed(folder: str | Path) -> Any:
@@ -283,10 +327,12 @@ def _nesting_removed(folder: str | Path) -> Any:
     return config
 
 
-def _check_resized_are_saved(folder: str | Path, resized: Sequence[str]) -> None:
-    """The base weights whose shapes differ from this config's (a resized head or vocabulary) load random; the
-    adapter must carry its own copy of each, or the model would answer from random weights."""
-    if not resized:
+def _check_restored(folder: str | Path, resized: Sequence[str], missing: Sequence[str]) -> None:
+    """The base weights whose shapes differ from this config's (a resized head or vocabulary) and those the base
+    lacks (a new head) load random; the adapter must carry its own copy of each, or the model would answer from
+    random weights."""
+    new = [*resized, *missing]
+    if not new:
         return
     from safetensors import safe_open
 
@@ -297,10 +343,19 @@ def _check_resized_are_saved(folder: str | Path, resized: Sequence[str]) -> None
         saved = {key.removeprefix("base_model.model.") for key in names}
     except (OSError, ValueError) as e:
         raise CorruptModelError(f"{str(path)!r} is not a readable adapter weights file ({e}).") from e
-    missing = sorted(set(resized) - saved)
-    if missing:
+    lacking = sorted(k for k in new if not _carried(k, saved))
+    if lacking:
         raise CorruptModelError(
-            f"The adapter in {str(folder)!r} was trained on a base whose weights {missing[:5]} it resized, but it "
-            "does not carry them (not in modules_to_save), so they would load random. Re-train with those modules "
+            f"The adapter in {str(folder)!r} was trained on a base whose weights {lacking[:5]} it resized or added, but "
+            "it does not carry them (not in modules_to_save), so they would load random. Re-train with those modules "
             "in modules_to_save, or save merged: tuner.save(dir, merged=True)."
         )
+
+
+def _carried(key: str, saved: set[str]) -> bool:
+    """Whether the adapter's weights hold `key` (peft saves a head `classifier.weight` as itself, or under
+    `classifier.modules_to_save.<name>.weight` in older layouts)."""
+    if key in saved:
+        return True
+    module, _, leaf = key.rpartition(".")
+    return any(s.startswith(f"{module}.") and s.endswith(f".{leaf}") for s in saved)

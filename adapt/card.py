@@ -14,13 +14,17 @@ __all__ = ["card_metadata", "model_card"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _NOT_METRICS = ("epoch", "train_loss", "valid_loss", "best")
-# an example input per Easy verb, for the "Use" snippets
+# a placeholder input per Easy verb, for the "Use" snippets of a card saved without `card_examples`: neutral, so a
+# card never shows an example from another domain than the model's
 _EXAMPLES = {
-    "generate": "The match ended",
-    "fill_mask": "The {mask} won the cup.",
-    "summarize": "The company reported a loss as sales fell in every region.",
-    "translate": "the market rose",
+    "generate": "Your prompt",
+    "fill_mask": "Paris is the {mask} of France.",
+    "summarize": "Your document here.",
+    "translate": "Your sentence here.",
 }
+_PLACEHOLDER = "Your text here."
+_QA_PLACEHOLDER = ("Your question?", "The passage that holds the answer.")
+_EXAMPLE_WORDS = 30  # a validation input shown in a card is cut to its first words
 
 
 def _spec(manifest: dict[str, Any]) -> Any:
@@ -48,6 +52,8 @@ def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = N
     spec = _spec(manifest)
     task = spec.name if spec is not None else str(manifest.get("task"))
     meta: dict[str, Any] = {"library_name": "transformers", "tags": ["adapt", "fastai", task.replace("_", "-")]}
+    if manifest.get("adapter"):  # the Hub lists adapter repos under peft, beside their base model
+        meta = {"library_name": "peft", "tags": [*meta["tags"], "peft", "lora"]}
     if spec is not None and spec.pipeline_tag:
         meta["pipeline_tag"] = spec.pipeline_tag
     base, training = manifest.get("base_model"), manifest.get("training") or {}
@@ -77,11 +83,26 @@ def _record_lines(manifest: dict[str, Any]) -> list[str]:
 
 
 def _base_line(manifest: dict[str, Any]) -> str:
-    base, training = manifest.get("base_model"), manifest.get("training") or {}
-    if training.get("base_model_is_local"):
-        return (f"Base model: a local model (folder `{base}`), not named when it was tuned "
+    base = manifest.get("base_model")
+    adapter = _adapter_line(manifest)
+    if _base_is_local(manifest):
+        return (f"{adapter}Base model: a local model (folder `{base}`), not named when it was tuned "
                 "(`Tuner(..., base_model_name=...)` or `adapt tune --base-model-name` records its Hub id).")
-    return f"Base model: `{base}`."
+    return f"{adapter}Base model: `{base}`."
+
+
+def _base_is_local(manifest: dict[str, Any]) -> bool:
+    return bool((manifest.get("training") or {}).get("base_model_is_local"))
+
+
+def _adapter_line(manifest: dict[str, Any]) -> str:
+    adapter = manifest.get("adapter") or {}
+    if not adapter:
+        return ""
+    kind = "LoRA" if str(adapter.get("type", "")).upper() == "LORA" else str(adapter.get("type"))
+    return (f"This folder is a {kind} adapter (peft, rank {adapter.get('r')}), not a whole model: it holds "
+            f"{adapter.get('trainable_params', 0):,} trained parameters (the adapter and the task head) and loads on "
+            "its base model. ")
 
 
 def _limitation_lines(manifest: dict[str, Any]) -> list[str]:
@@ -98,12 +119,14 @@ def _use_lines(spec: Any, manifest: dict[str, Any]) -> list[str]:
     if spec is None:
         return ["Load it with `transformers` or serve it with `adapt serve .`.", ""]
     easy, verb = spec.easy.__name__, spec.verb
+    adapter = bool(manifest.get("adapter"))
+    example = _example(verb, manifest)
     if verb == "predict_qa":
-        call = f'{verb}(["Who scored twice?"], ["Smith scored twice."], model_name_or_path=model)'
-        pipe = 'answer(question="Who scored twice?", context="Smith scored twice.")'
-        body = '{"texts": [{"question": "Who scored twice?", "context": "Smith scored twice."}]}'
+        question, context = example
+        call = f"{verb}([{question!r}], [{context!r}], model_name_or_path=model)"
+        pipe = f"answer(question={question!r}, context={context!r})"
+        body = json.dumps({"texts": [{"question": question, "context": context}]})
     else:
-        example = _EXAMPLES.get(verb, "The striker scored twice").format(mask=manifest.get("mask_token") or "[MASK]")
         call, pipe, body = f"{verb}([{example!r}], model)", f"answer({example!r})", json.dumps({"texts": [example]})
     return [
         "With adapt (`pip install adapt-tuner`), from this folder or its Hub id:",
@@ -112,10 +135,11 @@ def _use_lines(spec: Any, manifest: dict[str, Any]) -> list[str]:
         f"from adapt import {easy}",
         "",
         'model = "."  # this folder, or its Hub id',
-        f"print({easy}().{call})",
+        *(_adapter_easy_lines(easy, manifest) if adapter else []),
+        f"print({'easy' if adapter else easy + '()'}.{call})",
         "```",
         "",
-        *_pipeline_lines(spec.pipeline_tag, pipe),
+        *(_peft_lines(spec, manifest, pipe) if adapter else _pipeline_lines(spec.pipeline_tag, pipe)),
         "As a REST server (`pip install 'adapt-tuner[serve]'`, or the Docker images):",
         "",
         "```",
@@ -124,6 +148,49 @@ def _use_lines(spec: Any, manifest: dict[str, Any]) -> list[str]:
         "```",
         "",
     ]
+
+
+def _example(verb: str, manifest: dict[str, Any]) -> Any:
+    """The input the snippets show: the first validation input saved with `card_examples` (cut to its first words),
+    else a neutral placeholder; fill-mask always shows its placeholder (the input needs the mask token)."""
+    shown = manifest.get("card_examples") or []
+    if verb == "predict_qa":
+        return tuple(_shortened(x) for x in shown[0]) if shown else _QA_PLACEHOLDER
+    if shown and verb != "fill_mask" and isinstance(shown[0], str):
+        return _shortened(shown[0])
+    return _EXAMPLES.get(verb, _PLACEHOLDER).format(mask=manifest.get("mask_token") or "[MASK]")
+
+
+def _shortened(text: str) -> str:
+    words = str(text).split()
+    return " ".join(words[:_EXAMPLE_WORDS]) + (" ..." if len(words) > _EXAMPLE_WORDS else "")
+
+
+def _base_ref(manifest: dict[str, Any]) -> str:
+    """The base model as a snippet names it: its Hub id, or a placeholder path for a local one."""
+    base = str(manifest.get("base_model"))
+    return f"path/to/{base}" if _base_is_local(manifest) else base
+
+
+def _adapter_easy_lines(easy: str, manifest: dict[str, Any]) -> list[str]:
+    if _base_is_local(manifest):
+        return [f"easy = {easy}(adapter_base={_base_ref(manifest)!r})  # where its base model is"]
+    return [f"easy = {easy}()  # loads its base, {manifest.get('base_model')}, by name (adapter_base= points elsewhere)"]
+
+
+def _peft_lines(spec: Any, manifest: dict[str, Any], call: str) -> list[str]:
+    """With peft and transformers: the base with this folder's config (labels, head size), the adapter merged in."""
+    auto, tag = spec.auto_class, spec.pipeline_tag
+    lines = ["With peft and plain transformers:", "", "```python", "from peft import PeftModel",
+             f"from transformers import AutoConfig, AutoTokenizer, {auto}" + (", pipeline" if tag else ""), "",
+             'config = AutoConfig.from_pretrained(".")  # this adapter\'s labels and head',
+             f"base = {auto}.from_pretrained({_base_ref(manifest)!r}, config=config, ignore_mismatched_sizes=True)",
+             'model = PeftModel.from_pretrained(base, ".").merge_and_unload()',
+             'tokenizer = AutoTokenizer.from_pretrained(".")']
+    if tag:
+        task = "text2text-generation" if tag == "translation" else tag
+        lines += [f'answer = pipeline("{task}", model=model, tokenizer=tokenizer)', f"print({call})"]
+    return [*lines, "```", ""]
 
 
 def _pipeline_lines(tag: str | None, call: str) -> list[str]:

@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptModelError, InvalidInputError
+from .errors import CorruptModelError, InvalidInputError, as_given
 from .utils import fsync_path
 
 logger = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
     file = file / CHECKPOINT_FILE if file.is_dir() else file
     if not file.is_file():
-        raise InvalidInputError(f"resume_from={str(path)!r}: no checkpoint there. tune(checkpoint_every=1) writes "
-                                f"one to <work_dir>/checkpoints/{CHECKPOINT_FILE}.")
+        raise InvalidInputError(f"{as_given('resume_from', str(path))}: no checkpoint there. "
+                                f"{as_given('checkpoint_every', '1')} writes one to <work_dir>/checkpoints/{CHECKPOINT_FILE}.")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -131,9 +131,9 @@ def check_same_run(state: dict[str, Any], run: dict[str, Any], where: str) -> No
     """A resume repeats the interrupted run's settings; name the first that differs."""
     for key, saved in state["run"].items():
         if run.get(key) != saved:
-            raise InvalidInputError(f"resume_from={where!r} continues a run with {key}={saved!r}, but this call has "
-                                    f"{key}={run.get(key)!r}; repeat the interrupted run's settings (or start a new run without "
-                                    "resume_from).")
+            raise InvalidInputError(f"{as_given('resume_from', where)} continues a run with {key}={saved!r}, but this call "
+                                    f"has {key}={run.get(key)!r}; repeat the interrupted run's settings (or start a new run "
+                                    "without it).")
 
 
 def restore(state: dict[str, Any], learn: Any) -> int:

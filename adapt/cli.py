@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .errors import AdaptError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, unknown_name
+from .errors import AdaptError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, cli_names, unknown_name
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -144,6 +144,8 @@ def serve(
     ssl_keyfile: str | None = typer.Option(None, envvar="ADAPT_SSL_KEYFILE", help="TLS private key."),
     device: str | None = typer.Option(None, envvar="ADAPT_DEVICE", help="cpu, cuda, cuda:1 ... (default: auto)."),
     log_level: str = typer.Option("info", envvar="ADAPT_LOG_LEVEL", help="uvicorn log level."),
+    adapter_base: str | None = typer.Option(None, envvar="ADAPT_ADAPTER_BASE", help="A LoRA adapter folder: where its "
+                                            "base model is here (Hub id or folder), when its recorded name is not reachable."),
 ) -> None:
     """Serve a model of any task over REST: POST /predict /reload, GET /health /ready /metadata /metrics, /docs."""
     import uvicorn
@@ -156,7 +158,7 @@ def serve(
         model_dir, device=device, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_texts=max_texts,
         max_chars=max_chars, max_body_bytes=max_body_bytes, max_tokens=max_tokens, max_queued_texts=max_queued_texts,
         request_timeout=request_timeout, header_timeout=header_timeout, body_timeout=body_timeout, api_key=api_key,
-        public_ready=public_ready, public_metrics=public_metrics,
+        public_ready=public_ready, public_metrics=public_metrics, adapter_base=adapter_base,
     )
     task_for_folder(model_dir)  # fail fast, before workers start
     server: dict[str, Any] = {
@@ -208,6 +210,8 @@ def predict(
                                         "input columns and the predictions.")] = "jsonl",
     text_col: Annotated[str | None, typer.Option(help="A .csv/.tsv --file: the column of the texts (default: the "
                                                  "task's first field, text or question).")] = None,
+    adapter_base: Annotated[str | None, typer.Option(help="A LoRA adapter folder: where its base model is here (Hub id "
+                                                     "or folder), when the name it records is not reachable.")] = None,
 ) -> None:
     """Predict with a model of any task and print JSON (one line per input, in input order) or CSV. A .csv/.tsv
     --file is a table: the task's fields are read from its columns, and `--output csv` keeps every column."""
@@ -227,7 +231,7 @@ def predict(
         raise InvalidInputError("--text-col names a column of a .csv/.tsv --file; give one, or pass the texts as they are.")
     table = _read_table(file, spec, text_col) if file is not None and is_table else None
     items = table[1] if table is not None else _read_inputs(texts or [], file, jsonl)
-    predictor = spec.easy().get_model(model)
+    predictor = spec.easy(adapter_base=adapter_base).get_model(model)
     call = prepare(predictor, items, spec.fields, level, options, where=f"{spec.name} prediction")
     with showing_progress(len(call.inputs)):  # on stderr: stdout stays JSON
         result = run(predictor, call, batch_size)
@@ -410,7 +414,8 @@ def tune(
     if form != "folder":
         kwargs.pop("max_items", None)
     set_seed(seed)
-    with contextlib.redirect_stdout(sys.stderr):  # fastai's tables and bars are progress, not output
+    cli = {"resume_from": "--resume", "checkpoint_every": "--checkpoint-every"}
+    with contextlib.redirect_stdout(sys.stderr), cli_names(cli):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
         tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft, work_dir=work_dir,
                            gradient_checkpointing=gradient_checkpointing, base_model_name=base_model_name, **tuner_kwargs)
@@ -433,6 +438,8 @@ def evaluate(
     label_col: str | None = typer.Option(None, help="Column of the labels (classification)."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the data files."),
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset option, key=value.")] = None,
+    adapter_base: Annotated[str | None, typer.Option(help="A LoRA adapter folder: where its base model is here (Hub id "
+                                                     "or folder), when the name it records is not reachable.")] = None,
 ) -> None:
     """Score a saved model on labelled data: one JSON line with the metrics tune() reports for its task (per-class
     report and majority baseline for classification)."""
@@ -449,7 +456,7 @@ def evaluate(
                               **({"max_length": length} if length else {})}
     with contextlib.redirect_stdout(sys.stderr):  # fastai's bars are progress, not output
         dsets = _load_data(spec, data, data, form, model, kwargs)  # every row is scored: it is the validation split
-        metrics = spec.tuner(dsets.dataloaders(batch_size=batch_size), model).evaluate()
+        metrics = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, adapter_base=adapter_base).evaluate()
     sys.stdout.write(json.dumps({"model": model, "task": spec.name, "n": len(dsets.valid), "metrics": metrics}) + "\n")
 
 

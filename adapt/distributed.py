@@ -116,7 +116,7 @@ def distributed_ctx(learn: Any, cpu: bool | None = None, **accelerator_kwargs: A
     if world_size() <= 1:
         yield learn
         return
-    from fastai.callback.progress import ProgressCallback
+    from .engine import without_progress
 
     _ensure_process_group(cpu)
     trainer_cls = _trainer_class()
@@ -127,12 +127,8 @@ def distributed_ctx(learn: Any, cpu: bool | None = None, **accelerator_kwargs: A
             f"Launched with WORLD_SIZE={world_size()} but Accelerate set up {trainer.accelerator.num_processes} process(es)."
         )
     learn.add_cb(trainer)
-    had_progress = hasattr(learn, "progress")
-    if not is_main_process() and had_progress:
-        learn.remove_cb(ProgressCallback)
     try:
-        yield learn
+        with without_progress(learn, when=not is_main_process()):
+            yield learn
     finally:
         learn.remove_cb(trainer)
-        if had_progress and not hasattr(learn, "progress"):
-            learn.add_cb(ProgressCallback())

@@ -33,13 +33,21 @@ class EasyBase:
 
     task: ClassVar[str]
 
-    def __init__(self, device: Any = None, precision: str = "auto", trust_pickle: bool = False, strict: bool = False) -> None:
+    def __init__(
+        self,
+        device: Any = None,
+        precision: str = "auto",
+        trust_pickle: bool = False,
+        strict: bool = False,
+        adapter_base: str | None = None,
+    ) -> None:
         """`trust_pickle=True` allows flair `.pt` models (pickles: loading one runs code from the file); `strict=True`
-        loads only folders adapt saved (with a verified `adapt.json`)."""
+        loads only folders adapt saved (with a verified `adapt.json`); `adapter_base` is where the base of a LoRA
+        adapter folder is on this machine (a Hub id or folder), when the name its config records is not reachable."""
         if precision not in self.precisions():
             raise InvalidChoiceError(f"precision must be one of {list(self.precisions())}, got {precision!r}.")
         self.device = device
-        self.trust_pickle, self.strict = trust_pickle, strict
+        self.trust_pickle, self.strict, self.adapter_base = trust_pickle, strict, adapter_base
         # auto, on CPU: the exported ONNX copy (when onnxruntime is installed), else the int8 copy, else fp32
         self.precision = precision
         self._cache: dict[tuple[str, str], Any] = {}
@@ -87,7 +95,7 @@ class EasyBase:
             config = load_hf_config(src, spec.saved_task, spec.heads, spec.auto_class)
             model: Any = OnnxRuntimeModel(Path(src.location) / copy, config)
             return spec.predictor.from_model(model, pad_with_eos(load_tokenizer(src.location)), src.manifest)
-        model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device)
+        model, tokenizer = load_hf_model(src, spec.auto_class, spec.saved_task, spec.heads, device, self.adapter_base)
         if choice == "int8":
             from .quantize import load_int8
 

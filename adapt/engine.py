@@ -5,17 +5,21 @@ Imported only by training code; inference never imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from fastai.callback.progress import ProgressCallback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
+from fastai.imports import noop
+from fastcore.imports import in_notebook
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -332,3 +336,64 @@ class ValidationScorer:
                 return self.key
 
         return [_View(n, i == 0) for i, n in enumerate(self.names)]
+
+
+
+class LineProgressCallback(ProgressCallback):
+    """fastai's `ProgressCallback` where a person watches (a terminal or a notebook); elsewhere (a log file, a pipe,
+    CI) no bars: the same metrics table, one plain line per epoch, instead of bars redrawn with carriage returns
+    into lines thousands of characters long. fastai finds it as `learn.progress`, as its own."""
+
+    lines = False
+
+    @property
+    def name(self) -> str:
+        return "progress"
+
+    def before_fit(self) -> None:
+        self.lines = not (in_notebook() or sys.stdout.isatty())
+        if not self.lines:
+            super().before_fit()
+        elif self.learn.logger is noop:
+            self.old_logger = noop
+        else:
+            self.old_logger, self.learn.logger = self.learn.logger, self._line
+            self._line(self.recorder.metric_names)
+
+    def _line(self, log: Any) -> None:
+        cells = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in log]
+        sys.stdout.write("  ".join(f"{c:<10}" for c in cells).rstrip() + "\n")
+
+    def _launch_pbar(self) -> None:
+        if not self.lines:
+            super()._launch_pbar()
+
+    def before_epoch(self) -> None:
+        if not self.lines:
+            super().before_epoch()
+
+    def after_train(self) -> None:
+        if not self.lines:
+            super().after_train()
+
+    def after_validate(self) -> None:
+        if not self.lines:
+            super().after_validate()
+
+    def after_batch(self) -> None:
+        if not self.lines:
+            super().after_batch()
+
+
+@contextlib.contextmanager
+def without_progress(learn: Any, when: bool = True) -> Iterator[Any]:
+    """While inside, `learn` shows no progress (when `when`); after, the same progress callback is back (fastai's
+    `no_bar` puts back a new plain `ProgressCallback`, which would bring bars back into a log file)."""
+    progress = getattr(learn, "progress", None) if when else None
+    if progress is not None:
+        learn.remove_cb(progress)
+    try:
+        yield learn
+    finally:
+        if progress is not None:
+            learn.add_cb(progress)

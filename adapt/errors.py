@@ -6,8 +6,10 @@ expect (`ValueError`, `FileNotFoundError`, `ImportError`, ...), so existing `exc
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "AdaptError",
@@ -134,3 +136,25 @@ def install_hint(extra: str) -> str:
 def distribution_name() -> str:
     """The name adapt is published under on PyPI (`adapt` itself belongs to another project there)."""
     return DISTRIBUTION
+
+
+# while a CLI command runs: its option names for the Python keywords that messages mention (`resume_from` -> `--resume`)
+_CLI_NAMES: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("adapt_cli_names", default=None)
+
+
+@contextlib.contextmanager
+def cli_names(names: dict[str, str]) -> Iterator[None]:
+    """While inside, `as_given` names keywords by these CLI options: messages speak the user's language."""
+    token = _CLI_NAMES.set(names)
+    try:
+        yield
+    finally:
+        _CLI_NAMES.reset(token)
+
+
+def as_given(keyword: str, value: str) -> str:
+    """`keyword=value` as the user passes it: `resume_from='x'` in Python, `--resume x` from the CLI."""
+    names = _CLI_NAMES.get()
+    if names and keyword in names:
+        return f"{names[keyword]} {value}"
+    return f"{keyword}={value!r}"

@@ -318,7 +318,7 @@ def save_hf_folder(
     with atomic_directory(directory) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         if is_adapter(model):  # peft writes the adapter only: the base's config keeps labels and architecture
-            write_base_config(model, tmp)
+            write_base_config(model, tmp, manifest.get("base_model"))
         tokenizer.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
@@ -342,13 +342,19 @@ def _architectures(config: Any) -> list[str]:
 
 
 def load_hf_model(
-    source: ModelSource, auto_class_name: str, task: str, head_suffix: str | tuple[str, ...], device: Any
+    source: ModelSource,
+    auto_class_name: str,
+    task: str,
+    head_suffix: str | tuple[str, ...],
+    device: Any,
+    adapter_base: str | None = None,
 ) -> tuple[Any, Any]:
     """Load (model, tokenizer) for `task` with `transformers.<auto_class_name>`, in eval mode on `device`.
 
     Refuses folders that hold another task's model or a bare encoder without the task's head (a class of
     `auto_class_name`'s mapping, or one ending in `head_suffix`: see `is_task_head`). A tokenizer without a pad
     token pads with EOS, and the model's config learns that id (decoder-only classifiers find their last token by it).
+    An adapter folder loads on `adapter_base` when given, else on the base its config names.
     """
     import transformers
 
@@ -358,7 +364,7 @@ def load_hf_model(
     auto_cls = getattr(transformers, auto_class_name)
     try:
         if is_adapter_folder(source.location):
-            model = load_adapter_model(source.location, auto_cls, config)
+            model = load_adapter_model(source.location, auto_cls, config, adapter_base)
         else:
             model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
     except AdaptError:

@@ -107,7 +107,8 @@ class Tuner:
     `tuner.learn` is the fastai `Learner`; with `expose_fastai_api=True` its attributes are also reachable on
     the tuner itself (`tuner.fit_one_cycle(...)`, `tuner.recorder`). `base_model_name=` is what the card and
     `adapt.json` call a base loaded from a local folder (its Hub id, say); without it a Hub id given as the model, or
-    that of a Hugging Face cache folder, is recorded, else the folder's name, marked as a local model.
+    that of a Hugging Face cache folder, is recorded, else the folder's name, marked as a local model. A LoRA adapter
+    folder given as the model loads on the base its config names, or on `adapter_base=` (a Hub id or folder).
     """
 
     task: ClassVar[str] = "base"
@@ -140,6 +141,7 @@ class Tuner:
         gradient_checkpointing: bool = False,
         peft: Any = None,
         base_model_name: str | None = None,
+        adapter_base: str | None = None,
         **kwargs: Any,
     ) -> None:
         from fastai.learner import Learner
@@ -158,6 +160,7 @@ class Tuner:
             raise InvalidInputError("Pass a tokenizer, or dataloaders built by TaskDatasets.dataloaders() (they carry one).")
         self.base_model = str(getattr(model_name, "name_or_path", model_name))
         self.base_model_name = base_model_name  # the Hub id (or any name) to record for a local base folder
+        self.adapter_base = adapter_base  # where the base of a LoRA adapter folder given as the model is, here
         self.classes = self._classes(dls)
         self.device = default_device(device if device is not None else getattr(dls, "device", None))
         dls.to(self.device)
@@ -180,6 +183,11 @@ class Tuner:
             cbs=additional_cbs,
             **learner_kwargs,
         )
+        if hasattr(self.learn, "progress"):  # bars in a terminal or notebook, plain epoch lines in a log
+            from .engine import LineProgressCallback
+
+            self.learn.remove_cb(self.learn.progress)
+            self.learn.add_cb(LineProgressCallback())
         self._set_precision(mixed_precision)
         if gradient_checkpointing:
             self._checkpoint_gradients()
@@ -376,7 +384,7 @@ class Tuner:
         if is_adapter_folder(src.location):  # an adapter save goes on training as its merged model
             self._from_adapter_folder = True
             auto = getattr(transformers, self.spec.auto_class)
-            return self._check_model(load_adapter_model(src.location, auto, config))
+            return self._check_model(load_adapter_model(src.location, auto, config, self.adapter_base))
         try:
             return self._from_pretrained(src.location, config)
         except OSError as e:
@@ -647,8 +655,12 @@ class Tuner:
             yield
         except KeyboardInterrupt:
             if saver is not None and saver.written is not None:
-                logger.warning("interrupted: the last checkpoint is %s (after epoch %d); tune(..., resume_from=%r) "
-                               "continues the run", self.checkpoint_path, saver.written, str(self.checkpoint_path))
+                from .errors import as_given
+
+                resume = as_given("resume_from", str(self.checkpoint_path))
+                how = f"adapt tune with the same arguments and {resume}" if resume.startswith("--") else f"tune(..., {resume})"
+                logger.warning("interrupted: the last checkpoint is %s (after epoch %d); %s continues the run",
+                               self.checkpoint_path, saver.written, how)
             elif saver is not None:
                 logger.warning("interrupted before the first checkpoint of this run was written")
             raise
@@ -871,7 +883,9 @@ class Tuner:
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss and the metrics of every epoch (`spec.metrics`), on the validation split."""
-        with self.learn.no_bar():
+        from .engine import without_progress
+
+        with without_progress(self.learn):
             values = self.learn.validate()
         names = ["valid_loss"] + [getattr(m, "name", str(m)) for m in self.learn.metrics]
         return {n: float(v) for n, v in zip(names, values, strict=False)}
@@ -897,19 +911,21 @@ class Tuner:
         directory: str | os.PathLike[str],
         card_data: dict[str, Any] | None = None,
         merged: bool = False,
+        card_examples: bool = False,
     ) -> Path:
         """Atomically write a self-contained HF folder (safetensors, tokenizer, config), `adapt.json` (with the
         training record) and a model card (`README.md`; `card_data` adds Hub metadata such as `license`).
 
         A tuner with a peft adapter writes the adapter folder (adapter weights and config, the base's config, the
         tokenizer, the manifest); `merged=True` writes the merged plain transformers model instead, after checking
-        that its outputs equal the adapter model's on validation batches.
+        that its outputs equal the adapter model's on validation batches. `card_examples=True` lets the card's
+        snippets show two validation inputs (your data, in the README); without it they show placeholders.
         """
         if merged and self.is_adapter:
             with self._merged() as entry:
-                return self._write(directory, extra_files={"README.md": self.model_card(card_data)},
+                return self._write(directory, extra_files={"README.md": self.model_card(card_data, card_examples)},
                                    manifest_extra={"merged_adapter": entry})
-        return self._write(directory, extra_files={"README.md": self.model_card(card_data)})
+        return self._write(directory, extra_files={"README.md": self.model_card(card_data, card_examples)})
 
     @contextlib.contextmanager
     def _merged(self, n_batches: int = 2) -> Iterator[dict[str, Any]]:
@@ -980,8 +996,10 @@ class Tuner:
         min_agreement: float = 0.99,
         on_parity_fail: str = "raise",
         card_data: dict[str, Any] | None = None,
+        card_examples: bool = False,
     ) -> Path:
-        """Write the deployable artifact: the saved folder (model card included, `card_data` as in `save`); a peft
+        """Write the deployable artifact: the saved folder (model card included, `card_data` and `card_examples` as in
+        `save`); a peft
         adapter is merged first (`save(merged=True)`), so the artifact is a plain transformers model.
 
         `quantize=True` adds an int8 copy (`model.int8.pt`, dynamic quantization of Linear layers);
@@ -1004,7 +1022,7 @@ class Tuner:
         merging = self._merged() if self.is_adapter else contextlib.nullcontext(None)
         with merging as merged, tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
             copies = build_fast_copies(self.predictor(), texts, Path(tmp), quantize, onnx, min_agreement, on_parity_fail)
-            card = {"README.md": self.model_card(card_data)}
+            card = {"README.md": self.model_card(card_data, card_examples)}
             extra = {**copies.manifest, **({"merged_adapter": merged} if merged else {})}
             return self._write(path, extra_files=card, extra_writers=copies.writers, manifest_extra=extra)
 
@@ -1015,12 +1033,14 @@ class Tuner:
         texts = [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in rows["input_ids"]]
         return [t for t in texts if t.strip()]
 
-    def model_card(self, card_data: dict[str, Any] | None = None) -> str:
-        """The model card (`README.md` of a save): Hub YAML metadata, the training record and how to use it."""
+    def model_card(self, card_data: dict[str, Any] | None = None, examples: bool = False) -> str:
+        """The model card (`README.md` of a save): Hub YAML metadata, the training record and how to use it; its
+        snippets show two validation inputs with `examples=True`, else placeholders."""
         from .card import model_card
 
         mask = getattr(self.tokenizer, "mask_token", None)
-        return model_card({**self.manifest(), **({"mask_token": mask} if mask else {})}, card_data)
+        shown = {"card_examples": self.heldout_texts(2)} if examples else {}
+        return model_card({**self.manifest(), **({"mask_token": mask} if mask else {}), **shown}, card_data)
 
     def _write(
         self,

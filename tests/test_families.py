@@ -150,7 +150,7 @@ def test_family_lora_adapter_saves_and_reloads(family: str, task: str, family_di
     folder = tuner.save(tmp_path / "adapter")
     assert (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").exists()
     inputs = _inputs(task, tuner.tokenizer)
-    got = easy_call(spec, spec.easy(), inputs, folder, "high")
+    got = easy_call(spec, spec.easy(adapter_base=str(family_dir(family))), inputs, folder, "high")
     assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3), f"{family} {task}: adapter reload differs"
 
 
@@ -284,7 +284,7 @@ def test_an_adapter_with_the_nested_heads_of_adapt_0_1_still_loads(family_dir, t
     config["modules_to_save"] = ["classifier.dense", "classifier.out_proj", *config["modules_to_save"]]
     path.write_text(json.dumps(config))
     inputs = INPUTS["sequence_classification"]
-    got = easy_call(spec, spec.easy(), inputs, folder, "high")
+    got = easy_call(spec, spec.easy(adapter_base=str(family_dir("RoBERTa"))), inputs, folder, "high")
     assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3)
 
 
@@ -347,5 +347,5 @@ def test_a_users_peft_config_naming_a_head_submodule_still_saves_a_loadable_adap
     folder = tuner.save(tmp_path / "adapter")
     assert "classifier.dense" not in json.loads((folder / "adapter_config.json").read_text())["modules_to_save"]
     inputs = INPUTS["sequence_classification"]
-    got = easy_call(spec, spec.easy(), inputs, folder, "high")
+    got = easy_call(spec, spec.easy(adapter_base=str(family_dir("RoBERTa"))), inputs, folder, "high")
     assert json_close(got, tuner_call(spec, tuner, inputs, "high"), tol=1e-3)

@@ -3,8 +3,14 @@ manifest and loads in Easy, the CLI and the server; a merged save is a plain tra
 answers. Tiny models, a few steps."""
 from __future__ import annotations
 
+import ast
 import json
+import logging
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,11 @@ from .contract_utils import INPUTS, TASK_NAMES, datasets_for, easy_call, json_cl
 from .serving_utils import http
 
 pytest.importorskip("peft")
+
+
+def _base_here(tuner: Any) -> str:
+    """Where the base of a tuner's adapter is on this machine (its folder: the adapter records its name only)."""
+    return tuner.base_model
 
 
 def _lora(trained_tasks: Any, task: str, **kwargs: Any) -> Any:
@@ -74,10 +85,12 @@ def test_easy_cli_and_server_load_the_adapter_folder_and_agree(lora_ner, capsys)
     tuner, _, _, folder = lora_ner
     inputs = INPUTS["token_classification"]
     want = tuner_call(spec, tuner, inputs, "high")
-    assert json_close(easy_call(spec, spec.easy(), inputs, folder, "high"), want)
-    code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json", "--detail-level", "high")
+    base = str(_base_here(tuner))  # a local base: each door is told where it is
+    assert json_close(easy_call(spec, spec.easy(adapter_base=base), inputs, folder, "high"), want)
+    code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json", "--detail-level", "high",
+                             "--adapter-base", base)
     assert code == 0 and json_close(json.loads(out), want), (out, err)
-    with server(folder) as base:
+    with server(folder, adapter_base=base) as base:
         status, got = http("POST", f"{base}/predict", {"texts": inputs, "detail_level": "high"})
     assert status == 200 and json_close(got, want), got
 
@@ -111,7 +124,8 @@ def test_every_task_trains_an_adapter_that_easy_loads(task: str, trained_tasks, 
     tuner.tune(1, lr=1e-3)
     folder = tuner.save(tmp_path / task)
     assert (folder / "adapter_config.json").is_file()
-    assert json_close(easy_call(spec, spec.easy(), INPUTS[task], folder, "low"), tuner_call(spec, tuner, INPUTS[task], "low"))
+    easy = spec.easy(adapter_base=_base_here(tuner))
+    assert json_close(easy_call(spec, easy, INPUTS[task], folder, "low"), tuner_call(spec, tuner, INPUTS[task], "low"))
 
 
 def test_an_adapter_on_a_bare_encoder_records_the_heads_architecture(trained_tasks, tiny_models, tmp_path) -> None:
@@ -122,7 +136,8 @@ def test_an_adapter_on_a_bare_encoder_records_the_heads_architecture(trained_tas
     folder = tuner.save(tmp_path / "adapter")
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["BertForSequenceClassification"]
     texts = INPUTS["sequence_classification"]
-    assert json_close(easy_call(spec, spec.easy(), texts, folder, "low"), tuner_call(spec, tuner, texts, "low"))
+    easy = spec.easy(adapter_base=str(tiny_models["bert"]))
+    assert json_close(easy_call(spec, easy, texts, folder, "low"), tuner_call(spec, tuner, texts, "low"))
 
 
 def test_a_missing_base_model_is_named(lora_ner, tmp_path) -> None:
@@ -178,8 +193,8 @@ def test_peft_on_an_adapter_folder_and_a_frozen_peft_model_are_refused(lora_ner,
     spec = get_task("token_classification")
     tuner, _, _, folder = lora_ner
     with pytest.raises(InvalidInputError, match=r"merged=True"):
-        spec.tuner(tuner.dls, str(folder), peft="lora")
-    merged_on = spec.tuner(tuner.dls, str(folder))  # without peft= the adapter goes on training merged
+        spec.tuner(tuner.dls, str(folder), peft="lora", adapter_base=_base_here(tuner))
+    merged_on = spec.tuner(tuner.dls, str(folder), adapter_base=_base_here(tuner))  # without peft= it trains on merged
     assert not merged_on.is_adapter
     base = transformers.AutoModelForTokenClassification.from_pretrained(trained_tasks["token_classification"][1])
     frozen = peft.PeftModel.from_pretrained(base, str(folder), is_trainable=False)
@@ -256,7 +271,7 @@ def test_an_adapter_on_a_base_whose_head_was_resized_loads(trained_tasks, task_f
     tuner = spec.tuner(dls, str(folder), peft="lora")
     saved = tuner.save(tmp_path / "adapter")
     texts = INPUTS["sequence_classification"]
-    got = easy_call(spec, spec.easy(), texts, saved, "low")
+    got = easy_call(spec, spec.easy(adapter_base=str(folder)), texts, saved, "low")
     assert json_close(got, tuner_call(spec, tuner, texts, "low"))
     assert set(got["predictions"]) <= set(three.label), got
 
@@ -273,5 +288,85 @@ def test_an_adapter_that_lacks_a_resized_head_is_refused_not_served_random(train
     model = auto.from_pretrained(_plain_five_label_base(trained_tasks, tmp_path), num_labels=3, ignore_mismatched_sizes=True)
     adapter = peft.get_peft_model(model, peft.LoraConfig(target_modules=["query"]))  # the head is not saved
     adapter.save_pretrained(tmp_path / "adapter")
-    with pytest.raises(CorruptModelError, match=r"classifier\.weight.\] it resized, but it does not carry them \(not in modules_to_save\)"):
+    with pytest.raises(CorruptModelError, match=r"classifier\.weight.\] it resized or added, but it does not carry them \(not in modules_to_save\)"):
         load_adapter_model(tmp_path / "adapter", auto, model.config)
+
+
+def _hub_cache(root: Path, repo_id: str, files: Path) -> Path:
+    """A Hugging Face cache holding `files` as the downloaded snapshot of `repo_id`."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(files, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    return root
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_shared_adapter_folder_names_its_base_loads_elsewhere_and_its_card_runs(trained_tasks, tiny_models, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """The adapter folder holds no path of this machine; copied elsewhere with its base moved, it loads given the
+    base's new place, or by the base's name from the Hub cache, as its card's peft and adapt snippets do."""
+    from huggingface_hub import ModelCard
+
+    spec = get_task("sequence_classification")
+    base_dir = tmp_path / "bases" / "tiny-bert"
+    shutil.copytree(tiny_models["bert"], base_dir)
+    dls = trained_tasks["sequence_classification"][0].dls
+    tuner = spec.tuner(dls, str(base_dir), peft="lora", base_model_name="acme/tiny-bert")
+    tuner.tune(1, lr=1e-3)
+    texts = INPUTS["sequence_classification"]
+    want = tuner_call(spec, tuner, texts, "low")
+    folder = tuner.save(tmp_path / "work" / "adapter", card_examples=True)
+    for f in folder.iterdir():
+        if f.suffix in (".json", ".md"):
+            assert str(tmp_path) not in f.read_text() and "/tmp/" not in f.read_text(), f.name
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == "acme/tiny-bert"
+    moved, moved_base = tmp_path / "elsewhere" / "adapter", tmp_path / "moved" / "tiny-bert"
+    shutil.move(folder, moved)
+    shutil.move(base_dir, moved_base)
+
+    with pytest.raises(ModelNotFoundError, match=r"acme/tiny-bert.*adapter_base="):
+        easy_call(spec, spec.easy(), texts, moved, "low")
+    records = _Records()
+    logging.getLogger("transformers").addHandler(records)
+    try:
+        got = easy_call(spec, spec.easy(adapter_base=str(moved_base)), texts, moved, "low")
+    finally:
+        logging.getLogger("transformers").removeHandler(records)
+    assert json_close(got, want)
+    assert not [m for m in records.messages if "newly initialized" in m], records.messages  # the head is the adapter's
+
+    card = ModelCard.load(moved / "README.md")
+    meta = card.data.to_dict()
+    assert meta["library_name"] == "peft" and "lora" in meta["tags"] and meta["base_model"] == "acme/tiny-bert"
+    assert "LoRA adapter" in card.text and "`acme/tiny-bert`" in card.text
+    assert " ".join(tuner.heldout_texts(1)[0].split()[:6]) in card.text  # the user allowed their own examples
+    script = "\n".join(re.findall(r"```python\n(.*?)```", card.text, flags=re.S))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(_hub_cache(tmp_path / "hub", "acme/tiny-bert", moved_base))}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=moved, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    adapt_out, peft_out = (ast.literal_eval(line) for line in proc.stdout.strip().splitlines()[-2:])
+    shown = tuner.predict(adapt_out["sentences"])["predictions"]
+    assert adapt_out["predictions"] == shown == [peft_out[0]["label"]], proc.stdout  # adapt's snippet and peft's agree
+
+
+def test_an_adapter_of_a_local_base_says_so_and_the_cli_and_server_take_its_place(lora_ner, trained_tasks, capsys) -> None:
+    spec = get_task("token_classification")
+    tuner, _, _, folder = lora_ner
+    card = (folder / "README.md").read_text()
+    assert "adapter_base='path/to/" in card and "a local model" in card
+    assert "Your text here." in card and "striker" not in card  # placeholders, not another domain's example
+    inputs = INPUTS["token_classification"]
+    base = str(trained_tasks["token_classification"][1])
+    code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json")
+    assert code == 2 and "--adapter-base" in err, err
+    code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json", "--adapter-base", base)
+    assert code == 0 and json_close(json.loads(out), tuner_call(spec, tuner, inputs, "low")), err

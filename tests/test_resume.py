@@ -130,6 +130,7 @@ def test_adapt_tune_checkpoints_and_resumes(task_files, tiny_models, tmp_path, c
     assert json.loads(again)["metrics"] == pytest.approx(json.loads(out)["metrics"])
     code, _, err = run_cli(capsys, *args[:-4], "--epochs", "3", "--out", str(tmp_path / "c"), "--resume", str(checkpoint))
     assert code == 2 and "epochs=2, but this call has epochs=3" in err and len(err.strip().splitlines()) == 1, err
+    assert f"--resume {checkpoint} continues" in err and "resume_from" not in err, err  # the CLI's own wording
     code, _, err = run_cli(capsys, *args[:-2], "--out", str(tmp_path / "d"), "--checkpoint-every", "1")
     assert code == 2 and "--checkpoint-every needs --work-dir" in err, err
 
@@ -219,3 +220,17 @@ def test_a_tracker_that_fails_to_close_is_logged_not_raised(tmp_path, caplog) ->
     with caplog.at_level(logging.WARNING, logger="adapt"):
         tracked.close()
     assert "could not close the TensorBoard writer: OSError: No space left on device" in caplog.text
+
+
+def test_after_ctrl_c_the_cli_is_told_its_own_resume_option(trained_tasks, tmp_path, caplog) -> None:
+    from types import SimpleNamespace
+
+    from adapt.errors import cli_names
+
+    tuner = _fresh(trained_tasks, tmp_path / "work")
+    for names, wanted, unwanted in (({}, "resume_from=", "--resume"), ({"resume_from": "--resume"}, "--resume ", "resume_from")):
+        caplog.clear()
+        with (caplog.at_level(logging.WARNING, logger="adapt"), cli_names(names), pytest.raises(KeyboardInterrupt),
+              tuner._interrupts(SimpleNamespace(written=1))):
+            raise KeyboardInterrupt
+        assert wanted in caplog.text and unwanted not in caplog.text, caplog.text

@@ -153,3 +153,18 @@ def test_the_base_model_is_named_so_a_reader_can_use_it(trained_tasks, tiny_mode
     manifest = named.manifest()
     assert manifest["base_model"] == "org/tiny-bert" and card_metadata(manifest)["base_model"] == "org/tiny-bert"
     assert "Base model: `org/tiny-bert`." in named.model_card()
+
+
+def test_progress_written_to_a_log_or_pipe_is_one_plain_line_per_epoch(trained_tasks, capsys) -> None:
+    """fastai's bars redraw themselves with carriage returns: in a file they make lines thousands of characters long.
+    Where no person watches (stdout is no terminal, as under capsys), each epoch is one line of the metrics table."""
+    base, folder = trained_tasks["sequence_classification"]
+    tuner = get_task("sequence_classification").tuner(base.dls, str(folder))
+    capsys.readouterr()
+    tuner.tune(2, lr=1e-3)
+    tuner.lr_find(num_it=6)
+    tuner.evaluate()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "\r" not in out and max(map(len, lines)) < 200, out[:500]
+    assert lines[0].split()[:3] == ["epoch", "train_loss", "valid_loss"] and [ln.split()[0] for ln in lines[1:3]] == ["0", "1"]

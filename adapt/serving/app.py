@@ -66,6 +66,7 @@ class ServerConfig:
     api_key: str | None = None
     public_ready: bool = True
     public_metrics: bool = False
+    adapter_base: str | None = None  # a LoRA adapter folder's base model here, when its recorded name is not reachable
 
     @property
     def api_keys(self) -> list[str]:
@@ -175,7 +176,8 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
     def load() -> Any:  # a fresh Easy module: every load re-verifies the folder and owns its weights
         from ..modelio import pickle_allowed
 
-        return spec.easy(device=config.device, trust_pickle=pickle_allowed()).get_model(config.model_dir)
+        return spec.easy(device=config.device, trust_pickle=pickle_allowed(),
+                         adapter_base=config.adapter_base).get_model(config.model_dir)
 
     def run(texts: list[Any], params: dict[str, Any]) -> Any:
         return app.state.predictor.predict(texts, batch_size=config.max_batch_size, **params)

@@ -655,7 +655,9 @@ class SequenceClassificationTuner(Tuner):
     # -- after training: the multi-label threshold ---------------------------------------------------------
     def _after_tune(self) -> None:
         if self.multi_label and self.user_threshold is None and self.dls.valid is not None:
-            with self.learn.no_bar():
+            from ..engine import without_progress
+
+            with without_progress(self.learn):
                 probs, targets = self.learn.get_preds(dl=self.dls.valid)
             self.threshold = best_threshold(probs.numpy(), targets.numpy())
             logger.info("tuned multi-label threshold on validation: %.2f", self.threshold)
@@ -704,7 +706,9 @@ class SequenceClassificationTuner(Tuner):
         return self._metrics(probs, targets)
 
     def _valid_preds(self) -> tuple[Any, Any]:
-        with self.learn.no_bar():
+        from ..engine import without_progress
+
+        with without_progress(self.learn):
             probs, targets = self.learn.get_preds(dl=self.dls.valid)
         return probs.numpy(), targets.numpy()
 

@@ -762,7 +762,9 @@ class TokenClassificationTuner(Tuner):
         metric = _seqeval_metrics(self.classes)[0]
         saved, self.learn.metrics = self.learn.metrics, [metric]
         try:
-            with self.learn.no_bar():
+            from ..engine import without_progress
+
+            with without_progress(self.learn):
                 self.learn.validate()
         finally:
             self.learn.metrics = saved
