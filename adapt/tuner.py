@@ -468,18 +468,21 @@ class Tuner:
     ) -> Any:
         """Run fastai's LR finder (cheap: `num_it` batches) and return an `LRSuggestion` fit for fine-tuning.
 
+        The choice is one tenth of the LR at the lowest loss, at most 1e-4 when the whole model trains (5e-4 for a
+        LoRA adapter): see `adapt.engine.suggest_fine_tune_lr` and `bench/defaults.py` for the measurements.
         Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`. `show_plot` draws
         the loss against the LR with the chosen LR marked (shown in a notebook); `save_plot=path` writes it.
         """
         from .distributed import is_main_process
-        from .engine import suggest_fine_tune_lr
+        from .engine import ADAPTER_MAX_LR, FULL_MAX_LR, suggest_fine_tune_lr
 
         self.learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=False, suggest_funcs=None)
         rec = self.learn.recorder
         lrs, losses = [float(x) for x in rec.lrs], [float(x) for x in rec.losses]
         skip = num_it // 10
         s = suggest_fine_tune_lr(
-            lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses
+            lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses,
+            hi=ADAPTER_MAX_LR if self.is_adapter else FULL_MAX_LR,
         )
         if show_plot or save_plot is not None:
             import matplotlib.pyplot as plt

@@ -42,3 +42,12 @@ def test_efficient_fine_tuning_bench_runs_tiny(tmp_path):
     assert res["lora_vs_full"]["trainable_share_pct"] < 1 and res["lora_vs_full"]["saved_size_share_pct"] < 2
     assert res["accumulation"]["steps"][0] == res["accumulation"]["steps"][1] > 0  # one step per 16 samples both ways
     assert "lora_vs_full" in proc.stdout
+
+
+def test_defaults_bench_runs_tiny(tmp_path):
+    """bench/defaults.py: adapt's default path against the HF Trainer's defaults on three data-set shapes."""
+    res, proc = _run_tiny("defaults.py", tmp_path)
+    assert {r["data"] for r in res["rows"]} == {"topics", "binary", "imbalanced3"}
+    assert {r["runner"] for r in res["rows"]} == {"adapt default", "HF Trainer default"}
+    assert all(0 <= r["macro_f1"] <= 1 and 0 <= r["majority_f1"] <= 1 for r in res["rows"])
+    assert "majority baseline" in proc.stdout and "HF Trainer default" in proc.stdout
