@@ -349,6 +349,9 @@ class ValidationScorer:
 
 
 
+_BAR_EVENTS = frozenset({"before_epoch", "before_train", "before_validate", "after_train", "after_validate", "after_batch"})
+
+
 class LineProgressCallback(ProgressCallback):
     """fastai's `ProgressCallback` where a person watches (a terminal or a notebook); elsewhere (a log file, a pipe,
     CI) no bars: the same metrics table, one plain line per epoch, instead of bars redrawn with carriage returns
@@ -374,25 +377,10 @@ class LineProgressCallback(ProgressCallback):
         cells = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in log]
         sys.stdout.write("  ".join(f"{c:<10}" for c in cells).rstrip() + "\n")
 
-    def _launch_pbar(self) -> None:
-        if not self.lines:
-            super()._launch_pbar()
-
-    def before_epoch(self) -> None:
-        if not self.lines:
-            super().before_epoch()
-
-    def after_train(self) -> None:
-        if not self.lines:
-            super().after_train()
-
-    def after_validate(self) -> None:
-        if not self.lines:
-            super().after_validate()
-
-    def after_batch(self) -> None:
-        if not self.lines:
-            super().after_batch()
+    def __call__(self, event_name: str) -> Any:
+        if self.lines and event_name in _BAR_EVENTS:  # the bars' events: nothing to draw
+            return None
+        return super().__call__(event_name)
 
 
 @contextlib.contextmanager
