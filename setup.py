@@ -21,6 +21,7 @@ extras = {
     "ort": reqs("ort_requirements"),
     "onnx": reqs("onnx_requirements"),
     "peft": reqs("peft_requirements"),
+    "search": reqs("search_requirements"),
 }
 extras["all"] = sorted({r for v in extras.values() for r in v})
 extras["dev"] = extras["all"] + reqs("dev_requirements")

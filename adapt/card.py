@@ -74,12 +74,21 @@ def _record_lines(manifest: dict[str, Any]) -> list[str]:
             "max_length", "train_size", "valid_size", "seed", "elapsed_s", "adapt_version")
     lines = ["| setting | value |", "|---|---|"]
     lines += [f"| {k} | `{json.dumps(training.get(k))}` |" for k in keys if training.get(k) is not None]
+    lines += _search_lines(training.get("search"))
     history = training.get("history") or []
     if history:
         cols = list(history[0])
         lines += ["", "Per epoch (validation metrics):", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in history]
     return [*lines, ""]
+
+
+def _search_lines(search: dict[str, Any] | None) -> list[str]:
+    if not search:
+        return []
+    best = ", ".join(f"{k}={json.dumps(v)}" for k, v in search["best"].items())
+    return ["", f"These settings come from a hyperparameter search (Optuna, {len(search['trials'])} trials here, best "
+                f"{search['monitor']} {search['best_value']:.4g}): {best}."]
 
 
 def _base_line(manifest: dict[str, Any]) -> str:

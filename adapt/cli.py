@@ -382,6 +382,8 @@ def tune(
     merged: bool = typer.Option(False, "--merged", help="With --peft: save the merged model, not the adapter folder."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations: less memory."),
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
+    search: int | None = typer.Option(None, help="First search N settings with Optuna (lr, epochs up to --epochs, batch "
+                                      "size, weight decay, class weights) at --monitor, then train with the best."),
 ) -> None:
     """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
     from .enums import Strategy
@@ -419,9 +421,14 @@ def tune(
         dsets = _load_data(spec, data, valid, form, model, kwargs)
         tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft, work_dir=work_dir,
                            gradient_checkpointing=gradient_checkpointing, base_model_name=base_model_name, **tuner_kwargs)
-        metrics = tuner.tune(epochs, lr=lr, strategy=strategy_, accumulate=accumulate, monitor=monitor,
-                             early_stopping=early_stopping, keep_best=keep_best, report_to=report_to,
-                             checkpoint_every=checkpoint_every, resume_from=resume)
+        fit: dict[str, Any] = {"strategy": strategy_, "accumulate": accumulate, "monitor": monitor,
+                               "early_stopping": early_stopping, "keep_best": keep_best, "report_to": report_to,
+                               "checkpoint_every": checkpoint_every, "resume_from": resume}
+        if search is not None:
+            tuner.search(search, monitor=monitor, max_epochs=epochs, seed=seed)
+            metrics = tuner.tune_best(**fit)
+        else:
+            metrics = tuner.tune(epochs, lr=lr, **fit)
         tuner.save(out, merged=merged)
     sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
 

@@ -169,6 +169,8 @@ class Tuner:
         self.lr_suggestion: Any = None
         self._history: list[dict[str, float]] = []
         self._default_metrics_used = metrics is None
+        self._default_loss_used = loss_func is None
+        self.last_search: Any = None  # the SearchResult of the last `search`
         self._work_dir_given = work_dir is not None or "path" in learner_kwargs
         learner_kwargs.setdefault("path", self._work_dir(work_dir))
         self._training: dict[str, Any] = {}
@@ -593,6 +595,83 @@ class Tuner:
         finally:
             tracked.close()
         return self.final_metrics()
+
+    # -- hyperparameter search ---------------------------------------------------------------------------
+    def search(
+        self,
+        n_trials: int = 10,
+        space: dict[str, Any] | None = None,
+        monitor: str | None = None,
+        max_epochs: int = 3,
+        seed: int = 0,
+        storage: str | None = None,
+        study_name: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Search learning rate, epochs (1 to `max_epochs`), batch size, weight decay and the task's own settings
+        (class weights for classification) with Optuna (`pip install 'adapt-tuner[search]'`): `n_trials` short `tune`
+        runs on the same splits, each from this tuner's current weights and `seed`, scored by `monitor` on the
+        validation split (`valid_loss` unless given). Returns a `SearchResult` (also `tuner.last_search`); the weights
+        are put back. `tuner.tune_best()` then trains with the best settings. `space` replaces the default: a list
+        of choices or a (low, high) range per setting (`{"lr": (1e-5, 1e-3), "batch_size": [8, 16]}`). Trials run one
+        after another; workers given the same `storage` (an Optuna RDB URL) and `study_name` share one study.
+        Every trial starts with a new optimizer (layer groups frozen with `freeze()` train again).
+        """
+        from .search import SETTINGS, check_space, default_space, run_search
+
+        wanted = default_space(self, max_epochs) if space is None else dict(space)
+        check_space(wanted, [*SETTINGS, *self._search_space()])
+        self.last_search = run_search(self, n_trials, wanted, monitor or "valid_loss", seed, storage, study_name, timeout,
+                                      lambda settings: self._trial(settings, seed))
+        return self.last_search
+
+    def _trial(self, settings: dict[str, Any], seed: int) -> dict[str, float]:
+        undo = self._apply_settings({k: v for k, v in settings.items() if k not in ("epochs", "lr", "weight_decay")})
+        try:
+            self._restart(seed)
+            wd = {"wd": settings["weight_decay"]} if "weight_decay" in settings else {}
+            return self.tune(int(settings.get("epochs", 1)), lr=settings.get("lr"), **wd)
+        finally:
+            self._apply_settings(undo)
+
+    def tune_best(self, result: Any = None, **tune_kwargs: Any) -> dict[str, float]:
+        """Train with the best settings of a search (`result`, else `tuner.last_search`): the batch size and task
+        settings are set on the tuner, epochs, lr and weight decay go to `tune` (with `tune_kwargs`, which win), from
+        the search's seed: from the weights the search started with, it repeats the best trial. The training record
+        and the card name the search and its best trial."""
+        result = result if result is not None else self.last_search
+        if result is None:
+            raise InvalidInputError("tune_best() trains with the settings tuner.search(...) found; no search has run.")
+        self._apply_settings({k: v for k, v in result.best.items() if k not in ("epochs", "lr", "weight_decay")})
+        self._restart(result.seed)  # as the trials started: from the same weights, the best trial again
+        kwargs = {**result.tune_kwargs(), **tune_kwargs}
+        metrics = self.tune(kwargs.pop("epochs"), **kwargs)
+        self._training["search"] = result.to_dict()
+        return metrics
+
+    def _restart(self, seed: int) -> None:
+        """Start training as from scratch: seeded, a new optimizer, and the training loader's own shuffling RNG
+        seeded too (fastai's loaders draw their order from an RNG of their own, which runs on across runs)."""
+        import random
+
+        from .utils import set_seed
+
+        set_seed(seed)
+        self.learn.opt = None
+        if hasattr(self.dls.train, "rng"):
+            self.dls.train.rng = random.Random(seed)
+
+    def _search_space(self) -> dict[str, Any]:
+        """Hook: the task's own settings to search by default, with their default choices."""
+        return {}
+
+    def _apply_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Set searched settings on the tuner; returns the values they replaced. Tasks extend it for their own."""
+        old = {}
+        if "batch_size" in settings:
+            old["batch_size"] = self.dls.train.bs
+            self.dls.train.bs = int(settings["batch_size"])
+        return old
 
     @property
     def checkpoint_path(self) -> Path:

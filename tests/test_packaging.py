@@ -46,7 +46,7 @@ def test_the_readme_extras_table_matches_settings_ini() -> None:
     rows = dict(re.findall(r"^\| `\[(\w+)\]` +\| (.+?) *\|$", readme, flags=re.M))
     extras = {key[: -len("_requirements")] for key in settings if key.endswith("_requirements")}
     extras -= {"asset"}
-    declared = {"train", "flair", "serve", "ort", "onnx", "peft", "dev"}
+    declared = {"train", "flair", "serve", "ort", "onnx", "peft", "search", "dev"}
     assert extras == declared, extras
     assert set(rows) == declared | {"all"}, rows
     for extra in declared - {"dev"}:

@@ -628,6 +628,19 @@ class SequenceClassificationTuner(Tuner):
             return BCEWithLogitsLossFlat(thresh=self.threshold)
         return CrossEntropyLossFlat(weight=self._class_weight_tensor())
 
+    def _search_space(self) -> dict[str, Any]:
+        """Class weights are searched (none or balanced) where the default single-label loss uses them."""
+        return {"class_weights": [None, "balanced"]} if self._default_loss_used and not self.multi_label else {}
+
+    def _apply_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        rest = {k: v for k, v in settings.items() if k != "class_weights"}
+        old = super()._apply_settings(rest)
+        if "class_weights" in settings:
+            old["class_weights"] = self.class_weights
+            self.class_weights = settings["class_weights"]
+            self.learn.loss_func = self.default_loss()
+        return old
+
     def _class_weight_tensor(self) -> Any:
         import numpy as np
         import torch

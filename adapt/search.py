@@ -1,0 +1,145 @@
+"""Hyperparameter search with Optuna: `tuner.search(n_trials)` runs short `tune` calls on the same splits, each from
+the same starting weights and seed, and keeps the settings whose validation `monitor` was best; `tuner.tune_best()`
+trains with them, and the training record and the card say where they came from.
+
+The default space: learning rate (log scale; higher for a LoRA adapter), epochs (1 to `max_epochs`), batch size,
+weight decay, and whatever the task adds (class weights for classification). Trials run one after another in this
+process. To spread them over several processes or machines, give every one the same `storage=` (an Optuna RDB URL such
+as a database shared by the workers) and `study_name=`: Optuna hands each worker its next trial.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, install_hint, unknown_name
+
+if TYPE_CHECKING:
+    from .tuner import Tuner
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SearchResult", "default_space", "run_search"]
+
+# a setting's range: a list is a choice, a (low, high) pair of ints an integer range, of floats a float range (on a
+# log scale for `lr`, and wherever high/low spans two decades or more)
+Space = dict[str, Any]
+SETTINGS = ("lr", "epochs", "batch_size", "weight_decay")
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """The outcome of `tuner.search`: the best trial's settings and value, and every trial."""
+
+    monitor: str
+    direction: str
+    best: dict[str, Any]
+    best_value: float
+    trials: list[dict[str, Any]]
+    seed: int = 0  # every trial started from it; `tune_best` too, so it repeats the best trial
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: what the training record keeps (trials included)."""
+        return dataclasses.asdict(self)
+
+    def tune_kwargs(self) -> dict[str, Any]:
+        """The best settings as `tune` takes them: `epochs`, `lr` and `wd` (batch size and task settings are set on
+        the tuner by `tune_best`)."""
+        out = {"epochs": self.best["epochs"], "lr": self.best["lr"]}
+        if "weight_decay" in self.best:
+            out["wd"] = self.best["weight_decay"]
+        return out
+
+
+def default_space(tuner: Tuner, max_epochs: int) -> Space:
+    """The space searched when none is given: the task's own additions come from `tuner._search_space()`."""
+    lr = (1e-4, 3e-3) if tuner.is_adapter else (1e-5, 3e-4)
+    return {"lr": lr, "epochs": (1, max(1, max_epochs)), "batch_size": [8, 16, 32], "weight_decay": (0.0, 0.1),
+            **tuner._search_space()}
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as e:
+        raise MissingDependencyError(f"Hyperparameter search needs Optuna: {install_hint('search')}.") from e
+    return optuna
+
+
+def _suggest(trial: Any, name: str, spec: Any) -> Any:
+    if isinstance(spec, list) and spec:
+        if _unhashable(spec):  # Optuna's choices are plain values: a list of class weights is chosen by its index
+            return spec[trial.suggest_categorical(name, list(range(len(spec))))]
+        return trial.suggest_categorical(name, spec)
+    if isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(v, (int, float)) for v in spec) and spec[0] <= spec[1]:
+        low, high = spec
+        if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+            return trial.suggest_int(name, low, high)
+        log = low > 0 and (name == "lr" or high / low >= 100)
+        return trial.suggest_float(name, float(low), float(high), log=log)
+    raise InvalidInputError(f"search space[{name!r}] must be a list of choices or a (low, high) range, got {spec!r}.")
+
+
+def _settings(params: dict[str, Any], space: Space) -> dict[str, Any]:
+    """A finished trial's settings from Optuna's params (an index stands for an unhashable choice)."""
+    return {k: space[k][v] if isinstance(space[k], list) and _unhashable(space[k]) else v for k, v in params.items()}
+
+
+def _unhashable(choices: list[Any]) -> bool:
+    return any(not isinstance(c, (str, int, float, bool, type(None))) for c in choices)
+
+
+def check_space(space: Space, known: list[str]) -> None:
+    for name in space:
+        if name not in known:
+            raise InvalidChoiceError(unknown_name("search setting", name, known))
+
+
+def run_search(
+    tuner: Tuner,
+    n_trials: int,
+    space: Space,
+    monitor: str,
+    seed: int,
+    storage: str | None,
+    study_name: str | None,
+    timeout: float | None,
+    trial_fn: Callable[[dict[str, Any]], dict[str, float]],
+) -> SearchResult:
+    """Optimise `monitor` over `space` with Optuna's TPE sampler (seeded); every trial starts from the weights the
+    tuner had and `trial_fn(settings)` trains and returns its metrics. The tuner's weights are put back after."""
+    from .tuner import lower_is_better
+
+    optuna = _optuna()
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise InvalidInputError(f"n_trials must be a positive integer, got {n_trials!r}.")
+    direction = "minimize" if lower_is_better(monitor) else "maximize"
+    start = copy.deepcopy(tuner.model.state_dict())
+    trials: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        settings = {name: _suggest(trial, name, spec) for name, spec in space.items()}
+        tuner.model.load_state_dict(start)
+        metrics = trial_fn(settings)
+        if monitor not in metrics:
+            raise InvalidChoiceError(unknown_name("monitor", monitor, list(metrics)))
+        value = float(metrics[monitor])
+        trials.append({"number": trial.number, "settings": settings, "value": value if math.isfinite(value) else None})
+        logger.info("search trial %d: %s=%.4g with %s", trial.number, monitor, value, settings)
+        return value if math.isfinite(value) else (math.inf if direction == "minimize" else -math.inf)
+
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction=direction, sampler=sampler, storage=storage, study_name=study_name,
+                                load_if_exists=storage is not None)
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout)
+    finally:
+        tuner.model.load_state_dict(start)
+    # with a shared storage, the best trial may be another worker's
+    best = _settings(study.best_trial.params, space)
+    return SearchResult(monitor, direction, best, float(study.best_value), trials, seed)
