@@ -196,6 +196,15 @@ def bad_rows(problems: Sequence[tuple[str, int, str]]) -> InvalidInputError:
     return InvalidInputError(f"{len(problems)} bad row(s): {shown}{more}. Fix or drop them.")
 
 
+def check_rows(splits: Sequence[tuple[str, Any]], cols: Sequence[str], problem: Callable[..., str | None]) -> None:
+    """One `bad_rows` error naming every row of every `(split name, dataset)` for which `problem(*values of cols)`
+    gives a reason, before anything is tokenized (a check inside a map stops at the first)."""
+    problems = [(split, i, why) for split, d in splits for i, values in enumerate(zip(*(d[c] for c in cols), strict=True))
+                if (why := problem(*values)) is not None]
+    if problems:
+        raise bad_rows(problems)
+
+
 def _split_indices(
     items: Any, n: int, split_func: SplitFunc | None, split_pct: float, seed: int | None
 ) -> tuple[list[int], list[int]]:

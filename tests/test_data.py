@@ -206,3 +206,39 @@ def test_bad_rows_are_named_where_the_user_finds_them_and_all_listed(tiny_bert_d
         SequenceClassificationDatasets.from_csvs(path, "text", "label", str(tiny_bert_dir))
     assert "3 bad row(s)" in str(e.value)
     assert all(f"'reviews.csv' line {n}: 'text' is empty" in str(e.value) for n in (3, 7, 11))
+
+
+def _bad_frame(task: str):
+    """30 good rows of `task`'s data indexed 200.., with two bad ones: index 203 and 211."""
+    import pandas as pd
+
+    if task == "question_answering":
+        rows = [{"question": f"Where is item {k}?", "context": f"Item {k} is in Paris.",
+                 "answers": {"text": ["Paris"], "answer_start": [len(f"Item {k} is in ")]}} for k in range(30)]
+        rows[3]["question"] = " "
+        rows[11]["answers"] = {"text": ["Paris"], "answer_start": [0]}
+    elif task == "summarization":
+        rows = [{"text": f"A long article number {k} about things.", "summary": f"Article {k}."} for k in range(30)]
+        rows[3]["text"], rows[11]["summary"] = "", None
+    else:
+        rows = [{"text": f"Some text number {k} to learn from."} for k in range(30)]
+        rows[3]["text"], rows[11]["text"] = None, None
+    return pd.DataFrame(rows, index=range(200, 230))
+
+
+@pytest.mark.parametrize(("task", "first", "second"), [
+    ("question_answering", "DataFrame index 203: the question is empty", "DataFrame index 211: the answer 'Paris' does not"),
+    ("summarization", "DataFrame index 203: 'text' is empty", "DataFrame index 211: 'summary' is a NoneType, not text"),
+    ("language_modeling", "DataFrame index 203: a NoneType in 'text'", "DataFrame index 211: a NoneType in 'text'"),
+])
+def test_every_bad_row_of_qa_seq2seq_and_lm_data_is_listed_where_the_user_finds_it(task, first, second, tiny_bert_dir,
+                                                                                    tiny_lm_dir) -> None:
+    from adapt.tasks import get_task
+
+    cls = get_task(task).datasets
+    kwargs = {"source_col": "text", "target_col": "summary"} if task == "summarization" else {}
+    model = tiny_lm_dir if task == "language_modeling" else tiny_bert_dir
+    with pytest.raises(InvalidInputError) as e:
+        cls.from_dfs(_bad_frame(task), tokenizer_name=str(model), **kwargs)
+    message = str(e.value)
+    assert message.startswith("2 bad row(s): ") and first in message and second in message, message

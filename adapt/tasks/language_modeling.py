@@ -16,7 +16,7 @@ from functools import partial
 from itertools import chain
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns, row_name
+from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import ChoiceEnum, DetailLevel, LongText
 from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, WrongTaskError
@@ -204,8 +204,11 @@ class LanguageModelDatasets(TaskDatasets):
         super().__init__(
             train_dset, valid_dset, tokenizer_name, tokenize=False, tokenize_kwargs=kw, auto_kwargs=auto_kwargs, **shared
         )
-        for split, d in (("train", self.train), ("validation", self.valid)):
+        splits = (("train", self.train), ("validation", self.valid))
+        for split, d in splits:
             check_columns(d.column_names, [text_col], f"{split} split")
+        check_rows(splits, [text_col], lambda t: None if isinstance(t, str) else
+                   f"a {type(t).__name__} in {text_col!r}, not text: {t!r:.60}")
         self.text_col, self.masked_lm, self.mlm_probability = text_col, bool(masked_lm), float(mlm_probability)
         config = _load_config(self.tokenizer_name, auto_kwargs) if isinstance(self.tokenizer_name, str) else None
         self._check_tokenizer(config)

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns, row_name
+from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
 from ..errors import DataNotFoundError, DecodeError, InvalidInputError
@@ -139,6 +139,18 @@ def _check_text(value: Any, what: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{where}: the {what} is {'empty' if isinstance(value, str) else repr(value)[:40]}; pass text.")
     return value
+
+
+def _record_problem(question: Any, context: Any, answers: Any) -> str | None:
+    """What is wrong with one SQuAD record (the reason `_tokenize_qa` would stop at), or None."""
+    try:
+        _check_text(question, "question", "")
+        _check_text(context, "context", "")
+        for text, start in zip(*_answers_of(answers, ""), strict=True):
+            check_answer(context, text, start, "")
+    except InvalidInputError as e:
+        return str(e).removeprefix(": ")
+    return None
 
 
 def read_squad_json(path: str | os.PathLike[str], encoding: str = "utf-8") -> list[dict[str, Any]]:
@@ -275,8 +287,10 @@ class QuestionAnsweringDatasets(TaskDatasets):
         labels = ["start_positions", "end_positions"]
         super().__init__(train_dset, valid_dset, tokenizer_name, tokenize=False, label_keys=labels, **shared)
         self.cols = (question_col, context_col, answers_col)
-        for split, d in (("train", self.train), ("validation", self.valid)):
+        splits = (("train", self.train), ("validation", self.valid))
+        for split, d in splits:
             check_columns(d.column_names, list(self.cols), f"{split} split")
+        check_rows(splits, self.cols, _record_problem)
         limit = model_max_length(None, self.tokenizer)
         self.qa_max_length = min(max_length or DEFAULT_MAX_LENGTH, limit)
         # the default overlap leaves room for the question in short windows (128 of 384 tokens, a quarter below)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
-from ..data import LoadOptions, TaskDatasets, check_columns, row_name
+from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
 from ..errors import InvalidInputError, WrongTaskError
@@ -50,11 +50,18 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 # datasets
 # ---------------------------------------------------------------------------------------------------
+def _text_problem(value: Any, col: str) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return None
+    what = "empty" if isinstance(value, str) else f"a {type(value).__name__}, not text"
+    return f"{col!r} is {what} ({value!r:.60})"
+
+
 def _check_texts(values: Sequence[Any], indices: Sequence[int], col: str, split: str) -> list[str]:
     for i, v in zip(indices, values, strict=True):
-        if not isinstance(v, str) or not v.strip():
-            what = "empty" if isinstance(v, str) else f"a {type(v).__name__}, not text"
-            raise InvalidInputError(f"{row_name(split, i)}: {col!r} is {what} ({v!r:.60}).")
+        why = _text_problem(v, col)
+        if why is not None:
+            raise InvalidInputError(f"{row_name(split, i)}: {why}.")
     return list(values)
 
 
@@ -132,8 +139,11 @@ class Seq2SeqDatasets(TaskDatasets):
         """`shared`: `TaskDatasets` arguments (`tokenizer`, `auto_kwargs`, `num_proc`, `tokenize_kwargs`)."""
         super().__init__(train_dset, valid_dset, tokenizer_name, tokenize=False, label_keys=["labels"], **shared)
         self.cols = (source_col or self.default_cols[0], target_col or self.default_cols[1])
-        for split, d in (("train", self.train), ("validation", self.valid)):
+        splits = (("train", self.train), ("validation", self.valid))
+        for split, d in splits:
             check_columns(d.column_names, list(self.cols), f"{split} split")
+        src, tgt = self.cols
+        check_rows(splits, self.cols, lambda s, t: _text_problem(s, src) or _text_problem(t, tgt))
         if not isinstance(prefix, str):
             raise InvalidInputError(f"prefix must be a string, got {type(prefix).__name__}.")
         limit = model_max_length(None, self.tokenizer)
