@@ -358,7 +358,7 @@ def test_a_shared_adapter_folder_names_its_base_loads_elsewhere_and_its_card_run
     assert adapt_out["predictions"] == shown == [peft_out[0]["label"]], proc.stdout  # adapt's snippet and peft's agree
 
 
-def test_an_adapter_of_a_local_base_says_so_and_the_cli_and_server_take_its_place(lora_ner, trained_tasks, capsys) -> None:
+def test_an_adapter_of_a_local_base_says_so_and_the_cli_takes_its_place(lora_ner, trained_tasks, task_files, capsys) -> None:
     spec = get_task("token_classification")
     tuner, _, _, folder = lora_ner
     card = (folder / "README.md").read_text()
@@ -370,3 +370,5 @@ def test_an_adapter_of_a_local_base_says_so_and_the_cli_and_server_take_its_plac
     assert code == 2 and "--adapter-base" in err, err
     code, out, err = run_cli(capsys, "predict", str(folder), *inputs, "--output", "json", "--adapter-base", base)
     assert code == 0 and json_close(json.loads(out), tuner_call(spec, tuner, inputs, "low")), err
+    code, out, err = run_cli(capsys, "evaluate", str(folder), str(task_files / "ner.conll"), "--adapter-base", base)
+    assert code == 0 and "f1" in json.loads(out)["metrics"], err
