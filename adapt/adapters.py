@@ -266,15 +266,15 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any, adapter_b
     from .modelio import resolve_model_source
 
     peft = _peft()
-    base = adapter_base or base_of(folder)
+    base = adapter_base or _recorded_base(folder)
     try:
-        if adapter_base is None and _base_was_local(folder) and not Path(base).is_dir():
+        if adapter_base is None and _manifest_of(folder).get("base_model_is_local") and not Path(base).is_dir():
             raise ModelNotFoundError("the adapter was trained on a local folder of that name, not on a Hub model")
         src = resolve_model_source(base)
         with _without_new_weights_warning():  # the head comes from the adapter; checked below
             base_model_obj, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
                                                             ignore_mismatched_sizes=True, output_loading_info=True)
-    except (ModelNotFoundError, OSError, AttributeError) as e:  # transformers 4.57 fails on some unknown names so
+    except (ModelNotFoundError, OSError) as e:
         raise ModelNotFoundError(
             f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, not "
             "downloaded, or a local folder known by this name only). Give the base where it is: adapter_base=... "
@@ -289,18 +289,28 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any, adapter_b
     return peft.PeftModel.from_pretrained(base_model_obj, str(folder), is_trainable=False, **kwargs).merge_and_unload()
 
 
-def _base_was_local(folder: str | Path) -> bool:
-    """Whether the adapter's `adapt.json` says its base was a local folder (known here by its name only)."""
+def _manifest_of(folder: str | Path) -> dict[str, Any]:
+    """The adapter's `adapt.json` base entries: `base_model` and `base_model_is_local` (empty when not recorded)."""
     try:
         manifest = json.loads((Path(folder) / "adapt.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return bool((manifest.get("training") or {}).get("base_model_is_local"))
+        return {}
+    return {k: manifest.get(k, (manifest.get("training") or {}).get(k)) for k in ("base_model", "base_model_is_local")}
+
+
+def _recorded_base(folder: str | Path) -> str:
+    """The base its config names; an adapter saved before adapt named bases by name holds a path of the machine
+    that trained it, which elsewhere points nowhere: then its Hub id from `adapt.json`, when that is one."""
+    base = base_of(folder)
+    recorded = _manifest_of(folder)
+    if Path(base).is_absolute() and not Path(base).exists() and recorded.get("base_model_is_local") is False:
+        return str(recorded["base_model"])
+    return base
 
 
 class _NewWeightsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Some weights of")
+        return "newly initialized" not in str(record.msg)
 
 
 @contextlib.contextmanager
@@ -353,9 +363,7 @@ def _check_restored(folder: str | Path, resized: Sequence[str], missing: Sequenc
 
 
 def _carried(key: str, saved: set[str]) -> bool:
-    """Whether the adapter's weights hold `key` (peft saves a head `classifier.weight` as itself, or under
-    `classifier.modules_to_save.<name>.weight` in older layouts)."""
-    if key in saved:
-        return True
+    """Whether the adapter's weights hold `key` (peft saves a head's `classifier.weight` as itself, or as
+    `classifier.modules_to_save.<adapter>.weight` in other layouts; a LoRA matrix of a module is not its weight)."""
     module, _, leaf = key.rpartition(".")
-    return any(s.startswith(f"{module}.") and s.endswith(f".{leaf}") for s in saved)
+    return key in saved or any(s.startswith(f"{module}.modules_to_save.") and s.endswith(f".{leaf}") for s in saved)

@@ -116,7 +116,7 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = file / CHECKPOINT_FILE if file.is_dir() else file
     if not file.is_file():
         raise InvalidInputError(f"{as_given('resume_from', str(path))}: no checkpoint there. "
-                                f"{as_given('checkpoint_every', '1')} writes one to <work_dir>/checkpoints/{CHECKPOINT_FILE}.")
+                                f"{as_given('checkpoint_every', 1)} writes one to <work_dir>/checkpoints/{CHECKPOINT_FILE}.")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:

@@ -382,7 +382,7 @@ def tune(
     merged: bool = typer.Option(False, "--merged", help="With --peft: save the merged model, not the adapter folder."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations: less memory."),
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="A dataset or tuner option, key=value.")] = None,
-    search: int | None = typer.Option(None, help="First search N settings with Optuna (lr, epochs up to --epochs, batch "
+    search: int | None = typer.Option(None, min=1, help="First search N settings with Optuna (lr, epochs up to --epochs, batch "
                                       "size, weight decay, class weights) at --monitor, then train with the best."),
 ) -> None:
     """Fine-tune a model for any task, then save it; prints one JSON line (folder and final metrics) to stdout."""
@@ -398,6 +398,8 @@ def tune(
         check_kind(peft)
     if merged and peft is None:
         raise InvalidInputError("--merged merges a LoRA adapter into its base model; it needs --peft lora.")
+    if search is not None and (lr is not None or resume is not None):
+        raise InvalidInputError("--search chooses the learning rate and starts a new run; leave out --lr and --resume.")
     if checkpoint_every is not None and work_dir is None:
         raise InvalidInputError("--checkpoint-every needs --work-dir DIR, a folder that outlives this run.")
     pairs = _key_values(option, "--option")
@@ -424,8 +426,9 @@ def tune(
         fit: dict[str, Any] = {"strategy": strategy_, "accumulate": accumulate, "monitor": monitor,
                                "early_stopping": early_stopping, "keep_best": keep_best, "report_to": report_to,
                                "checkpoint_every": checkpoint_every, "resume_from": resume}
-        if search is not None:
-            tuner.search(search, monitor=monitor, max_epochs=epochs, seed=seed)
+        if search is not None:  # the trials train as the final run does: same strategy and accumulation
+            tuner.search(search, monitor=monitor, max_epochs=epochs, seed=seed, strategy=fit.pop("strategy"),
+                         accumulate=fit.pop("accumulate"))
             metrics = tuner.tune_best(**fit)
         else:
             metrics = tuner.tune(epochs, lr=lr, **fit)

@@ -357,14 +357,16 @@ class LineProgressCallback(ProgressCallback):
     CI) no bars: the same metrics table, one plain line per epoch, instead of bars redrawn with carriage returns
     into lines thousands of characters long. fastai finds it as `learn.progress`, as its own."""
 
-    lines = False
-
     @property
     def name(self) -> str:
         return "progress"
 
+    @property
+    def lines(self) -> bool:
+        """Plain lines, not bars: asked at every event (a `validate` before any fit, stdout redirected mid-way)."""
+        return not (in_notebook() or sys.stdout.isatty())
+
     def before_fit(self) -> None:
-        self.lines = not (in_notebook() or sys.stdout.isatty())
         if not self.lines:
             super().before_fit()
         elif self.learn.logger is noop:

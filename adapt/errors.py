@@ -152,9 +152,13 @@ def cli_names(names: dict[str, str]) -> Iterator[None]:
         _CLI_NAMES.reset(token)
 
 
-def as_given(keyword: str, value: str) -> str:
-    """`keyword=value` as the user passes it: `resume_from='x'` in Python, `--resume x` from the CLI."""
+def as_given(keyword: str, value: object = None) -> str:
+    """`keyword=value` as the user passes it: `resume_from='x'` in Python, `--resume x` from the CLI; without a
+    value, the name alone (`checkpoint_every`, `--checkpoint-every`)."""
     names = _CLI_NAMES.get()
-    if names and keyword in names:
-        return f"{names[keyword]} {value}"
-    return f"{keyword}={value!r}"
+    name = names.get(keyword, keyword) if names else keyword
+    if value is None:
+        return name
+    if name != keyword:
+        return f"{name} {value}"
+    return f"{keyword}={value!r}" if isinstance(value, str) else f"{keyword}={value}"

@@ -14,7 +14,6 @@ import copy
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, install_hint, unknown_name
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SearchResult", "default_space", "run_search"]
+__all__ = ["SearchResult", "default_space", "search", "task_settings", "tune_call"]
 
 # a setting's range: a list is a choice, a (low, high) pair of ints an integer range, of floats a float range (on a
 # log scale for `lr`, and wherever high/low spans two decades or more)
@@ -39,21 +38,35 @@ class SearchResult:
     monitor: str
     direction: str
     best: dict[str, Any]
-    best_value: float
+    best_value: float | None  # None when no trial gave a finite value
     trials: list[dict[str, Any]]
     seed: int = 0  # every trial started from it; `tune_best` too, so it repeats the best trial
+    tune_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # what every trial's `tune` got besides
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: what the training record keeps (trials included)."""
         return dataclasses.asdict(self)
 
-    def tune_kwargs(self) -> dict[str, Any]:
-        """The best settings as `tune` takes them: `epochs`, `lr` and `wd` (batch size and task settings are set on
-        the tuner by `tune_best`)."""
-        out = {"epochs": self.best["epochs"], "lr": self.best["lr"]}
-        if "weight_decay" in self.best:
-            out["wd"] = self.best["weight_decay"]
-        return out
+    def tune_call(self) -> dict[str, Any]:
+        """The keywords of `tune` for the best settings (batch size and task settings are set on the tuner)."""
+        return tune_call(self.best, self.tune_kwargs)
+
+
+def tune_call(settings: dict[str, Any], tune_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`tune`'s keywords for a trial: the searched epochs, lr and weight decay over the fixed `tune_kwargs`."""
+    call = {"epochs": 1, "lr": None, **tune_kwargs}
+    if "epochs" in settings:
+        call["epochs"] = int(settings["epochs"])
+    if "lr" in settings:
+        call["lr"] = float(settings["lr"])
+    if "weight_decay" in settings:
+        call["wd"] = float(settings["weight_decay"])
+    return call
+
+
+def task_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings the tuner itself holds (batch size, class weights), not `tune`'s."""
+    return {k: v for k, v in settings.items() if k not in ("epochs", "lr", "weight_decay")}
 
 
 def default_space(tuner: Tuner, max_epochs: int) -> Space:
@@ -100,32 +113,33 @@ def check_space(space: Space, known: list[str]) -> None:
             raise InvalidChoiceError(unknown_name("search setting", name, known))
 
 
-def run_search(
+def search(
     tuner: Tuner,
     n_trials: int,
-    space: Space,
+    space: Space | None,
     monitor: str,
+    max_epochs: int,
     seed: int,
-    storage: str | None,
-    study_name: str | None,
-    timeout: float | None,
-    trial_fn: Callable[[dict[str, Any]], dict[str, float]],
+    study: dict[str, Any],
+    tune_kwargs: dict[str, Any],
 ) -> SearchResult:
-    """Optimise `monitor` over `space` with Optuna's TPE sampler (seeded); every trial starts from the weights the
-    tuner had and `trial_fn(settings)` trains and returns its metrics. The tuner's weights are put back after."""
+    """Optimise `monitor` over `space` (the default one when None) with Optuna's TPE sampler (seeded; `study` holds
+    `storage`, `study_name` and `timeout`); every trial starts from the weights the tuner had. The tuner's weights,
+    record, history and the task's searched state are put back after."""
     from .tuner import lower_is_better
 
     optuna = _optuna()
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise InvalidInputError(f"n_trials must be a positive integer, got {n_trials!r}.")
+    wanted = default_space(tuner, max_epochs) if space is None else dict(space)
+    check_space(wanted, [*SETTINGS, *tuner._searchable()])
     direction = "minimize" if lower_is_better(monitor) else "maximize"
-    start = copy.deepcopy(tuner.model.state_dict())
     trials: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
-        settings = {name: _suggest(trial, name, spec) for name, spec in space.items()}
+        settings = {name: _suggest(trial, name, spec) for name, spec in wanted.items()}
         tuner.model.load_state_dict(start)
-        metrics = trial_fn(settings)
+        metrics = _trial(tuner, settings, seed, tune_kwargs)
         if monitor not in metrics:
             raise InvalidChoiceError(unknown_name("monitor", monitor, list(metrics)))
         value = float(metrics[monitor])
@@ -133,13 +147,31 @@ def run_search(
         logger.info("search trial %d: %s=%.4g with %s", trial.number, monitor, value, settings)
         return value if math.isfinite(value) else (math.inf if direction == "minimize" else -math.inf)
 
+    start = copy.deepcopy(tuner.model.state_dict())
+    kept = {name: copy.deepcopy(getattr(tuner, name)) for name in tuner._search_state() if hasattr(tuner, name)}
+    loss_func = copy.deepcopy(tuner.learn.loss_func)
     sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(direction=direction, sampler=sampler, storage=storage, study_name=study_name,
-                                load_if_exists=storage is not None)
+    runs = optuna.create_study(direction=direction, sampler=sampler, storage=study["storage"],
+                               study_name=study["study_name"], load_if_exists=study["storage"] is not None)
     try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout)
+        runs.optimize(objective, n_trials=n_trials, timeout=study["timeout"])
     finally:
         tuner.model.load_state_dict(start)
+        for name, value in kept.items():
+            setattr(tuner, name, value)
+        tuner.learn.loss_func = loss_func
+        tuner._restart(seed)  # no optimizer state of the last trial
     # with a shared storage, the best trial may be another worker's
-    best = _settings(study.best_trial.params, space)
-    return SearchResult(monitor, direction, best, float(study.best_value), trials, seed)
+    best_value = float(runs.best_value)
+    return SearchResult(monitor, direction, _settings(runs.best_trial.params, wanted),
+                        best_value if math.isfinite(best_value) else None, trials, seed, dict(tune_kwargs))
+
+
+def _trial(tuner: Tuner, settings: dict[str, Any], seed: int, tune_kwargs: dict[str, Any]) -> dict[str, float]:
+    undo = tuner._apply_settings(task_settings(settings))
+    try:
+        tuner._restart(seed)
+        call = tune_call(settings, tune_kwargs)
+        return tuner.tune(call.pop("epochs"), **call)
+    finally:
+        tuner._apply_settings(undo)

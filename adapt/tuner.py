@@ -32,6 +32,7 @@ from .options import Option, check_options, defaults, options_signature
 from .utils import console_logging
 
 if TYPE_CHECKING:
+    from .search import SearchResult
     from .tasks.base import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -471,7 +472,7 @@ class Tuner:
         """Run fastai's LR finder (cheap: `num_it` batches) and return an `LRSuggestion` fit for fine-tuning.
 
         The choice is one tenth of the LR at the lowest loss, at most 1e-4 when the whole model trains (5e-4 for a
-        LoRA adapter): see `adapt.engine.suggest_fine_tune_lr` and `bench/defaults.py` for the measurements.
+        LoRA adapter, or with layer groups frozen): see `adapt.engine.suggest_fine_tune_lr` and `bench/defaults.py`.
         Weights are restored afterwards. The suggestion is also kept in `tuner.lr_suggestion`. `show_plot` draws
         the loss against the LR with the chosen LR marked (shown in a notebook); `save_plot=path` writes it.
         """
@@ -484,7 +485,7 @@ class Tuner:
         skip = num_it // 10
         s = suggest_fine_tune_lr(
             lrs[skip:-5] if len(lrs) > skip + 10 else lrs, losses[skip:-5] if len(lrs) > skip + 10 else losses,
-            hi=ADAPTER_MAX_LR if self.is_adapter else FULL_MAX_LR,
+            hi=ADAPTER_MAX_LR if self.is_adapter or self._frozen_groups() else FULL_MAX_LR,
         )
         if show_plot or save_plot is not None:
             import matplotlib.pyplot as plt
@@ -607,63 +608,68 @@ class Tuner:
         storage: str | None = None,
         study_name: str | None = None,
         timeout: float | None = None,
-    ) -> Any:
+        **tune_kwargs: Any,
+    ) -> SearchResult:
         """Search learning rate, epochs (1 to `max_epochs`), batch size, weight decay and the task's own settings
-        (class weights for classification) with Optuna (`pip install 'adapt-tuner[search]'`): `n_trials` short `tune`
-        runs on the same splits, each from this tuner's current weights and `seed`, scored by `monitor` on the
-        validation split (`valid_loss` unless given). Returns a `SearchResult` (also `tuner.last_search`); the weights
-        are put back. `tuner.tune_best()` then trains with the best settings. `space` replaces the default: a list
-        of choices or a (low, high) range per setting (`{"lr": (1e-5, 1e-3), "batch_size": [8, 16]}`). Trials run one
+        (class weights for classification, unless given) with Optuna (`pip install 'adapt-tuner[search]'`):
+        `n_trials` short `tune` runs on the same splits, each from this tuner's current weights, `seed` and a new
+        optimizer (frozen layer groups stay frozen), scored by `monitor` on the validation split (`valid_loss` unless
+        given); `tune_kwargs` (`strategy`, `accumulate`, ...) go to every trial and to `tune_best`. Returns a
+        `SearchResult` (also `tuner.last_search`); afterwards the tuner is as it was (weights, training record,
+        history). `tuner.tune_best()` then trains with the best settings. `space` replaces the default: a list of
+        choices or a (low, high) range per setting (`{"lr": (1e-5, 1e-3), "batch_size": [8, 16]}`). Trials run one
         after another; workers given the same `storage` (an Optuna RDB URL) and `study_name` share one study.
-        Every trial starts with a new optimizer (layer groups frozen with `freeze()` train again).
         """
-        from .search import SETTINGS, check_space, default_space, run_search
+        from .search import search
 
-        wanted = default_space(self, max_epochs) if space is None else dict(space)
-        check_space(wanted, [*SETTINGS, *self._search_space()])
-        self.last_search = run_search(self, n_trials, wanted, monitor or "valid_loss", seed, storage, study_name, timeout,
-                                      lambda settings: self._trial(settings, seed))
+        self.last_search = search(self, n_trials, space, monitor or "valid_loss", max_epochs, seed,
+                                  {"storage": storage, "study_name": study_name, "timeout": timeout}, tune_kwargs)
         return self.last_search
 
-    def _trial(self, settings: dict[str, Any], seed: int) -> dict[str, float]:
-        undo = self._apply_settings({k: v for k, v in settings.items() if k not in ("epochs", "lr", "weight_decay")})
-        try:
-            self._restart(seed)
-            wd = {"wd": settings["weight_decay"]} if "weight_decay" in settings else {}
-            return self.tune(int(settings.get("epochs", 1)), lr=settings.get("lr"), **wd)
-        finally:
-            self._apply_settings(undo)
-
-    def tune_best(self, result: Any = None, **tune_kwargs: Any) -> dict[str, float]:
+    def tune_best(self, result: SearchResult | None = None, **tune_kwargs: Any) -> dict[str, float]:
         """Train with the best settings of a search (`result`, else `tuner.last_search`): the batch size and task
-        settings are set on the tuner, epochs, lr and weight decay go to `tune` (with `tune_kwargs`, which win), from
-        the search's seed: from the weights the search started with, it repeats the best trial. The training record
-        and the card name the search and its best trial."""
+        settings are set on the tuner, epochs, lr and weight decay go to `tune` with the search's `tune_kwargs` (those
+        given here win), from the search's seed: from the weights the search started with, it repeats the best
+        trial. The training record and the card name the search and its best trial."""
+        from .search import task_settings
+
         result = result if result is not None else self.last_search
         if result is None:
             raise InvalidInputError("tune_best() trains with the settings tuner.search(...) found; no search has run.")
-        self._apply_settings({k: v for k, v in result.best.items() if k not in ("epochs", "lr", "weight_decay")})
+        self._apply_settings(task_settings(result.best))
         self._restart(result.seed)  # as the trials started: from the same weights, the best trial again
-        kwargs = {**result.tune_kwargs(), **tune_kwargs}
-        metrics = self.tune(kwargs.pop("epochs"), **kwargs)
+        call = {**result.tune_call(), **tune_kwargs}
+        metrics = self.tune(call.pop("epochs"), **call)
         self._training["search"] = result.to_dict()
         return metrics
 
     def _restart(self, seed: int) -> None:
-        """Start training as from scratch: seeded, a new optimizer, and the training loader's own shuffling RNG
-        seeded too (fastai's loaders draw their order from an RNG of their own, which runs on across runs)."""
+        """Start training as from scratch: seeded, a new optimizer (with the same layer groups frozen), and the
+        training loader's own shuffling RNG seeded too (fastai's loaders draw their order from an RNG of their own,
+        which runs on across runs)."""
         import random
 
         from .utils import set_seed
 
+        frozen = self._frozen_groups()
         set_seed(seed)
         self.learn.opt = None
+        if frozen:
+            self.learn.freeze_to(frozen)
         if hasattr(self.dls.train, "rng"):
             self.dls.train.rng = random.Random(seed)
 
     def _search_space(self) -> dict[str, Any]:
         """Hook: the task's own settings to search by default, with their default choices."""
         return {}
+
+    def _searchable(self) -> tuple[str, ...]:
+        """Hook: the task's own settings a search may set (`_apply_settings` knows them)."""
+        return ()
+
+    def _search_state(self) -> tuple[str, ...]:
+        """The attributes a search's trials change and it puts back (tasks add their own)."""
+        return ("_training", "_history", "_losses", "lr_suggestion")
 
     def _apply_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Set searched settings on the tuner; returns the values they replaced. Tasks extend it for their own."""
@@ -681,18 +687,20 @@ class Tuner:
         return Path(self.learn.path) / "checkpoints" / CHECKPOINT_FILE
 
     def _check_checkpointing(self, every: int | None, resume_from: Any, tracks_best: bool, accumulate: int) -> None:
+        from .errors import as_given
+
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             raise InvalidInputError(f"checkpoint_every is a number of epochs (a positive integer), got {every!r}.")
         if (every is not None or resume_from is not None) and accumulate > 1:
             self._check_whole_steps(accumulate)
         if every is not None and not self._work_dir_given:
             raise InvalidInputError(
-                "checkpoint_every needs a folder that outlives this process: build the tuner with work_dir=... "
-                "(the checkpoint goes to <work_dir>/checkpoints/last.pt)."
+                f"{as_given('checkpoint_every')} needs a folder that outlives this process: build the tuner with "
+                "work_dir=... (the checkpoint goes to <work_dir>/checkpoints/last.pt)."
             )
         if resume_from is not None and tracks_best:
-            raise InvalidInputError("resume_from does not restore keep_best or early_stopping's tracking yet; resume "
-                                    "without them, or start a new run.")
+            raise InvalidInputError(f"{as_given('resume_from')} does not restore keep_best or early_stopping's tracking "
+                                    "yet; resume without them, or start a new run.")
 
     def _check_whole_steps(self, accumulate: int) -> None:
         """With checkpoints, every epoch must end on an optimizer step: fastai's `GradientAccumulation` counts
@@ -975,8 +983,9 @@ class Tuner:
     # -- persistence ----------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         """The `adapt.json` entries of this model: task, labels, base model, data settings and task entries."""
+        base, local = self._base_model_id()
         out: dict[str, Any] = {
-            "task": self.spec.saved_task, "base_model": self._base_model_id()[0], **self.datasets.manifest()
+            "task": self.spec.saved_task, "base_model": base, "base_model_is_local": local, **self.datasets.manifest()
         }
         if self.classes:
             out["labels"] = list(self.classes)
@@ -1001,7 +1010,7 @@ class Tuner:
         A tuner with a peft adapter writes the adapter folder (adapter weights and config, the base's config, the
         tokenizer, the manifest); `merged=True` writes the merged plain transformers model instead, after checking
         that its outputs equal the adapter model's on validation batches. `card_examples=True` lets the card's
-        snippets show two validation inputs (your data, in the README); without it they show placeholders.
+        snippets show a validation input (your data, in the README); without it they show placeholders.
         """
         if merged and self.is_adapter:
             with self._merged() as entry:
@@ -1117,11 +1126,11 @@ class Tuner:
 
     def model_card(self, card_data: dict[str, Any] | None = None, examples: bool = False) -> str:
         """The model card (`README.md` of a save): Hub YAML metadata, the training record and how to use it; its
-        snippets show two validation inputs with `examples=True`, else placeholders."""
+        snippets show a validation input with `examples=True`, else placeholders."""
         from .card import model_card
 
         mask = getattr(self.tokenizer, "mask_token", None)
-        shown = {"card_examples": self.heldout_texts(2)} if examples else {}
+        shown = {"card_examples": self.heldout_texts(1)} if examples else {}
         return model_card({**self.manifest(), **({"mask_token": mask} if mask else {}), **shown}, card_data)
 
     def _write(

@@ -109,7 +109,7 @@ def run_adapt(model: str, split: tuple[Any, Any, Any], epochs: int, seed: int, l
         seconds = time.perf_counter() - t
         preds = tuner.predictor().predict(list(test.text)).decisions()
     record = tuner.training_record
-    return {"macro_f1": macro_f1(list(test.label), preds), "lr": record["lr"], "seconds": round(seconds, 1),
+    return {"macro_f1": macro_f1(list(test.label), preds), "lr": record["lr_chosen"], "seconds": round(seconds, 1),
             "warnings": record["warnings"]}
 
 

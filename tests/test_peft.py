@@ -372,3 +372,20 @@ def test_an_adapter_of_a_local_base_says_so_and_the_cli_takes_its_place(lora_ner
     assert code == 0 and json_close(json.loads(out), tuner_call(spec, tuner, inputs, "low")), err
     code, out, err = run_cli(capsys, "evaluate", str(folder), str(task_files / "ner.conll"), "--adapter-base", base)
     assert code == 0 and "f1" in json.loads(out)["metrics"], err
+
+
+def test_an_adapter_that_lacks_a_new_head_is_refused_not_served_random(tiny_models, tmp_path) -> None:
+    """A head the base lacks (a bare encoder) that the adapter does not carry would load random: refused. A LoRA
+    matrix of another module does not count as carrying it."""
+    import peft
+    import transformers
+
+    from adapt.adapters import load_adapter_model
+    from adapt.errors import CorruptModelError
+
+    auto = transformers.AutoModelForSequenceClassification
+    model = auto.from_pretrained(tiny_models["bert"], num_labels=3)
+    adapter = peft.get_peft_model(model, peft.LoraConfig(target_modules=["query"]))  # no task type: no head saved
+    adapter.save_pretrained(tmp_path / "adapter")
+    with pytest.raises(CorruptModelError, match=r"classifier\.weight.*resized or added"):
+        load_adapter_model(tmp_path / "adapter", auto, model.config, str(tiny_models["bert"]))

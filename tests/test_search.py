@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from adapt.errors import InvalidChoiceError, InvalidInputError
+from adapt.search import default_space
 from adapt.tasks import get_task
 
 from .contract_utils import run_cli
@@ -38,11 +39,11 @@ def word_dls(tiny_models):
     return dsets
 
 
-def _fresh(word_dls, tiny_models) -> object:
+def _fresh(word_dls, tiny_models, **kwargs) -> object:
     from adapt import set_seed
 
     set_seed(0)
-    return get_task("sequence_classification").tuner(word_dls.dataloaders(batch_size=8), str(tiny_models["bert"]))
+    return get_task("sequence_classification").tuner(word_dls.dataloaders(batch_size=8), str(tiny_models["bert"]), **kwargs)
 
 
 def test_search_beats_a_bad_default_puts_the_weights_back_and_tune_best_repeats_the_best(word_dls, tiny_models) -> None:
@@ -54,6 +55,7 @@ def test_search_beats_a_bad_default_puts_the_weights_back_and_tune_best_repeats_
     assert len(result.trials) == 4 and set(result.best) == set(SPACE) and result.direction == "minimize"
     assert result.best_value == min(t["value"] for t in result.trials) < 0.95 * bad, (result.best_value, bad)
     assert tuner.last_search is result and json.dumps(result.to_dict())
+    assert tuner.training_record == {} and tuner.history() == []  # no trial's record is left as the tuner's
     metrics = tuner.tune_best()
     assert metrics["valid_loss"] == pytest.approx(result.best_value, rel=0.02)  # the best trial again
     assert tuner.dls.train.bs == result.best["batch_size"] and tuner.class_weights == result.best["class_weights"]
@@ -62,13 +64,17 @@ def test_search_beats_a_bad_default_puts_the_weights_back_and_tune_best_repeats_
 
 
 def test_search_names_an_unknown_setting_and_tune_best_needs_a_search(word_dls, tiny_models) -> None:
-    tuner = _fresh(word_dls, tiny_models)
-    with pytest.raises(InvalidChoiceError, match="Did you mean 'batch_size'"):
-        tuner.search(2, space={"batch_sise": [8, 16]})
+    tuner = _fresh(word_dls, tiny_models, class_weights="balanced")
     with pytest.raises(InvalidInputError, match="no search has run"):
         tuner.tune_best()
+    with pytest.raises(InvalidChoiceError, match="Did you mean 'batch_size'"):
+        tuner.search(2, space={"batch_sise": [8, 16]})
     with pytest.raises(InvalidInputError, match="n_trials"):
         tuner.search(0)
+    assert "class_weights" not in default_space(tuner, 2)  # the user's own choice stays
+    result = tuner.search(1, space={"batch_size": [4]}, strategy="flat_cos", lr=1e-3)  # the rest as tune's
+    assert result.best == {"batch_size": 4} and result.tune_call() == {"epochs": 1, "lr": 1e-3, "strategy": "flat_cos"}
+    assert tuner.dls.train.bs == 8 and tuner.class_weights == "balanced"  # put back
 
 
 def test_adapt_tune_search_trains_with_the_best_trial_and_records_the_search(task_files, tiny_models, tmp_path: Path,

@@ -628,9 +628,16 @@ class SequenceClassificationTuner(Tuner):
             return BCEWithLogitsLossFlat(thresh=self.threshold)
         return CrossEntropyLossFlat(weight=self._class_weight_tensor())
 
+    def _searchable(self) -> tuple[str, ...]:
+        """Class weights, where the default single-label loss uses them."""
+        return ("class_weights",) if self._default_loss_used and not self.multi_label else ()
+
     def _search_space(self) -> dict[str, Any]:
-        """Class weights are searched (none or balanced) where the default single-label loss uses them."""
-        return {"class_weights": [None, "balanced"]} if self._default_loss_used and not self.multi_label else {}
+        """Class weights (none or balanced) unless the user chose them."""
+        return {"class_weights": [None, "balanced"]} if self._searchable() and self.class_weights is None else {}
+
+    def _search_state(self) -> tuple[str, ...]:
+        return (*super()._search_state(), "threshold", "class_weights")
 
     def _apply_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in settings.items() if k != "class_weights"}
