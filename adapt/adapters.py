@@ -271,6 +271,10 @@ def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any, adapter_b
         if adapter_base is None and _manifest_of(folder).get("base_model_is_local") and not Path(base).is_dir():
             raise ModelNotFoundError("the adapter was trained on a local folder of that name, not on a Hub model")
         src = resolve_model_source(base)
+        if src.kind == "hub":  # transformers 4.57 fails on an unreachable name with an AttributeError; its config
+            from transformers import AutoConfig  # says so plainly (OSError)
+
+            AutoConfig.from_pretrained(src.location)
         with _without_new_weights_warning():  # the head comes from the adapter; checked below
             base_model_obj, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
                                                             ignore_mismatched_sizes=True, output_loading_info=True)
