@@ -93,7 +93,7 @@ def test_bad_corpora(bbc_df, tiny_lm_dir: Path, model_path: str) -> None:
         LanguageModelDatasets.from_dfs(pd.DataFrame({"text": ["", "  ", "\n"] * 4}), "text", str(tiny_lm_dir))
     with pytest.raises(EmptyDatasetError):
         LanguageModelDatasets.from_dfs(pd.DataFrame({"text": []}), "text", str(tiny_lm_dir))
-    with pytest.raises(InvalidInputError, match="DataFrame index 1 has a NoneType .*not text"):
+    with pytest.raises(InvalidInputError, match=r"1 bad row\(s\): DataFrame index 1: a NoneType in 'text', not text"):
         LanguageModelDatasets.from_dfs(
             pd.DataFrame({"text": ["fine", None, "ok"]}), "text", str(tiny_lm_dir), valid_df=pd.DataFrame({"text": ["x y"]})
         )
