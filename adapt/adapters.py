@@ -105,7 +105,9 @@ def lora_config(kind: Any, task: str, model: Any, new_weights: Sequence[str] = (
 def _heads_to_save(task: str, model: Any, new_weights: Sequence[str]) -> list[str]:
     """The task's head and the modules the checkpoint lacked (their outermost modules)."""
     heads = [name for name in HEADS_TO_SAVE.get(task, []) if hasattr(model, name)]
-    return heads + _outermost({key.rsplit(".", 1)[0] for key in new_weights if "." in key} - set(heads))
+    own = {name for name, _ in model.named_modules()}  # a name the loader reports must be a module of this model
+    new = {key.rsplit(".", 1)[0] for key in new_weights if "." in key} & own
+    return heads + _outermost(new - set(heads))
 
 
 def _peft_saves(task_type: str, model: Any) -> tuple[str, ...]:
