@@ -14,7 +14,7 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +320,7 @@ class _NewWeightsFilter(logging.Filter):
 
 
 @contextlib.contextmanager
-def _without_new_weights_warning() -> Any:
+def _without_new_weights_warning() -> Iterator[None]:
     """While inside, transformers' loader does not log its "Some weights ... newly initialized" warning."""
     log, quiet = logging.getLogger("transformers.modeling_utils"), _NewWeightsFilter()
     log.addFilter(quiet)

@@ -87,8 +87,10 @@ def _search_lines(search: dict[str, Any] | None) -> list[str]:
     if not search:
         return []
     best = ", ".join(f"{k}={json.dumps(v)}" for k, v in search["best"].items())
+    value = search.get("best_value")
+    score = f"{value:.4g}" if isinstance(value, (int, float)) else "not finite"
     return ["", f"These settings come from a hyperparameter search (Optuna, {len(search['trials'])} trials here, best "
-                f"{search['monitor']} {search['best_value']:.4g}): {best}."]
+                f"{search['monitor']} {score}): {best}."]
 
 
 def _base_line(manifest: dict[str, Any]) -> str:
@@ -101,7 +103,8 @@ def _base_line(manifest: dict[str, Any]) -> str:
 
 
 def _base_is_local(manifest: dict[str, Any]) -> bool:
-    return bool((manifest.get("training") or {}).get("base_model_is_local"))
+    """Whether the base was a local folder: the manifest says so (or, in saves from before it did, the record)."""
+    return bool(manifest.get("base_model_is_local", (manifest.get("training") or {}).get("base_model_is_local")))
 
 
 def _adapter_line(manifest: dict[str, Any]) -> str:

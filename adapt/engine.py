@@ -380,7 +380,7 @@ class LineProgressCallback(ProgressCallback):
         sys.stdout.write("  ".join(f"{c:<10}" for c in cells).rstrip() + "\n")
 
     def __call__(self, event_name: str) -> Any:
-        if self.lines and event_name in _BAR_EVENTS:  # the bars' events: nothing to draw
+        if event_name in _BAR_EVENTS and self.lines:  # the bars' events: nothing to draw
             return None
         return super().__call__(event_name)
 
