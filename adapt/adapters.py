@@ -175,15 +175,18 @@ def counts(model: Any) -> dict[str, int]:
 
 
 def manifest_entry(model: Any) -> dict[str, Any]:
-    """The `adapt.json` block of an adapter: its kind, rank, targets and parameter counts."""
+    """The `adapt.json` block of an adapter: its kind, rank, targets, the modules it saves whole (those the model
+    has: peft lists every head name its task type knows, `score` and DistilBERT's `pre_classifier` on a BERT too)
+    and parameter counts."""
     config = next(iter(model.peft_config.values()))
     targets = config.target_modules
+    base = model.get_base_model()
     return {
         "type": str(getattr(config.peft_type, "value", config.peft_type)),
         "r": getattr(config, "r", None),
         "lora_alpha": getattr(config, "lora_alpha", None),
         "target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
-        "modules_to_save": sorted(set(config.modules_to_save or [])),
+        "modules_to_save": sorted(m for m in set(config.modules_to_save or []) if hasattr(base, m)),
         **counts(model),
     }
 

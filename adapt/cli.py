@@ -488,7 +488,8 @@ def export(
     if on_parity_fail not in ON_FAIL:
         raise InvalidInputError(f"--on-parity-fail must be one of {list(ON_FAIL)}, got {on_parity_fail!r}.")
     texts = _read_inputs([], parity_file, False) if parity_file is not None else None
-    with contextlib.redirect_stdout(sys.stderr):
+    names = {"on_parity_fail": "--on-parity-fail", "min_agreement": "--min-agreement"}
+    with contextlib.redirect_stdout(sys.stderr), cli_names(names):
         target = export_folder(model_dir, out, int8, onnx, texts, min_agreement, on_parity_fail)
     sys.stdout.write(json.dumps({"exported": str(target), "int8": int8, "onnx": onnx}) + "\n")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidChoiceError, InvalidInputError
+from .errors import InvalidChoiceError, InvalidInputError, as_given
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -61,9 +61,10 @@ def parity(
     agree = agreement(ref, got)
     logger.info("%s parity: %.4f agreement with fp32 on %d inputs", what, agree, len(texts))
     if agree < min_agreement:
-        msg = f"The {what} model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions (< {min_agreement:.0%})."
+        msg = (f"The {what} model agrees with fp32 on only {agree:.2%} of {len(ref)} decisions "
+               f"(below {as_given('min_agreement', min_agreement)}).")
         if on_fail != "warn":
-            raise ParityError(msg + " Refusing to export it; pass on_parity_fail='warn' to export anyway.")
+            raise ParityError(f"{msg} Refusing to export it; pass {as_given('on_parity_fail', 'warn')} to export anyway.")
         warnings.warn(msg, stacklevel=4)
     return agree
 

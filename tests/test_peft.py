@@ -53,7 +53,7 @@ def test_lora_trains_only_the_adapter_and_the_head_and_learns(lora_ner) -> None:
     tuner, before, frozen, _ = lora_ner
     entry = tuner.manifest()["adapter"]
     assert entry["type"] == "LORA" and entry["r"] == 8 and set(entry["target_modules"]) == {"query", "value"}
-    assert entry["modules_to_save"] == ["classifier", "score"]
+    assert entry["modules_to_save"] == ["classifier"]  # what the model has, whatever names peft lists
     assert 0 < entry["trainable_params"] < 0.05 * entry["total_params"]
     for name, p in tuner.model.named_parameters():
         if name in frozen:
