@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .versions import __version__ as __version__
 from .versions import check_versions
-
-__version__ = "0.1.0"
 
 # names that are not a task's: module -> names, or None for all of a light module's `__all__` (the exceptions);
 # tasks add theirs from the registry

@@ -10,26 +10,21 @@ server). A merged save (`save(merged=True)`, `export()`) is a plain transformers
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .modelio import ADAPTER_CONFIG
 from .errors import (
-    CorruptModelError,
     InvalidChoiceError,
     InvalidInputError,
     MissingDependencyError,
-    ModelNotFoundError,
     install_hint,
     unknown_name,
 )
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PEFT_KINDS = ("lora",)
 
 # adapt's task -> peft's TaskType. Others get a generic PeftModel, which passes every input through: peft has no
@@ -242,137 +237,3 @@ def merge_parity(adapter_model: Any, merged: Any, batches: Any, output_keys: tup
 
 def _as_tuple(out: Any) -> tuple[Any, ...]:
     return out if isinstance(out, tuple) else (out,)
-
-
-def is_adapter_folder(folder: str | Path) -> bool:
-    return (Path(folder) / ADAPTER_CONFIG).is_file()
-
-
-def base_of(folder: str | Path) -> str:
-    """The base model an adapter folder was trained on (`base_model_name_or_path` of its adapter config)."""
-    path = Path(folder) / ADAPTER_CONFIG
-    try:
-        base = json.loads(path.read_text(encoding="utf-8"))["base_model_name_or_path"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CorruptModelError(f"{str(path)!r} is not a readable peft adapter config with a base_model_name_or_path "
-                                f"({type(e).__name__}: {e}); re-save the adapter with tuner.save().") from e
-    if not isinstance(base, str) or not base:
-        raise CorruptModelError(f"{str(path)!r} names no base model; re-save the adapter with tuner.save().")
-    return base
-
-
-def load_adapter_model(folder: str | Path, auto_cls: Any, config: Any, adapter_base: str | None = None) -> Any:
-    """The adapter at `folder` on its base model, merged: a plain model for inference (the same numbers).
-
-    The base is `adapter_base` when given (a Hub id or a folder: where the base is on this machine), else the one
-    `adapter_config.json` names. Its head, new or resized for these labels, comes from the adapter: transformers'
-    "newly initialized, you should probably TRAIN" warning is left out, and a weight the adapter does not restore
-    is refused (`_check_restored`)."""
-    from .modelio import resolve_model_source
-
-    peft = _peft()
-    base = adapter_base or _recorded_base(folder)
-    try:
-        if adapter_base is None and _manifest_of(folder).get("base_model_is_local") and not Path(base).is_dir():
-            raise ModelNotFoundError("the adapter was trained on a local folder of that name, not on a Hub model")
-        src = resolve_model_source(base)
-        if src.kind == "hub":  # transformers 4.57 fails on an unreachable name with an AttributeError; its config
-            from transformers import AutoConfig  # says so plainly (OSError)
-
-            AutoConfig.from_pretrained(src.location)
-        with _without_new_weights_warning():  # the head comes from the adapter; checked below
-            base_model_obj, info = auto_cls.from_pretrained(src.location, config=config, trust_remote_code=False,
-                                                            ignore_mismatched_sizes=True, output_loading_info=True)
-    except (ModelNotFoundError, OSError) as e:
-        raise ModelNotFoundError(
-            f"The adapter in {str(folder)!r} needs its base model {base!r}, which is not available here (offline, not "
-            "downloaded, or a local folder known by this name only). Give the base where it is: adapter_base=... "
-            "(Easy modules, tuners), --adapter-base (CLI) or ADAPT_ADAPTER_BASE (server); or load a merged save instead: "
-            f"tuner.save(dir, merged=True) or adapt export. ({e})"
-        ) from e
-    # transformers lists mismatched keys as names (or as (name, shapes) in some versions)
-    resized = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", [])]
-    _check_restored(folder, resized, list(info.get("missing_keys", [])))
-    fixed = _nesting_removed(folder)
-    kwargs = {"config": fixed} if fixed is not None else {}
-    return peft.PeftModel.from_pretrained(base_model_obj, str(folder), is_trainable=False, **kwargs).merge_and_unload()
-
-
-def _manifest_of(folder: str | Path) -> dict[str, Any]:
-    """The adapter's `adapt.json` base entries: `base_model` and `base_model_is_local` (empty when not recorded)."""
-    try:
-        manifest = json.loads((Path(folder) / "adapt.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {k: manifest.get(k, (manifest.get("training") or {}).get(k)) for k in ("base_model", "base_model_is_local")}
-
-
-def _recorded_base(folder: str | Path) -> str:
-    """The base its config names; an adapter saved before adapt named bases by name holds a path of the machine
-    that trained it, which elsewhere points nowhere: then its Hub id from `adapt.json`, when that is one."""
-    base = base_of(folder)
-    recorded = _manifest_of(folder)
-    if Path(base).is_absolute() and not Path(base).exists() and recorded.get("base_model_is_local") is False:
-        return str(recorded["base_model"])
-    return base
-
-
-class _NewWeightsFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "newly initialized" not in str(record.msg)
-
-
-@contextlib.contextmanager
-def _without_new_weights_warning() -> Iterator[None]:
-    """While inside, transformers' loader does not log its "Some weights ... newly initialized" warning."""
-    log, quiet = logging.getLogger("transformers.modeling_utils"), _NewWeightsFilter()
-    log.addFilter(quiet)
-    try:
-        yield
-    finally:
-        log.removeFilter(quiet)
-
-
-def _nesting_removed(folder: str | Path) -> Any:
-    """The adapter's config without `modules_to_save` entries inside another entry (adapt 0.1.0 listed RoBERTa's
-    `classifier.dense` beside the `classifier` peft saves, and peft cannot load that back; the weights file holds
-    the head under the outer name), or None when the config loads as it is."""
-    config = _peft().PeftConfig.from_pretrained(str(folder))
-    listed = set(getattr(config, "modules_to_save", None) or ())
-    outer = _outermost(listed)
-    if set(outer) == listed:
-        return None
-    config.modules_to_save = outer
-    return config
-
-
-def _check_restored(folder: str | Path, resized: Sequence[str], missing: Sequence[str]) -> None:
-    """The base weights whose shapes differ from this config's (a resized head or vocabulary) and those the base
-    lacks (a new head) load random; the adapter must carry its own copy of each, or the model would answer from
-    random weights."""
-    new = [*resized, *missing]
-    if not new:
-        return
-    from safetensors import safe_open
-
-    path = Path(folder) / ADAPTER_WEIGHTS
-    try:
-        with safe_open(str(path), "pt") as f:
-            names = list(f.keys())
-        saved = {key.removeprefix("base_model.model.") for key in names}
-    except (OSError, ValueError) as e:
-        raise CorruptModelError(f"{str(path)!r} is not a readable adapter weights file ({e}).") from e
-    lacking = sorted(k for k in new if not _carried(k, saved))
-    if lacking:
-        raise CorruptModelError(
-            f"The adapter in {str(folder)!r} was trained on a base whose weights {lacking[:5]} it resized or added, but "
-            "it does not carry them (not in modules_to_save), so they would load random. Re-train with those modules "
-            "in modules_to_save, or save merged: tuner.save(dir, merged=True)."
-        )
-
-
-def _carried(key: str, saved: set[str]) -> bool:
-    """Whether the adapter's weights hold `key` (peft saves a head's `classifier.weight` as itself, or as
-    `classifier.modules_to_save.<adapter>.weight` in other layouts; a LoRA matrix of a module is not its weight)."""
-    module, _, leaf = key.rpartition(".")
-    return key in saved or any(s.startswith(f"{module}.modules_to_save.") and s.endswith(f".{leaf}") for s in saved)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tasks.base import TaskSpec
 
 __all__ = ["card_metadata", "model_card"]
 
@@ -27,10 +30,6 @@ _QA_PLACEHOLDER = ("Your question?", "The passage that holds the answer.")
 _EXAMPLE_WORDS = 30  # a validation input shown in a card is cut to its first words
 
 
-def _spec(manifest: dict[str, Any]) -> Any:
-    from .tasks import all_tasks
-
-    return next((s for s in all_tasks().values() if s.matches_manifest(manifest)), None)
 
 
 def _final_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -47,9 +46,9 @@ def _metrics_heading(manifest: dict[str, Any]) -> str:
     return f"## Validation metrics of the saved weights (epoch {best + 1} of {run}, the best kept by keep_best)"
 
 
-def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> dict[str, Any]:
+def card_metadata(manifest: dict[str, Any], card_data: dict[str, Any] | None = None,
+                  spec: TaskSpec | None = None) -> dict[str, Any]:
     """The card's YAML metadata; `card_data` entries are added last (and win)."""
-    spec = _spec(manifest)
     task = spec.name if spec is not None else str(manifest.get("task"))
     meta: dict[str, Any] = {"library_name": "transformers", "tags": ["adapt", "fastai", task.replace("_", "-")]}
     if manifest.get("adapter"):  # the Hub lists adapter repos under peft, beside their base model
@@ -214,14 +213,13 @@ def _pipeline_lines(tag: str | None, call: str) -> list[str]:
             f'answer = pipeline("{task}", model=".")', f"print({call})", "```", ""]
 
 
-def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None) -> str:
-    """The model card (`README.md`) of a saved folder, from its manifest."""
+def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None, spec: TaskSpec | None = None) -> str:
+    """The model card (`README.md`) of a saved folder of `spec`'s task, from its manifest."""
     from huggingface_hub import ModelCardData
 
     from .utils import library_versions
 
-    spec = _spec(manifest)
-    meta = ModelCardData(**card_metadata(manifest, card_data)).to_yaml()
+    meta = ModelCardData(**card_metadata(manifest, card_data, spec)).to_yaml()
     task = spec.name if spec is not None else manifest.get("task")
     metrics = {k: v for k, v in _final_metrics(manifest).items() if k not in ("epoch", "best")}
     lines = [

@@ -9,13 +9,15 @@ at any moment leaves the last complete checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptModelError, InvalidInputError, as_given
+from .errors import CorruptModelError, InvalidInputError, as_given, is_count
 from .utils import fsync_path
 
 logger = logging.getLogger(__name__)
@@ -165,13 +167,99 @@ def _on_devices(states: list[dict[str, Any]], opt: Any) -> list[dict[str, Any]]:
             for s, p in zip(states, params, strict=True)]
 
 
-def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any], resumed: dict[str, Any] | None) -> Any:
-    """A fastai callback writing the checkpoint every `every` epochs and after the last one (on rank 0)."""
+class Resume:
+    """`tune(checkpoint_every=N, resume_from=path)`: the checks, the state read back and restored, the callback that
+    writes checkpoints (and puts back the metrics rows of the epochs a resume skips), and what Ctrl-C says."""
+
+    def __init__(self, path: Path, every: int | None, resume_from: Any, work_dir_given: bool) -> None:
+        if every is not None and not is_count(every):
+            raise InvalidInputError(f"checkpoint_every is a number of epochs (a positive integer), got {every!r}.")
+        if every is not None and not work_dir_given:
+            raise InvalidInputError(
+                f"{as_given('checkpoint_every')} needs a folder that outlives this process: build the tuner with "
+                "work_dir=... (the checkpoint goes to <work_dir>/checkpoints/last.pt)."
+            )
+        self.path, self.every, self.resume_from = path, every, resume_from
+        self.state: dict[str, Any] | None = None
+        self.callback: Any = None
+
+    @property
+    def active(self) -> bool:
+        return self.every is not None or self.resume_from is not None
+
+    def check(self, learn: Any, accumulate: int, tracks_best: bool) -> None:
+        """Refuse what a checkpoint could not carry, then read the one to resume from."""
+        if self.active and accumulate > 1:
+            check_whole_steps(learn.dls.train, accumulate)
+        if self.resume_from is not None and tracks_best:
+            raise InvalidInputError(f"{as_given('resume_from')} does not restore keep_best or early_stopping's tracking "
+                                    "yet; resume without them, or start a new run.")
+        self.state = read(self.resume_from) if self.resume_from is not None else None
+
+    @property
+    def lr(self) -> Any:
+        """The interrupted run's own rate (None when not resuming): a resume does not search for a new one."""
+        return self.state["run"]["lr"] if self.state is not None else None
+
+    def restore(self, learn: Any, run: dict[str, Any]) -> int:
+        """Load the checkpoint into `learn` (after checking it continues `run`); the epoch to start at. Makes the
+        callback (`callbacks()`) for this run."""
+        start = 0
+        if self.state is not None:
+            where = str(self.resume_from)
+            check_same_run(self.state, run, where)
+            start = restore(self.state, learn)
+            logger.info("resuming %s after epoch %d of %d", where, start, run["epochs"])
+        if self.active:
+            earlier = list((self.state or {}).get("values", []))[:start]
+            self.callback = _checkpointing(self.path, self.every, start, run, earlier)
+        return start
+
+    def callbacks(self) -> list[Any]:
+        return [self.callback] if self.callback is not None else []
+
+    @contextlib.contextmanager
+    def interrupts(self) -> Iterator[None]:
+        """On Ctrl-C while checkpointing, say where this run's last checkpoint is and how to resume."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            written = getattr(self.callback, "written", None)
+            if self.every is not None and written is not None:
+                resume = as_given("resume_from", str(self.path))
+                how = f"adapt tune with the same arguments and {resume}" if resume.startswith("--") else f"tune(..., {resume})"
+                logger.warning("interrupted: the last checkpoint is %s (after epoch %d); %s continues the run",
+                               self.path, written, how)
+            elif self.every is not None:
+                logger.warning("interrupted before the first checkpoint of this run was written")
+            raise
+
+
+def check_whole_steps(train: Any, accumulate: int) -> None:
+    """With checkpoints, every epoch must end on an optimizer step: fastai's `GradientAccumulation` counts
+    samples (`accumulate` full batches), so a gradient left over at an epoch's end would straddle a checkpoint."""
+    from .distributed import world_size
+
+    bs = int(getattr(train, "bs", 1))
+    per_rank = -(-int(train.n) // world_size())  # a data-parallel rank's share, padded
+    if getattr(train, "drop_last", False):
+        per_rank -= per_rank % bs  # a short last batch is dropped, not accumulated
+    step = accumulate * bs
+    if per_rank % step:
+        raise InvalidInputError(
+            f"checkpoints with accumulate={accumulate} need epochs of whole optimizer steps: {per_rank} training "
+            f"samples{' per rank' if world_size() > 1 else ''} is not a multiple of {accumulate} x batch size "
+            f"{bs} = {step}, so a gradient would be split across a checkpoint. Change the batch size or "
+            "accumulate (or the training set's size)."
+        )
+
+
+def _checkpointing(path: Path, every: int | None, start_epoch: int, run: dict[str, Any], earlier: list[Any]) -> Any:
+    """A fastai callback writing the checkpoint every `every` epochs and after the last one (on rank 0); on resume
+    the metrics rows of the epochs before `start_epoch` are the interrupted run's."""
     from fastai.callback.core import Callback
 
     from .distributed import is_main_process
-
-    earlier = list((resumed or {}).get("values", []))[:start_epoch]
 
     class Checkpoint(Callback):
         order = 95  # after the Recorder (and SaveModelCallback) have seen the epoch
@@ -182,9 +270,13 @@ def make_callback(path: Path, every: int, start_epoch: int, run: dict[str, Any],
             if done <= start_epoch:  # skipped on resume: the Recorder's row for it is the interrupted run's
                 self.recorder.values[-1] = earlier[self.epoch]
                 return
-            if (done % every == 0 or done == self.n_epoch) and is_main_process():  # ranks hold the same state
-                write(path, self.learn, done, run)
+            if every is not None and (done % every == 0 or done == self.n_epoch) and is_main_process():
+                write(path, self.learn, done, run)  # ranks hold the same state: one writes
                 self.written = done
                 logger.info("checkpoint after epoch %d: %s", done, path)
+
+        def after_fit(self) -> None:
+            if start_epoch:  # the metrics rows of the epochs run before the interruption
+                self.recorder.values[:start_epoch] = earlier[:start_epoch]
 
     return Checkpoint()

@@ -160,7 +160,8 @@ def serve(
         request_timeout=request_timeout, header_timeout=header_timeout, body_timeout=body_timeout, api_key=api_key,
         public_ready=public_ready, public_metrics=public_metrics, adapter_base=adapter_base,
     )
-    task_for_folder(model_dir)  # fail fast, before workers start
+    if workers != 1:  # fail fast, before workers start (one worker: create_app below checks the folder, once)
+        task_for_folder(model_dir)
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
         "http": "auto",
@@ -349,6 +350,77 @@ def _route_options(spec: TaskSpec, pairs: dict[str, str]) -> tuple[dict[str, Any
     return data, tuner
 
 
+_TUNE_CLI_NAMES = {"resume_from": "--resume", "checkpoint_every": "--checkpoint-every"}
+
+
+def _check_tune_flags(
+    *, peft: str | None, merged: bool, search: int | None, lr: float | None, resume: Path | None,
+    checkpoint_every: int | None, work_dir: Path | None,
+) -> None:
+    """Refuse `adapt tune` options that cannot go together, before anything loads."""
+    if peft is not None:
+        from .adapters import check_kind
+
+        check_kind(peft)
+    if merged and peft is None:
+        raise InvalidInputError("--merged merges a LoRA adapter into its base model; it needs --peft lora.")
+    if search is not None and (lr is not None or resume is not None):
+        raise InvalidInputError("--search chooses the learning rate and starts a new run; leave out --lr and --resume.")
+    if checkpoint_every is not None and work_dir is None:
+        raise InvalidInputError("--checkpoint-every needs --work-dir DIR, a folder that outlives this run.")
+
+
+def _tune_pairs(option: Sequence[str] | None, text_col: str | None, label_col: str | None) -> dict[str, str]:
+    """`--option key=value` pairs, with `--text-col` and `--label-col` when given."""
+    pairs = _key_values(option, "--option")
+    for name, value in (("text_col", text_col), ("label_col", label_col)):
+        if value is not None:
+            pairs[name] = value
+    return pairs
+
+
+def _tune_data_kwargs(
+    spec: TaskSpec, form: str, data_kwargs: dict[str, Any], *, valid_pct: float, seed: int, encoding: str,
+    max_length: int | None, max_items: int | None,
+) -> dict[str, Any]:
+    """The keywords `adapt tune` reads its data with: split, seed, encoding, the task's defaults, --option's, lengths."""
+    kwargs: dict[str, Any] = {"split_pct": valid_pct, "seed": seed, "encoding": encoding, **spec.data_defaults, **data_kwargs}
+    if max_length is None and spec.datasets.max_length_option is None:
+        max_length = 256  # tasks that truncate texts: as adapt tune always did
+    if max_length is not None:
+        kwargs["max_length"] = max_length
+    if max_items is not None:
+        kwargs["max_items"] = max_items
+    if form != "folder":
+        kwargs.pop("max_items", None)
+    return kwargs
+
+
+def _build_tuner(
+    spec: TaskSpec, dls: Any, model: str, tuner_kwargs: dict[str, Any], *, peft: str | None, work_dir: Path | None,
+    gradient_checkpointing: bool, base_model_name: str | None,
+) -> Any:
+    """The task's tuner for `model` on the dataloaders, with the CLI's settings and the task's own (--option)."""
+    return spec.tuner(dls, model, peft=peft, work_dir=work_dir, gradient_checkpointing=gradient_checkpointing,
+                      base_model_name=base_model_name, **tuner_kwargs)
+
+
+def _train(tuner: Any, fit: dict[str, Any], *, search: int | None, epochs: int, lr: float | None, seed: int) -> Any:
+    """Train with the `fit` settings: `epochs` at `lr`, or with `search`, the best of that many Optuna trials."""
+    if search is None:
+        return tuner.tune(epochs, lr=lr, **fit)
+    final = {k: v for k, v in fit.items() if k not in ("strategy", "accumulate")}
+    # the trials train as the final run does: same strategy and accumulation
+    tuner.search(search, monitor=fit["monitor"], max_epochs=epochs, seed=seed, strategy=fit["strategy"],
+                 accumulate=fit["accumulate"])
+    return tuner.tune_best(**final)
+
+
+def _print_json(row: dict[str, Any]) -> None:
+    """One JSON line on stdout."""
+    sys.stdout.write(json.dumps(row) + "\n")
+
+
 @app.command()
 def tune(
     data: Annotated[Path, typer.Argument(help="Training data: a CSV/TSV, JSON Lines, a folder of .txt files or CoNLL.")],
@@ -392,48 +464,23 @@ def tune(
 
     spec = get_task(task)
     strategy_ = Strategy(strategy)  # checked before anything loads
-    if peft is not None:
-        from .adapters import check_kind
-
-        check_kind(peft)
-    if merged and peft is None:
-        raise InvalidInputError("--merged merges a LoRA adapter into its base model; it needs --peft lora.")
-    if search is not None and (lr is not None or resume is not None):
-        raise InvalidInputError("--search chooses the learning rate and starts a new run; leave out --lr and --resume.")
-    if checkpoint_every is not None and work_dir is None:
-        raise InvalidInputError("--checkpoint-every needs --work-dir DIR, a folder that outlives this run.")
-    pairs = _key_values(option, "--option")
-    for name, value in (("text_col", text_col), ("label_col", label_col)):
-        if value is not None:
-            pairs[name] = value
-    data_kwargs, tuner_kwargs = _route_options(spec, pairs)
+    _check_tune_flags(peft=peft, merged=merged, search=search, lr=lr, resume=resume, checkpoint_every=checkpoint_every,
+                      work_dir=work_dir)
+    data_kwargs, tuner_kwargs = _route_options(spec, _tune_pairs(option, text_col, label_col))
     form = _data_form(data, spec)
-    kwargs: dict[str, Any] = {"split_pct": valid_pct, "seed": seed, "encoding": encoding, **spec.data_defaults, **data_kwargs}
-    if max_length is None and spec.datasets.max_length_option is None:
-        max_length = 256  # tasks that truncate texts: as adapt tune always did
-    if max_length is not None:
-        kwargs["max_length"] = max_length
-    if max_items is not None:
-        kwargs["max_items"] = max_items
-    if form != "folder":
-        kwargs.pop("max_items", None)
+    kwargs = _tune_data_kwargs(spec, form, data_kwargs, valid_pct=valid_pct, seed=seed, encoding=encoding,
+                               max_length=max_length, max_items=max_items)
     set_seed(seed)
-    cli = {"resume_from": "--resume", "checkpoint_every": "--checkpoint-every"}
-    with contextlib.redirect_stdout(sys.stderr), cli_names(cli):  # fastai's tables and bars are progress, not output
+    fit: dict[str, Any] = {"strategy": strategy_, "accumulate": accumulate, "monitor": monitor,
+                           "early_stopping": early_stopping, "keep_best": keep_best, "report_to": report_to,
+                           "checkpoint_every": checkpoint_every, "resume_from": resume}
+    with contextlib.redirect_stdout(sys.stderr), cli_names(_TUNE_CLI_NAMES):  # fastai's tables and bars are progress, not output
         dsets = _load_data(spec, data, valid, form, model, kwargs)
-        tuner = spec.tuner(dsets.dataloaders(batch_size=batch_size), model, peft=peft, work_dir=work_dir,
-                           gradient_checkpointing=gradient_checkpointing, base_model_name=base_model_name, **tuner_kwargs)
-        fit: dict[str, Any] = {"strategy": strategy_, "accumulate": accumulate, "monitor": monitor,
-                               "early_stopping": early_stopping, "keep_best": keep_best, "report_to": report_to,
-                               "checkpoint_every": checkpoint_every, "resume_from": resume}
-        if search is not None:  # the trials train as the final run does: same strategy and accumulation
-            tuner.search(search, monitor=monitor, max_epochs=epochs, seed=seed, strategy=fit.pop("strategy"),
-                         accumulate=fit.pop("accumulate"))
-            metrics = tuner.tune_best(**fit)
-        else:
-            metrics = tuner.tune(epochs, lr=lr, **fit)
+        tuner = _build_tuner(spec, dsets.dataloaders(batch_size=batch_size), model, tuner_kwargs, peft=peft, work_dir=work_dir,
+                             gradient_checkpointing=gradient_checkpointing, base_model_name=base_model_name)
+        metrics = _train(tuner, fit, search=search, epochs=epochs, lr=lr, seed=seed)
         tuner.save(out, merged=merged)
-    sys.stdout.write(json.dumps({"saved": str(out), "task": spec.name, "metrics": metrics}) + "\n")
+    _print_json({"saved": str(out), "task": spec.name, "metrics": metrics})
 
 
 @app.command()
@@ -482,16 +529,32 @@ def export(
     on_parity_fail: str = typer.Option("raise", help="raise (refuse the copy) or warn."),
 ) -> None:
     """Verify a saved folder (checksums included) and write it, with a model card and optional fast copies."""
-    from .fastcopy import ON_FAIL
-    from .modelio import export_folder
+    from .fastcopy import check_on_fail
+    from .publish import export_folder
 
-    if on_parity_fail not in ON_FAIL:
-        raise InvalidInputError(f"--on-parity-fail must be one of {list(ON_FAIL)}, got {on_parity_fail!r}.")
+    with cli_names(_EXPORT_CLI_NAMES):
+        check_on_fail(on_parity_fail)
     texts = _read_inputs([], parity_file, False) if parity_file is not None else None
-    names = {"on_parity_fail": "--on-parity-fail", "min_agreement": "--min-agreement"}
-    with contextlib.redirect_stdout(sys.stderr), cli_names(names):
-        target = export_folder(model_dir, out, int8, onnx, texts, min_agreement, on_parity_fail)
+    spec = _exported_task(model_dir, int8 or onnx)
+    with contextlib.redirect_stdout(sys.stderr), cli_names(_EXPORT_CLI_NAMES):
+        target = export_folder(spec, model_dir, out, int8, onnx, texts, min_agreement, on_parity_fail)
     sys.stdout.write(json.dumps({"exported": str(target), "int8": int8, "onnx": onnx}) + "\n")
+
+
+_EXPORT_CLI_NAMES = {"on_parity_fail": "--on-parity-fail", "min_agreement": "--min-agreement"}
+
+
+def _exported_task(model_dir: str, copies: bool) -> Any:
+    """The task of a folder to export: required for fast copies, else only for the card's snippets (None when unknown:
+    `export_folder` refuses what is not a saved folder)."""
+    from .tasks import task_for_folder
+
+    if copies:
+        return task_for_folder(model_dir)
+    try:
+        return task_for_folder(model_dir)
+    except (AdaptError, OSError, ValueError):
+        return None
 
 
 @app.command()
@@ -503,7 +566,7 @@ def push(
     message: str | None = typer.Option(None, "--message", help="Commit message."),
 ) -> None:
     """Upload a saved folder (model card included) to the Hugging Face Hub; prints one JSON line."""
-    from .hub import push_to_hub
+    from .publish import push_to_hub
 
     result = push_to_hub(model_dir, repo_id, private=private, token=token, commit_message=message)
     sys.stdout.write(json.dumps({"pushed": str(model_dir), **result.to_dict()}) + "\n")

@@ -19,7 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from .errors import DataNotFoundError, EmptyDatasetError, InvalidChoiceError, InvalidInputError, MissingColumnError
+from .errors import (
+    DataNotFoundError,
+    EmptyDatasetError,
+    InvalidChoiceError,
+    InvalidDataError,
+    InvalidInputError,
+    MissingColumnError,
+)
 from .options import Option, check_options, defaults
 from .utils import datasets_bars
 from .utils import token_lengths  # noqa: F401 - importable from here, as before
@@ -188,12 +195,12 @@ def row_name(split: str, i: int) -> str:
     return namer(i) if namer is not None else f"Row {i} of the {split} split"
 
 
-def bad_rows(problems: Sequence[tuple[str, int, str]]) -> InvalidInputError:
+def bad_rows(problems: Sequence[tuple[str, int, str]]) -> InvalidDataError:
     """One error naming every bad row (`(split, row, what is wrong)`; up to `BAD_ROWS_SHOWN`, then the count) where
     the user finds it."""
     shown = "; ".join(f"{row_name(split, i)}: {why}" for split, i, why in problems[:BAD_ROWS_SHOWN])
     more = f"; and {len(problems) - BAD_ROWS_SHOWN} more" if len(problems) > BAD_ROWS_SHOWN else ""
-    return InvalidInputError(f"{len(problems)} bad row(s): {shown}{more}. Fix or drop them.")
+    return InvalidDataError(f"{len(problems)} bad row(s): {shown}{more}. Fix or drop them.")
 
 
 def check_rows(splits: Sequence[tuple[str, Any]], cols: Sequence[str], problem: Callable[..., str | None]) -> None:
@@ -814,6 +821,12 @@ class TaskDatasets:
         fn = partial(_call_tokenize, func=self.tokenize_func, tokenizer=self.tokenizer, tokenize_kwargs=self.tokenize_kwargs)
         check_columns(dset.column_names, remove_cols, "dataset (remove_cols)")
         return dset.map(fn, batched=True, remove_columns=remove_cols or None, num_proc=self.num_proc, desc="Tokenizing")
+
+    def _map_split(self, dset: Any, fn: Callable[..., Any], what: str, split: str) -> Any:
+        """`dset` (one split) mapped in batches by `fn(rows, indices)` into new rows (its columns replaced), in
+        `num_proc` processes: how the tasks that window or group their rows tokenize a split."""
+        return dset.map(fn, batched=True, with_indices=True, remove_columns=dset.column_names, num_proc=self.num_proc,
+                        desc=f"{what} ({split})")
 
     def model_columns(self, dset: Any) -> list[str]:
         """Columns the model and loss need: the tokenizer's model inputs plus the label keys."""

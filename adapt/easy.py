@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .enums import DetailLevel
-from .errors import CorruptModelError, InvalidChoiceError, InvalidInputError, WrongTaskError
+from .errors import CorruptModelError, InvalidChoiceError, InvalidInputError
 from .inference import predict_json
 
 if TYPE_CHECKING:
@@ -56,37 +56,29 @@ class EasyBase:
 
     @property
     def spec(self) -> TaskSpec:
-        from .tasks import get_task
+        """This module's task declaration (bound when the task declares it)."""
+        from .tasks.base import spec_of
 
-        return get_task(self.task)
+        return spec_of(type(self))
 
     @classmethod
     def precisions(cls) -> tuple[str, ...]:
-        from .tasks import get_task
+        from .tasks.base import spec_of
 
-        copies = get_task(cls.task).fast_copies
+        copies = spec_of(cls).fast_copies
         return ("auto", "fp32", *(p for p in ("int8", "onnx") if p in copies))
 
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self, model_name_or_path: ModelRef) -> Any:
-        from .modelio import (
-            load_flair_model,
-            load_hf_config,
-            load_hf_model,
-            load_tokenizer,
-            pad_with_eos,
-            resolve_model_source,
-        )
+        from .loading import check_source, load_hf_model
+        from .modelio import load_flair_model, load_hf_config, load_tokenizer, pad_with_eos, resolve_model_source
         from .utils import default_device
 
         spec = self.spec
         src = resolve_model_source(model_name_or_path, strict=self.strict)
-        if src.kind == "flair":
-            if spec.flair is None or spec.flair_predictor is None:
-                raise WrongTaskError(f"{src.location!r} is a flair model; {type(self).__name__} needs a transformers model.")
+        check_source(spec, src, type(self).__name__)
+        if src.kind == "flair" and spec.flair and spec.flair_predictor:  # (check_source refused one the task lacks)
             return spec.flair_predictor(load_flair_model(src, spec.flair, self.trust_pickle))
-        if src.manifest and not spec.matches_manifest(src.manifest):
-            raise WrongTaskError(_wrong_task(src, spec, type(self).__name__))
         device = default_device(self.device)
         choice, copy = self._precision(src, device)
         if choice == "onnx":  # the graph holds the weights: the torch model is never loaded
@@ -174,18 +166,3 @@ class EasyBase:
         with self._guard:
             self._cache.clear()
             self._locks.clear()
-
-
-def _wrong_task(src: Any, spec: TaskSpec, easy: str) -> str:
-    """'... holds a masked_language_modeling model (BertForMaskedLM); EasyTextGenerator needs ...: use EasyFillMask.'"""
-    import json
-
-    from .tasks import all_tasks
-
-    other = next((t for t in all_tasks().values() if t.matches_manifest(src.manifest)), None)
-    name = other.name if other is not None else src.manifest.get("task")
-    config = json.loads((Path(src.location) / "config.json").read_text(encoding="utf-8"))
-    archs = ", ".join(config.get("architectures") or []) if isinstance(config, dict) else ""
-    hint = f": use {other.easy.__name__}.{other.verb}" if other is not None else ""
-    found = f"{src.location!r} holds a {name!r} model ({archs or 'unknown architecture'})"
-    return f"{found}; {easy} needs a {spec.name!r} model{hint}."

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AdaptiveDataLoaders",
     "HFBatchCollate",
+    "HFCallback",
+    "HFLoss",
     "HFModel",
     "LRSuggestion",
     "LengthGroupedDataLoader",
@@ -189,9 +192,58 @@ class HFModel(nn.Module):
 
     def forward(self, x: dict[str, torch.Tensor]) -> Any:
         out = self.hf_model(**x)
+        self.loss = getattr(out, "loss", None) if "labels" in x else None  # the model's own loss, when given labels
         if len(self.output_keys) == 1:
             return getattr(out, self.output_keys[0])
         return tuple(getattr(out, k) for k in self.output_keys)
+
+
+class HFLoss:
+    """`loss_func=HFLoss()`: train on the transformers model's own loss (the batch's labels are passed to the model
+    by `HFCallback`). Any other fastai or PyTorch loss replaces it, called on the outputs and the labels."""
+
+    value: Any = None
+
+    def __call__(self, pred: Any, *targets: Any) -> Any:
+        if self.value is None:
+            raise RuntimeError("HFLoss needs HFCallback in the Learner's callbacks (it hands over the model's loss).")
+        return self.value
+
+
+class HFCallback(Callback):
+    """The Hugging Face glue of a fastai `Learner`: `Learner(dls, hf_model, loss_func=..., cbs=[HFCallback()])`.
+
+    It wraps the transformers model in `HFModel` (fastai's dict batches in, the outputs `output_keys` names out:
+    `logits`, or a QA model's `start_logits`, `end_logits`), so fastai's losses, metrics and fit policies work on
+    it; with `loss_func=HFLoss()` the model computes its own loss from the batch's labels. `learn.hf_model` is the
+    transformers model. The Tuner builds its Learner exactly so."""
+
+    order = -10  # before every other callback sees the model
+
+    def __init__(self, output_keys: Sequence[str] = ("logits",)) -> None:
+        self.output_keys = tuple(output_keys)
+
+    def after_create(self) -> None:
+        self._wrap()
+
+    def before_fit(self) -> None:
+        self._wrap()
+
+    def before_validate(self) -> None:  # get_preds and validate outside a fit
+        self._wrap()
+
+    def _wrap(self) -> None:
+        if not isinstance(self.learn.model, HFModel):
+            self.learn.model = HFModel(self.learn.model, self.output_keys)
+        self.learn.hf_model = self.learn.model.hf_model
+
+    def before_batch(self) -> None:
+        if isinstance(self.learn.loss_func, HFLoss) and self.yb:
+            self.learn.xb = ({**self.xb[0], "labels": self.yb[0]}, *self.xb[1:])
+
+    def after_pred(self) -> None:
+        if isinstance(self.learn.loss_func, HFLoss):
+            self.learn.loss_func.value = self.learn.model.loss
 
 
 def _largest_module_list(module: nn.Module) -> nn.ModuleList | None:
@@ -208,10 +260,9 @@ def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     `Learner.freeze()` then trains only the head (classifier, pooler and anything outside the encoder).
     Models whose layers cannot be found fall back to a single group.
     """
-    from .adapters import trainable_filter
-
     hf: Any = model.hf_model if isinstance(model, HFModel) else model
-    trainable = trainable_filter(hf)  # a peft adapter: the groups hold only what it trains (adapter and head)
+    # a peft adapter (`adapt.adapters.wrap` marks what it trains): the groups hold only its adapter and head
+    trainable: set[int] | None = getattr(hf, "adapt_trainable", None)
     params = [p for p in model.parameters() if trainable is None or id(p) in trainable]
     hf = hf.get_base_model() if trainable is not None else hf
     base = getattr(hf, getattr(hf, "base_model_prefix", ""), None)

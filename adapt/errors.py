@@ -18,7 +18,9 @@ __all__ = [
     "DecodeError",
     "EmptyDatasetError",
     "InvalidChoiceError",
+    "InvalidDataError",
     "InvalidInputError",
+    "InvalidOptionError",
     "MissingColumnError",
     "MissingDependencyError",
     "ModelNotFoundError",
@@ -41,6 +43,14 @@ class InvalidChoiceError(AdaptError, ValueError):
 
 class InvalidInputError(AdaptError, ValueError):
     """An input or option is empty, of the wrong type, out of range or unknown."""
+
+
+class InvalidDataError(InvalidInputError):
+    """The data has rows a task cannot use (no text, a missing label, an answer outside its context, ...)."""
+
+
+class InvalidOptionError(InvalidInputError):
+    """An option or keyword argument is unknown, or has a value of the wrong kind."""
 
 
 class UnknownLabelError(AdaptError, ValueError):
@@ -126,6 +136,16 @@ def unknown_name(what: str, name: str, valid: Iterable[str], where: str = "") ->
 
 
 DISTRIBUTION = "adapt-tuner"  # settings.ini's lib_name; the import name is `adapt`
+
+
+def is_count(value: object, least: int = 1) -> bool:
+    """True for an `int` of at least `least` (`True` is not a count, though Python calls it an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def is_number(value: object) -> bool:
+    """True for an `int` or `float` that is not a `bool`."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def install_hint(extra: str) -> str:

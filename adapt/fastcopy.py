@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidChoiceError, InvalidInputError, as_given
+from .errors import InvalidChoiceError, InvalidInputError, as_given, unknown_name
 
 if TYPE_CHECKING:
     from .tasks.base import TaskSpec
@@ -34,15 +34,20 @@ class FastCopies:
     manifest: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def check_fast_copies(spec: TaskSpec, quantize: bool, onnx: bool, on_parity_fail: str = "raise") -> None:
-    """Refuse a copy the task does not declare, naming the tasks that have it."""
-    from .tasks import all_tasks
-
+def check_on_fail(on_parity_fail: Any) -> None:
+    """`on_parity_fail` must be "raise" (refuse a copy that fails its parity check) or "warn"."""
     if on_parity_fail not in ON_FAIL:
-        raise InvalidChoiceError(f"on_parity_fail must be one of {list(ON_FAIL)}, got {on_parity_fail!r}.")
+        raise InvalidChoiceError(unknown_name(as_given("on_parity_fail"), str(on_parity_fail), ON_FAIL))
+
+
+def check_fast_copies(spec: TaskSpec, quantize: bool, onnx: bool, on_parity_fail: str = "raise") -> None:
+    """Refuse a copy the task does not declare, naming the tasks declared so far that have it."""
+    from .tasks.base import declared
+
+    check_on_fail(on_parity_fail)
     for wanted, kind, flag in ((quantize, "int8", "quantize"), (onnx, "onnx", "onnx")):
         if wanted and kind not in spec.fast_copies:
-            having = sorted(t.name for t in all_tasks().values() if kind in t.fast_copies)
+            having = sorted({t.name for t in declared() if kind in t.fast_copies})
             raise InvalidChoiceError(
                 f"{spec.name} models have no {kind} copy ({kind} is made for {', '.join(having)}); export with {flag}=False."
             )

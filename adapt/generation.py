@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from .enums import DetailLevel
-from .errors import InvalidInputError
+from .errors import InvalidInputError, is_count
 from .inference import check_batch_size, model_max_length, note_truncated, pad_batch, progress
 from .options import Option
 from .results import Results
@@ -62,7 +62,7 @@ GENERATE_OPTIONS = (
 
 def check_num_tokens(n: Any) -> int:
     """`n` if it is a positive integer, else `InvalidInputError`."""
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+    if not is_count(n):
         raise InvalidInputError(f"num_tokens_to_produce must be a positive integer, got {n!r}.")
     return n
 
@@ -128,7 +128,7 @@ def check_generate_options(
             raise InvalidInputError(f"generate_kwargs {unknown} are not GenerationConfig fields of transformers.")
     merged = {**(defaults or {}), **extra, **{k: v for k, v in options.items() if v is not None}}
     beams = merged.get("num_beams", 1)
-    if not isinstance(beams, int) or isinstance(beams, bool) or beams < 1:
+    if not is_count(beams):
         raise InvalidInputError(f"num_beams must be a positive integer (1 = greedy), got {beams!r}.")
     return merged
 

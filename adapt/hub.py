@@ -8,15 +8,13 @@ points the searches at another Hub, such as a mirror.
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .enums import ChoiceEnum
-from .errors import AdaptError, InvalidChoiceError, ModelNotFoundError
+from .errors import AdaptError, InvalidChoiceError
 
 __all__ = [
     "FLAIR_TASKS",
@@ -26,8 +24,6 @@ __all__ = [
     "HFModelHub",
     "HFModelResult",
     "HubUnavailableError",
-    "PushResult",
-    "push_to_hub",
 ]
 
 FLAIR_ORG = "flairNLP"
@@ -125,52 +121,6 @@ def hub_api(endpoint: str | None, token: str | None, action: str) -> Any:
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
-
-
-@dataclass
-class PushResult:
-    """Where `push_to_hub` put a folder: the repository, its URL and the commit."""
-
-    repo_id: str
-    repo_url: str
-    commit_url: str
-    commit_oid: str
-    files: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"repo_id": self.repo_id, "repo_url": self.repo_url, "commit_url": self.commit_url,
-                "commit_oid": self.commit_oid, "files": list(self.files)}
-
-
-def push_to_hub(
-    folder: str | os.PathLike[str],
-    repo_id: str,
-    private: bool = False,
-    token: str | None = None,
-    commit_message: str | None = None,
-    endpoint: str | None = None,
-) -> PushResult:
-    """Upload a folder written by `tuner.save()`/`adapt export` (model card included) to the Hub repo `repo_id`,
-    creating the repo if needed (`private` applies to a new repo). The folder is verified first (checksums
-    included), so a damaged save is refused before anything is sent. `token` defaults to huggingface_hub's
-    (`HF_TOKEN` or `huggingface-cli login`); `endpoint` (or `HF_ENDPOINT`) picks the Hub."""
-    from .modelio import check_hf_folder
-
-    path = Path(folder)
-    if not path.is_dir():
-        raise ModelNotFoundError(f"{str(folder)!r} is not a folder; push a folder written by tuner.save() or adapt export.")
-    manifest = check_hf_folder(path, strict=True)
-    api = hub_api(endpoint, token, "Pushing to the Hub")
-    files = sorted(f.name for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
-    message = commit_message or f"Upload {manifest.get('task', 'model')} model with adapt"
-    try:
-        repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        # the repo then holds exactly this save: files of an earlier push (an ONNX copy, say) are deleted
-        info = api.upload_folder(folder_path=str(path), repo_id=repo.repo_id, repo_type="model", commit_message=message,
-                                 allow_patterns=[glob.escape(f) for f in files], delete_patterns="*")
-    except Exception as e:  # huggingface_hub raises HTTP, connection and validation errors of many kinds
-        raise HubUnavailableError(f"Pushing {str(folder)!r} to {repo_id!r} at {api.endpoint} failed: {e}") from e
-    return PushResult(repo.repo_id, str(repo), str(info.commit_url), str(info.oid), files)
 
 
 class HFModelHub:

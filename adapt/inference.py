@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Union
 
 from .enums import DetailLevel, LongText
-from .errors import InvalidInputError
+from .errors import InvalidInputError, is_count
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def model_max_length(model: Any, tokenizer: Any, cap: int = 512) -> int:
 
 def resolve_max_length(requested: Any, saved: int | None, limit: int) -> int:
     """The max_length to encode with: the caller's, else the trained one, never above the model's limit."""
-    if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool) or requested < 2):
+    if requested is not None and (not is_count(requested, 2)):
         raise InvalidInputError(f"max_length must be an integer >= 2, got {requested!r}.")
     return min(requested or saved or limit, limit)
 
@@ -190,13 +190,7 @@ def encode(
     Either way `n_windows` counts the windows each input needs, so truncation is never silent.
     """
     long_text = LongText(long_text)
-    if not isinstance(max_length, int) or max_length < 2:
-        raise InvalidInputError(f"max_length must be an integer >= 2, got {max_length!r}.")
-    stride = max_length // 4 if stride is None else stride
-    if not isinstance(stride, int) or not 0 <= stride < max_length // 2:
-        raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
-    if not getattr(tokenizer, "is_fast", False):
-        raise InvalidInputError(slow_tokenizer_message(tokenizer))
+    stride = _checked_stride(tokenizer, max_length, stride)
     kinds = [isinstance(t, tuple) for t in texts]
     if len(set(kinds)) > 1:  # single texts and pairs in one call: encode each group, then merge in input order
         groups = [[i for i, k in enumerate(kinds) if k is kind] for kind in (False, True)]
@@ -209,25 +203,53 @@ def encode(
     pairs = bool(texts) and isinstance(texts[0], tuple)
     firsts = [t[0] for t in texts] if pairs else list(texts)
     seconds = [t[1] for t in texts] if pairs else None
-    if pairs and long_text is LongText.Truncate:
-        # pairs: trim the longer text first, as in training; overflow windows only exist for the second text
-        enc = tokenizer(
-            firsts,
-            seconds,
-            truncation="longest_first",
-            max_length=max_length,
-            return_attention_mask=True,
-            return_offsets_mapping=return_offsets,
-        )
-        full = tokenizer(firsts, seconds, truncation=False, return_attention_mask=False)["input_ids"]
-        enc["overflow_to_sample_mapping"] = list(range(len(texts)))
-        n_full = [len(ids) for ids in full]
-        truncated = [n > max_length for n in n_full]
+    if seconds is not None and long_text is LongText.Truncate:
+        enc, truncated = _encode_truncated_pairs(tokenizer, firsts, seconds, max_length, return_offsets)
         return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids, truncated=truncated)
+    enc = _encode_windows(tokenizer, firsts, seconds, max_length, stride, return_offsets)
+    return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids)
+
+
+def _checked_stride(tokenizer: Any, max_length: int, stride: int | None) -> int:
+    """The window overlap (default a quarter of `max_length`), after checking `max_length`, it and the tokenizer."""
+    if not isinstance(max_length, int) or max_length < 2:
+        raise InvalidInputError(f"max_length must be an integer >= 2, got {max_length!r}.")
+    stride = max_length // 4 if stride is None else stride
+    if not isinstance(stride, int) or not 0 <= stride < max_length // 2:
+        raise InvalidInputError(f"stride (window overlap) must be an integer in [0, {max_length // 2}), got {stride!r}.")
+    if not getattr(tokenizer, "is_fast", False):
+        raise InvalidInputError(slow_tokenizer_message(tokenizer))
+    return stride
+
+
+def _encode_truncated_pairs(
+    tokenizer: Any, firsts: list[Any], seconds: list[Any], max_length: int, return_offsets: bool
+) -> tuple[Any, list[bool]]:
+    """(one window per pair, which pairs were cut): the longer text is trimmed first, as in training."""
+    # overflow windows only exist for the second text, so truncation is found from the untruncated lengths
+    enc = tokenizer(
+        firsts,
+        seconds,
+        truncation="longest_first",
+        max_length=max_length,
+        return_attention_mask=True,
+        return_offsets_mapping=return_offsets,
+    )
+    full = tokenizer(firsts, seconds, truncation=False, return_attention_mask=False)["input_ids"]
+    enc["overflow_to_sample_mapping"] = list(range(len(firsts)))
+    n_full = [len(ids) for ids in full]
+    return enc, [n > max_length for n in n_full]
+
+
+def _encode_windows(
+    tokenizer: Any, firsts: list[Any], seconds: list[Any] | None, max_length: int, stride: int, return_offsets: bool
+) -> Any:
+    """Every overlapping window of each text (of each pair's second text, beside its whole first text)."""
+    pairs = seconds is not None
     if pairs:
         stride = _pair_stride(tokenizer, firsts, max_length, stride)
     try:
-        enc = tokenizer(
+        return tokenizer(
             firsts,
             seconds,
             truncation="only_second" if pairs else True,
@@ -244,7 +266,6 @@ def encode(
             f"Cannot split these inputs into windows of {max_length} tokens with overlap {stride} "
             f"(is a first text of a pair longer than that?): {e}"
         ) from None
-    return _finish(enc, texts, max_length, long_text, return_word_ids, return_sequence_ids)
 
 
 def _finish(
@@ -556,15 +577,7 @@ def showing_progress(n_inputs: int) -> Iterator[None]:
 
 def check_batch_size(batch_size: Any) -> int:
     """`batch_size` if it is a positive integer, else `InvalidInputError`."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_count(batch_size):
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}.")
     return batch_size
 
-
-def __getattr__(name: str) -> Any:
-    # `EasyBase` lived here in the previous version; it is in `adapt.easy` now
-    if name == "EasyBase":
-        from .easy import EasyBase
-
-        return EasyBase
-    raise AttributeError(f"module 'adapt.inference' has no attribute {name!r}")

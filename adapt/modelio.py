@@ -14,15 +14,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters import ADAPTER_WEIGHTS
 from .errors import (
-    AdaptError,
     CorruptModelError,
-    InvalidInputError,
     MissingDependencyError,
     ModelNotFoundError,
     UntrustedPickleError,
@@ -34,6 +32,9 @@ from .utils import atomic_directory, library_versions, sha256_file
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "adapt.json"
+# a peft adapter folder (adapt.adapters writes one; adapt.loading loads it on its base)
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 SCHEMA_VERSION = 1
 WEIGHT_FILES = (
     "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
@@ -49,9 +50,7 @@ __all__ = [
     "MANIFEST_NAME",
     "ModelSource",
     "check_hf_folder",
-    "export_folder",
     "load_flair_model",
-    "load_hf_model",
     "read_manifest",
     "resolve_model_source",
     "save_hf_folder",
@@ -307,18 +306,18 @@ def save_hf_folder(
     manifest: dict[str, Any],
     extra_files: dict[str, str] | None = None,
     extra_writers: dict[str, Any] | None = None,
+    after_model: Callable[[Path], Any] | None = None,
 ) -> Path:
     """Atomically write model (safetensors), tokenizer, `adapt.json` (with checksums) and extra files.
 
-    `extra_files` maps names to text; `extra_writers` maps names to `fn(path)` for binary files (checksummed).
+    `extra_files` maps names to text; `extra_writers` maps names to `fn(path)` for binary files (checksummed);
+    `after_model(folder)` completes what the model's own `save_pretrained` wrote (an adapter's base config).
     """
     directory = Path(directory)
-    from .adapters import is_adapter, write_base_config
-
     with atomic_directory(directory) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        if is_adapter(model):  # peft writes the adapter only: the base's config keeps labels and architecture
-            write_base_config(model, tmp, manifest.get("base_model"))
+        if after_model is not None:
+            after_model(tmp)
         tokenizer.save_pretrained(tmp)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
@@ -339,44 +338,6 @@ def save_hf_folder(
 
 def _architectures(config: Any) -> list[str]:
     return list(getattr(config, "architectures", None) or [])
-
-
-def load_hf_model(
-    source: ModelSource,
-    auto_class_name: str,
-    task: str,
-    head_suffix: str | tuple[str, ...],
-    device: Any,
-    adapter_base: str | None = None,
-) -> tuple[Any, Any]:
-    """Load (model, tokenizer) for `task` with `transformers.<auto_class_name>`, in eval mode on `device`.
-
-    Refuses folders that hold another task's model or a bare encoder without the task's head (a class of
-    `auto_class_name`'s mapping, or one ending in `head_suffix`: see `is_task_head`). A tokenizer without a pad
-    token pads with EOS, and the model's config learns that id (decoder-only classifiers find their last token by it).
-    An adapter folder loads on `adapter_base` when given, else on the base its config names.
-    """
-    import transformers
-
-    from .adapters import is_adapter_folder, load_adapter_model
-
-    config = load_hf_config(source, task, head_suffix, auto_class_name)
-    auto_cls = getattr(transformers, auto_class_name)
-    try:
-        if is_adapter_folder(source.location):
-            model = load_adapter_model(source.location, auto_cls, config, adapter_base)
-        else:
-            model = auto_cls.from_pretrained(source.location, config=config, trust_remote_code=False)
-    except AdaptError:
-        raise
-    except Exception as e:  # safetensors, torch and transformers raise many kinds for bad files
-        raise CorruptModelError(
-            f"Could not load the weights in {source.location!r} ({type(e).__name__}: {e}). The weight file is damaged "
-            "or does not fit config.json; re-save the model."
-        ) from e
-    own_weights(model)
-    model.to(device).eval()
-    return model, pad_alike(model, load_tokenizer(source.location))
 
 
 def pad_with_eos(tokenizer: Any) -> Any:
@@ -563,67 +524,3 @@ def load_flair_model(source: ModelSource, class_name: str, trust_pickle: bool = 
         raise WrongTaskError(f"{source.location!r} holds a flair {type(model).__name__}, not a {class_name}.")
     model.eval()
     return model
-
-
-def export_folder(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    quantize: bool = False,
-    onnx: bool = False,
-    parity_texts: Any = None,
-    min_agreement: float = 0.99,
-    on_parity_fail: str = "raise",
-) -> Path:
-    """Export an already saved folder: verify it (checksums included), copy it atomically, add a model card.
-
-    `quantize`/`onnx` add the task's int8/ONNX copies, each checked against fp32 on `parity_texts` (held-out
-    inputs; required with either), as `Tuner.export` does.
-    """
-    import shutil
-    import tempfile
-
-    from .card import model_card
-
-    src = resolve_model_source(source)
-    if src.kind != "hf_dir":
-        raise CorruptModelError(f"{str(source)!r} is not a saved transformers folder; export needs one.")
-    copies = None
-    with tempfile.TemporaryDirectory(prefix="adapt-export-") as work:
-        if quantize or onnx:
-            copies = _fast_copies(src, parity_texts, Path(work), quantize, onnx, min_agreement, on_parity_fail)
-        target = Path(target)
-        with atomic_directory(target, protect=src.location) as tmp:
-            for f in Path(src.location).iterdir():
-                if f.is_file():
-                    shutil.copy2(f, tmp / f.name)
-            manifest = dict(src.manifest or {"task": "unknown"})
-            if copies is not None:
-                for name, write in copies.writers.items():
-                    write(tmp / name)
-                manifest.update(copies.manifest)
-                if src.manifest:  # keep the manifest the truth: every weight file checksummed
-                    files = dict(manifest.get("files") or {})
-                    files.update({n: sha256_file(tmp / n) for n in copies.writers})
-                    manifest["files"] = files
-                    (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-            if not (tmp / "README.md").exists():
-                (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
-    return target
-
-
-def _fast_copies(
-    src: ModelSource, parity_texts: Any, work: Path, quantize: bool, onnx: bool, min_agreement: float, on_fail: str
-) -> Any:
-    from .fastcopy import build_fast_copies, check_fast_copies
-    from .inference import normalize_inputs
-    from .tasks import task_for_folder
-
-    spec = task_for_folder(src.location)
-    check_fast_copies(spec, quantize, onnx, on_fail)
-    if not parity_texts:
-        raise InvalidInputError(
-            "int8/ONNX copies are checked against fp32 on held-out inputs: pass parity_texts (adapt export --parity-file)."
-        )
-    texts, _ = normalize_inputs(list(parity_texts), spec.fields)
-    predictor = spec.easy(precision="fp32").get_model(src.location)
-    return build_fast_copies(predictor, texts, work, quantize, onnx, min_agreement, on_fail)

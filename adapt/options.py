@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .errors import InvalidInputError, unknown_name
+from .errors import InvalidInputError, InvalidOptionError, unknown_name
 
 __all__ = ["Option", "check_options", "describe_options", "options_signature", "parse_cli_value"]
 
@@ -60,19 +60,19 @@ class Option:
                 return list(value.tolist() if hasattr(value, "tolist") else value)
             if isinstance(value, kind):
                 return list(value) if kind in (list, tuple) else value
-        raise InvalidInputError(
+        raise InvalidOptionError(
             f"{self.name}{' for ' + where if where else ''} must be {self.type_name()}, got {type(value).__name__} {value!r:.60}."
         )
 
 
 def check_options(given: Mapping[str, Any], declared: Sequence[Option], where: str = "", what: str = "option") -> dict[str, Any]:
-    """Validate `given` against `declared`: unknown names and wrong types raise `InvalidInputError`."""
+    """Validate `given` against `declared`: unknown names and wrong types raise `InvalidOptionError`."""
     table = {o.name: o for o in declared}
     out: dict[str, Any] = {}
     for name, value in given.items():
         opt = table.get(name)
         if opt is None:
-            raise InvalidInputError(unknown_name(what, name, list(table), where))
+            raise InvalidOptionError(unknown_name(what, name, list(table), where))
         out[name] = opt.check(value, where)
     return out
 

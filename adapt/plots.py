@@ -30,6 +30,30 @@ def save_figure(fig: Any, path: str | os.PathLike[str] | None) -> Any:
     return fig
 
 
+def lr_find_figure(lrs: Sequence[float], losses: Sequence[float], chosen: float, show: bool,
+                   path: str | os.PathLike[str] | None) -> Any:
+    """The LR finder's loss against the learning rate (log scale), the chosen rate marked on the curve; saved to
+    `path` when given, closed unless `show`."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if len(lrs) > 10:  # as fastai's `plot_lr_find`: without the first and last 5 steps
+        lrs, losses = lrs[5:-5], losses[5:-5]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses)
+    ax.set_xscale("log")
+    ax.set_xlabel("Learning Rate")
+    ax.set_ylabel("Loss")
+    at = float(np.interp(np.log(chosen), np.log(lrs), losses)) if len(lrs) else 0.0  # on the curve, not at its minimum
+    ax.plot([chosen], [at], "o", color="red", label="chosen")
+    ax.legend()
+    ax.set_title(f"LR finder: chosen {chosen:.2e}")
+    save_figure(fig, path)
+    if not show:
+        plt.close(fig)
+    return fig
+
+
 def loss_figure(train: Sequence[tuple[int, float]], valid: Sequence[tuple[int, float]]) -> Any:
     """Training loss per batch and validation loss per epoch (at the batch where each epoch ended)."""
     import matplotlib.pyplot as plt

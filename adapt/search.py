@@ -16,7 +16,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, install_hint, unknown_name
+from .errors import InvalidChoiceError, InvalidInputError, MissingDependencyError, install_hint, is_count, unknown_name
 
 if TYPE_CHECKING:
     from .tuner import Tuner
@@ -126,10 +126,10 @@ def search(
     """Optimise `monitor` over `space` (the default one when None) with Optuna's TPE sampler (seeded; `study` holds
     `storage`, `study_name` and `timeout`); every trial starts from the weights the tuner had. The tuner's weights,
     record, history and the task's searched state are put back after."""
-    from .tuner import lower_is_better
+    from .fitting import lower_is_better
 
     optuna = _optuna()
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+    if not is_count(n_trials):
         raise InvalidInputError(f"n_trials must be a positive integer, got {n_trials!r}.")
     wanted = default_space(tuner, max_epochs) if space is None else dict(space)
     check_space(wanted, [*SETTINGS, *tuner._searchable()])
@@ -160,7 +160,7 @@ def search(
         for name, value in kept.items():
             setattr(tuner, name, value)
         tuner.learn.loss_func = loss_func
-        tuner._restart(seed)  # no optimizer state of the last trial
+        restart(tuner, seed)  # no optimizer state of the last trial
     # with a shared storage, the best trial may be another worker's
     best_value = float(runs.best_value)
     return SearchResult(monitor, direction, _settings(runs.best_trial.params, wanted),
@@ -170,8 +170,25 @@ def search(
 def _trial(tuner: Tuner, settings: dict[str, Any], seed: int, tune_kwargs: dict[str, Any]) -> dict[str, float]:
     undo = tuner._apply_settings(task_settings(settings))
     try:
-        tuner._restart(seed)
+        restart(tuner, seed)
         call = tune_call(settings, tune_kwargs)
         return tuner.tune(call.pop("epochs"), **call)
     finally:
         tuner._apply_settings(undo)
+
+
+def restart(tuner: Tuner, seed: int) -> None:
+    """Start training as from scratch: seeded, a new optimizer (with the same layer groups frozen), and the
+    training loader's own shuffling RNG seeded too (fastai's loaders draw their order from an RNG of their own,
+    which runs on across runs)."""
+    import random
+
+    from .utils import set_seed
+
+    frozen = tuner._frozen_groups()
+    set_seed(seed)
+    tuner.learn.opt = None
+    if frozen:
+        tuner.learn.freeze_to(frozen)
+    if hasattr(tuner.dls.train, "rng"):
+        tuner.dls.train.rng = random.Random(seed)

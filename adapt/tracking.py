@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidChoiceError, MissingDependencyError, TrackerError, unknown_name
+
+if TYPE_CHECKING:
+    from .tuner import Tuner
 
 TRACKERS = ("csv", "tensorboard", "wandb")
 logger = logging.getLogger(__name__)
@@ -200,3 +205,143 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters as scalars and strings (what TensorBoard's hparams and W&B's config show as columns)."""
     return {k: v if isinstance(v, int | float | str | bool) else json.dumps(v, default=str)
             for k, v in values.items() if v is not None}
+
+
+def recorded_history(recorder: Any) -> list[dict[str, float]]:
+    """The Recorder's metrics table as rows: `{"epoch": i, "train_loss": ..., "valid_loss": ..., <metrics>}`."""
+    names = [n for n in recorder.metric_names if n not in ("epoch", "time")]
+    return [{"epoch": i, **{n: float(v) for n, v in zip(names, vals, strict=False) if v is not None}}
+            for i, vals in enumerate(recorder.values)]
+
+
+def recorded_losses(recorder: Any) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(training loss per batch, validation loss at each epoch's last batch) for the loss plot."""
+    names = list(recorder.metric_names[1:-1])  # the values' columns: no epoch, no time
+    valid = names.index("valid_loss") if "valid_loss" in names else None
+    train = [(i, float(v)) for i, v in enumerate(recorder.losses)]
+    ends = [int(i) for i in recorder.iters]
+    points = [(ends[k], float(vals[valid])) for k, vals in enumerate(recorder.values)
+              if valid is not None and k < len(ends) and vals[valid] is not None]
+    return train, points
+
+
+def mark_best(history: list[dict[str, Any]], monitor: str) -> None:
+    """Mark the epoch whose weights `keep_best` restored (the best value of `monitor`) in `history`."""
+    from .fitting import lower_is_better
+
+    values = [(row[monitor], row["epoch"]) for row in history if monitor in row and not math.isnan(row[monitor])]
+    if not values:
+        return
+    lower = lower_is_better(monitor)  # on a tie the earlier epoch wins: SaveModelCallback keeps only improvements
+    best = min(values, key=lambda ve: (ve[0] if lower else -ve[0], ve[1]))[1]
+    for row in history:
+        row["best"] = row["epoch"] == best
+
+
+def training_record(kept: str | None, check: Callable[[], str | None], trackers: Trackers, settings: dict[str, Any],
+                    hparams: dict[str, Any]) -> Any:
+    """The fastai callback that keeps the record of a `tune` call: the metrics table and losses as each epoch ends,
+    and at the end of the fit the epoch `keep_best` kept (`kept`: its monitor). It runs after every other callback
+    of the fit (the Recorder, the checkpoint's row fix-ups, the task's own). `finish()`, once the fit has returned,
+    adds `check()`'s warning about what the model learned and hands the record to the trackers: a check that
+    validates cannot run inside the fit, where fastai's `get_preds` would fire every fit callback's `after_fit` again."""
+    from fastai.callback.core import Callback
+
+    class TrainingRecord(Callback):
+        order = 99
+
+        def __init__(self) -> None:
+            self.history: list[dict[str, Any]] = []
+            self.losses: tuple[list[tuple[int, float]], list[tuple[int, float]]] = ([], [])
+            self.trackers, self.start = trackers, time.perf_counter()
+
+        def before_fit(self) -> None:
+            self.start = time.perf_counter()
+
+        def after_epoch(self) -> None:
+            self._snapshot()
+
+        def after_cancel_fit(self) -> None:  # early stopping ends the epoch before this callback sees it
+            self._snapshot()
+
+        def _snapshot(self) -> None:  # now: get_preds and validate (threshold tuning, checks) reset the Recorder
+            self.history, self.losses = recorded_history(self.recorder), recorded_losses(self.recorder)
+
+        def after_fit(self) -> None:
+            if kept is not None:
+                mark_best(self.history, kept)
+
+        def finish(self) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+            """(history, losses, the training record), the record also written by the trackers."""
+            warning = check()
+            record = {**settings, **_outcome(self.history, time.perf_counter() - self.start),
+                      "warnings": [warning] if warning else []}
+            trackers.finish(hparams, record)
+            return self.history, self.losses, record
+
+    return TrainingRecord()
+
+
+def _outcome(history: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    from .fitting import finite
+    from .utils import last_seed
+
+    return {"history": [{k: finite(v) for k, v in row.items()} for row in history], "epochs_run": len(history),
+            "best_epoch": next((int(row["epoch"]) for row in history if row.get("best")), None),
+            "seed": last_seed(), "elapsed_s": round(seconds, 1)}
+
+
+def tune_record(tuner: Tuner, run: dict[str, Any], trackers: Sequence[str], start_epoch: int,
+                resumed: dict[str, Any] | None, given: Any, kept: str | None) -> Any:
+    """The training-record callback of a `tune` call (`training_record`) with its trackers: `run` holds the run's
+    settings, `given` the `lr` passed, `kept` the monitor of `keep_best`."""
+    from .distributed import is_main_process
+    from .fitting import lr_json
+
+    if is_main_process():
+        logger.info("tune: %d epoch(s), %s, lr %s", run["epochs"], run["strategy"], lr_json(run["lr"]))
+    hparams = {**_hparams(tuner, run["accumulate"]), **run}
+    earlier = (resumed or {}).get("values", [])[:start_epoch]
+    tracked = Trackers(trackers, Path(tuner.learn.path), hparams, start_epoch, main=is_main_process(), earlier=earlier)
+    return training_record(kept, lambda: learning_check(tuner), tracked, _settings(tuner, run, given), hparams)
+
+
+def _hparams(tuner: Tuner, accumulate: int) -> dict[str, Any]:
+    """The run's settings as trackers record them (the rest of the record follows when it ends)."""
+    return {"task": tuner.spec.name, "base_model": tuner._base_model_id()[0],
+            "batch_size": getattr(tuner.dls.train, "bs", None), "accumulate": accumulate,
+            "max_length": getattr(tuner.datasets, "max_length", None),
+            "adapter": tuner.manifest().get("adapter", {}).get("type") if tuner.is_adapter else None}
+
+
+def _settings(tuner: Tuner, run: dict[str, Any], given: Any) -> dict[str, Any]:
+    """What `adapt.json` and the model card keep of a `tune` call's settings (the record adds what it did)."""
+    from .fitting import lr_json
+    from .versions import __version__
+
+    found = tuner.lr_suggestion
+    passed_back = found is not None and isinstance(given, float) and float(given) == float(found)
+    suggestion = given if hasattr(given, "reason") else found if given is None or passed_back else None
+    base, local = tuner._base_model_id()
+    return {"base_model": base, "base_model_is_local": local, "epochs": run["epochs"], "strategy": run["strategy"],
+            "lr": lr_json(given), "lr_chosen": lr_json(run["lr"]), "lr_reason": getattr(suggestion, "reason", None),
+            "batch_size": run["batch_size"], "max_length": run["max_length"], "train_size": len(tuner.dls.train.dataset),
+            "valid_size": len(tuner.dls.valid.dataset), "adapt_version": __version__}
+
+
+def learning_check(tuner: Tuner) -> str | None:
+    """The tuner's `_learning_warning` (the model learned nothing useful), on every rank (data-parallel validation
+    is sharded: each must take part) and logged by the main one; a check that cannot run is logged, never raised
+    over a finished run."""
+    from .distributed import is_main_process
+
+    if not len(tuner.dls.valid.dataset):
+        return None
+    try:
+        warning = tuner._learning_warning()
+    except Exception as e:  # the run itself succeeded: its weights and record must not be lost to the check
+        logger.warning("could not check what the model learned (%s: %s)", type(e).__name__, e)
+        return None
+    if warning and is_main_process():
+        logger.warning("%s", warning)
+    return warning

@@ -292,7 +292,7 @@ def library_versions() -> dict[str, str]:
     """Versions of adapt and the libraries a saved model depends on (only those already importable)."""
     from importlib import metadata
 
-    from . import __version__
+    from .versions import __version__
 
     out: dict[str, str] = {"adapt": __version__}  # published as adapt-tuner; PyPI's "adapt" is another project
     for name in ("torch", "transformers", "tokenizers", "fastai", "flair"):

@@ -10,7 +10,9 @@ import re
 import warnings
 from importlib import metadata
 
-__all__ = ["TESTED", "UntestedVersionWarning", "check_versions", "untested"]
+__all__ = ["TESTED", "UntestedVersionWarning", "__version__", "check_versions", "untested"]
+
+__version__ = "0.1.0"  # settings.ini says the same (a test checks)
 
 # package -> (lowest tested release, first release not tested), by release number; README "Install" says the same
 TESTED: dict[str, tuple[str, str]] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from adapt.errors import InvalidChoiceError, InvalidInputError
 from tests.readme_utils import section_blocks
 from tests.test_docs import _README_DRIVER, _run, _tiny_env
 
@@ -151,7 +152,7 @@ def test_sequence_classification_from_csvs_folders_and_datasets(small_df, model_
     assert list(dsets.train[0].keys()) == ["attention_mask", "input_ids", "labels", "token_type_ids"]
     assert dls.show_batch(n=2) is None
 
-    with pytest.raises(Exception) as err:  # a typo is named, not passed to the CSV reader
+    with pytest.raises(InvalidInputError) as err:  # a typo is named, not passed to the CSV reader
         SequenceClassificationDatasets.from_csvs(csv, "text", "label", model_path, split_fnc=RandomSplitter(0.2))
     assert "split_func" in str(err.value) and "CsvConfig" not in str(err.value)
     tuner = SequenceClassificationTuner(dls, model_path, num_classes=2)  # as the tutorial trains it
@@ -168,7 +169,7 @@ def test_set_tokenizer_then_tokenize(small_df, model_path):
         dsets.set_tokenizer("another-model")  # kept, with a warning
     dsets.tokenize()
     assert "input_ids" in dsets.train[0] and dsets.tokenizer.name_or_path == model_path
-    with pytest.raises(Exception, match="5 classes"):
+    with pytest.raises(InvalidInputError, match="5 classes"):
         dsets.set_classes(["a", "b"])
 
 
@@ -208,7 +209,7 @@ def test_token_classification_tutorial(conll_df, model_path, tmp_path):
     )
     assert len(from_csv.train) == 26
     assert len(TokenClassificationDatasets.from_csvs(csv, "tokens", "ner_tags", ENTITY_MAPPING, model_path).valid) == 6
-    with pytest.raises(Exception, match="entity_mapping"):  # integer tags without names
+    with pytest.raises(InvalidInputError, match="entity_mapping"):  # integer tags without names
         TokenClassificationDatasets.from_dfs(conll_df, "tokens", "ner_tags", tokenizer_name=model_path)
 
     set_seed(0)
@@ -217,7 +218,7 @@ def test_token_classification_tutorial(conll_df, model_path, tmp_path):
     assert [m.name for m in tuner.metrics] == ["accuracy", "precision", "recall", "f1"]
     assert [m.name for m in TokenClassificationTuner(tset.dataloaders(), model_path).metrics] == [
         "accuracy", "precision", "recall", "f1"]
-    with pytest.raises(Exception, match="Did you mean 'accuracy'"):
+    with pytest.raises(InvalidChoiceError, match="Did you mean 'accuracy'"):
         TokenClassificationTuner(tset.dataloaders(), model_path, metrics=["acuracy"])
     before = tuner.evaluate()
     tuner.tune(4, 1e-3)
@@ -259,7 +260,7 @@ def test_language_model_tutorial(bbc_df, tiny_lm_dir, tmp_path):
     assert tuner.evaluate()["perplexity"] < before
     out = tuner.predict("The government said", num_tokens_to_produce=5)
     assert out["generated_text"][0].startswith("The government said")
-    with pytest.raises(Exception, match="masked_lm=True"):
+    with pytest.raises(InvalidInputError, match="masked_lm=True"):
         LanguageModelTuner(dls, name, language_model_type=LMType.Masked)
 
 
@@ -308,7 +309,7 @@ def test_generation_tutorials(translation_dir, summarization_dir):
     summaries = EasySummarizer().summarize(["Shares fell sharply as the bank warned on profits."], summarization_dir,
                                            mini_batch_size=1, num_beams=2, min_length=0, max_length=12, early_stopping=True)
     assert len(summaries["summaries"]) == 1
-    with pytest.raises(Exception) as err:  # transformers refuses early_stopping="x": only it is named, not every option
+    with pytest.raises(InvalidInputError) as err:  # transformers refuses early_stopping="x": only it is named, not every option
         tr.translate(["the market rose"], translation_dir, num_beams=2, do_sample=False, max_length=5,
                      generate_kwargs={"early_stopping": "x"})
     assert "options ['early_stopping']" in str(err.value) and "do_sample" not in str(err.value)
@@ -330,7 +331,7 @@ def test_embeddings_tutorial(model_path):
     assert len(docs.embed_pool("text you want")["sentence_embeddings"][0]) == 384
     rnn = docs.embed_rnn(["text you want", "more text"])
     assert len(rnn["sentence_embeddings"]) == 2 and len(rnn["sentence_embeddings"][0]) == 16
-    with pytest.raises(Exception, match="Did you mean 'pool'"):
+    with pytest.raises(InvalidChoiceError, match="Did you mean 'pool'"):
         EasyDocumentEmbeddings(model_path, methods=["pool", "poll"])
 
 

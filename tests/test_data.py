@@ -101,7 +101,7 @@ def test_from_hf_dataset_dict_and_classlabel(model_path):
     d = SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, split_pct=0.34, tokenize_kwargs=SMALL)
     assert d.vocab == ["neg", "pos"]  # ClassLabel order is kept
     neg = DatasetDict({"train": Dataset.from_dict({**rows, "label": [1, 0, -1, 0, 1, 0]}, features=feats)})
-    with pytest.raises(Exception, match="label id -1"):
+    with pytest.raises(InvalidInputError, match="label id -1"):
         SequenceClassificationDatasets.from_hf(neg, "sentence", "label", model_path, split_pct=0.34)
     with pytest.raises(KeyError, match=r"has \['train'\]"):
         SequenceClassificationDatasets.from_hf(dd, "sentence", "label", model_path, train_split="training")
@@ -242,3 +242,19 @@ def test_every_bad_row_of_qa_seq2seq_and_lm_data_is_listed_where_the_user_finds_
         cls.from_dfs(_bad_frame(task), tokenizer_name=str(model), **kwargs)
     message = str(e.value)
     assert message.startswith("2 bad row(s): ") and first in message and second in message, message
+
+
+def test_bad_data_and_bad_options_have_their_own_classes_under_invalid_input() -> None:
+    """A caller can catch bad data apart from bad options; `except InvalidInputError` still catches both."""
+    import pandas as pd
+
+    from adapt.data import check_rows
+    from adapt.errors import InvalidDataError, InvalidOptionError
+    from adapt.options import Option, check_options
+
+    split = ("train", pd.DataFrame({"text": ["fine", ""]}))
+    with pytest.raises(InvalidDataError, match="1 bad row"):
+        check_rows([split], ["text"], lambda text: None if text else "no text")
+    with pytest.raises(InvalidOptionError, match="Did you mean 'max_length'"):
+        check_options({"max_lenght": 3}, [Option("max_length", int, None, "tokens kept")])
+    assert issubclass(InvalidDataError, InvalidInputError) and issubclass(InvalidOptionError, InvalidInputError)

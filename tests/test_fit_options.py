@@ -186,13 +186,13 @@ def test_trackers_record_the_hyperparameters_and_the_training_record(trained_tas
 def test_the_best_epoch_on_a_tie_is_the_earlier_one_as_save_model_callback_keeps() -> None:
     from types import SimpleNamespace
 
-    from adapt.tuner import Tuner
+    from adapt.tracking import mark_best
 
     rows = [{"epoch": 0, "accuracy": 0.25, "valid_loss": 1.2}, {"epoch": 1, "accuracy": 0.375, "valid_loss": 1.0},
             {"epoch": 2, "accuracy": 0.375, "valid_loss": 1.0}]
     for monitor in ("accuracy", "valid_loss"):
         fake = SimpleNamespace(_history=[dict(r) for r in rows])
-        Tuner._mark_best(fake, monitor)  # type: ignore[arg-type]
+        mark_best(fake._history, monitor)
         assert [r["best"] for r in fake._history] == [False, True, False], monitor
 
 

@@ -120,8 +120,9 @@ def test_a_damaged_folder_is_refused_before_anything_is_sent(hub, trained_tasks,
 
 
 def test_push_refuses_at_once_offline_and_the_tuner_pushes_a_fresh_save(trained_tasks, monkeypatch) -> None:
-    from adapt import hub as hub_module
-    from adapt.hub import HubUnavailableError, push_to_hub
+    from adapt import publish as publish_module
+    from adapt.hub import HubUnavailableError
+    from adapt.publish import push_to_hub
 
     tuner, folder = trained_tasks["sequence_classification"]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -134,7 +135,7 @@ def test_push_refuses_at_once_offline_and_the_tuner_pushes_a_fresh_save(trained_
                       card=(Path(path) / "README.md").read_text())
         return "pushed"
 
-    monkeypatch.setattr(hub_module, "push_to_hub", fake_push)
+    monkeypatch.setattr(publish_module, "push_to_hub", fake_push)
     assert tuner.push_to_hub("me/bbc-tiny", private=True, card_data={"license": "mit"}) == "pushed"
     assert pushed["repo_id"] == "me/bbc-tiny" and pushed["private"] is True and "license: mit" in pushed["card"]
     assert {"adapt.json", "README.md", "model.safetensors"} <= set(pushed["files"])

@@ -281,7 +281,7 @@ def test_an_adapter_that_lacks_a_resized_head_is_refused_not_served_random(train
     import peft
     import transformers
 
-    from adapt.adapters import load_adapter_model
+    from adapt.loading import load_adapter_model
     from adapt.errors import CorruptModelError
 
     auto = transformers.AutoModelForSequenceClassification
@@ -380,7 +380,7 @@ def test_an_adapter_that_lacks_a_new_head_is_refused_not_served_random(tiny_mode
     import peft
     import transformers
 
-    from adapt.adapters import load_adapter_model
+    from adapt.loading import load_adapter_model
     from adapt.errors import CorruptModelError
 
     auto = transformers.AutoModelForSequenceClassification

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from adapt.checkpoint import check_whole_steps
 from adapt.errors import InvalidInputError
 from adapt.tasks import get_task
 
@@ -98,7 +99,7 @@ def test_a_resume_must_repeat_the_run_and_checkpoints_need_a_work_dir(uninterrup
         tuner.tune(1, lr=2e-3, checkpoint_every=1, accumulate=odd)
     tuner.dls.train.drop_last = True  # a loader that drops its short last batch: whole batches are what counts
     try:
-        tuner._check_whole_steps(next(k for k in range(1, n_batches) if (n // 8) % k == 0 and n % (8 * k)))
+        check_whole_steps(tuner.dls.train, next(k for k in range(1, n_batches) if (n // 8) % k == 0 and n % (8 * k)))
     finally:
         tuner.dls.train.drop_last = False
     frozen = _fresh(trained_tasks, tmp_path / "frozen")
@@ -222,8 +223,18 @@ def test_a_tracker_that_fails_to_close_is_logged_not_raised(tmp_path, caplog) ->
     assert "could not close the TensorBoard writer: OSError: No space left on device" in caplog.text
 
 
-def test_after_ctrl_c_the_cli_is_told_its_own_resume_option(trained_tasks, tmp_path, caplog) -> None:
+def _resume_with_a_checkpoint(tuner: Any) -> Any:
+    """A run's `Resume` after its first checkpoint was written."""
     from types import SimpleNamespace
+
+    from adapt.checkpoint import Resume
+
+    resume = Resume(tuner.checkpoint_path, 1, None, True)
+    resume.callback = SimpleNamespace(written=1)
+    return resume
+
+
+def test_after_ctrl_c_the_cli_is_told_its_own_resume_option(trained_tasks, tmp_path, caplog) -> None:
 
     from adapt.errors import cli_names
 
@@ -231,6 +242,6 @@ def test_after_ctrl_c_the_cli_is_told_its_own_resume_option(trained_tasks, tmp_p
     for names, wanted, unwanted in (({}, "resume_from=", "--resume"), ({"resume_from": "--resume"}, "--resume ", "resume_from")):
         caplog.clear()
         with (caplog.at_level(logging.WARNING, logger="adapt"), cli_names(names), pytest.raises(KeyboardInterrupt),
-              tuner._interrupts(SimpleNamespace(written=1))):
+              _resume_with_a_checkpoint(tuner).interrupts()):
             raise KeyboardInterrupt
         assert wanted in caplog.text and unwanted not in caplog.text, caplog.text

@@ -311,7 +311,7 @@ def test_multilabel_threshold_tuned_and_saved(multilabel, tmp_path):
 
 def test_user_threshold_is_kept(multilabel, model_path):
     tuner = SequenceClassificationTuner(multilabel.dls, model_path, threshold=0.3)
-    tuner._after_tune()  # what tune() runs after training: a user threshold is never re-tuned
+    tuner._tune_threshold()  # what tune() runs after training: a user threshold is never re-tuned
     assert tuner.threshold == 0.3 and tuner.predict(NEW, detail_level="high")["threshold"] == 0.3
 
 

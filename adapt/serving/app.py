@@ -17,10 +17,11 @@ import os
 import signal
 import threading
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
@@ -32,6 +33,9 @@ from ..inference import prepare
 from ..tasks import task_for_folder
 from .batching import MicroBatcher, QueueFullError
 from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
+
+if TYPE_CHECKING:
+    from ..tasks.base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -169,58 +173,94 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
 
     `preload=True` lets a bad folder fail here, as an `AdaptError`, before any server starts.
     """
-    spec = task_for_folder(config.model_dir)
-    metrics = _Metrics()
-    reload_lock = asyncio.Lock()
+    served = _ServedModel(config, task_for_folder(config.model_dir))
+    # the docs pages load Swagger UI and ReDoc from the package, not a CDN, so they work air-gapped
+    app = FastAPIOffline(title="adapt model server", version=_adapt_version(), lifespan=served.lifespan, docs_url="/docs",
+                         static_url=DOCS_ASSETS)
+    served.attach(app, preload)
+    _add_middleware(app, served)
+    _add_probe_routes(app)
+    _add_metadata_route(app, served)
+    _add_admin_routes(app, served)
+    _add_predict_route(app, served)
+    served.known_paths.update(getattr(r, "path", None) for r in app.routes)
+    return app
 
-    def load() -> Any:  # a fresh Easy module: every load re-verifies the folder and owns its weights
-        from ..modelio import pickle_allowed
 
-        return spec.easy(device=config.device, trust_pickle=pickle_allowed(),
-                         adapter_base=config.adapter_base).get_model(config.model_dir)
+class _ServedModel:
+    """The model one app serves: loads it, swaps it in on reload, and micro-batches the calls to it.
 
-    def run(texts: list[Any], params: dict[str, Any]) -> Any:
-        return app.state.predictor.predict(texts, batch_size=config.max_batch_size, **params)
+    The predictor, its token counter and the manifest it was loaded with live in `app.state` (`predictor`, `counter`,
+    `manifest`), set together on every load.
+    """
 
-    batcher = MicroBatcher(
-        run, config.max_batch_size, config.max_wait_ms, on_batch=metrics.batch.observe, max_queued_texts=config.max_queued_texts
-    )
-    metrics.queued.set_function(lambda: batcher.queued_texts)
+    def __init__(self, config: ServerConfig, spec: TaskSpec) -> None:
+        self.config, self.spec = config, spec
+        self.metrics = _Metrics()
+        self.reload_lock = asyncio.Lock()
+        self.known_paths: set[str | None] = set()  # the app's routes: the bounded values of the metrics' path label
+        self.batcher = MicroBatcher(self.run, config.max_batch_size, config.max_wait_ms, on_batch=self.metrics.batch.observe,
+                                    max_queued_texts=config.max_queued_texts)
+        self.metrics.queued.set_function(lambda: self.batcher.queued_texts)
+        self.state: Any = None
 
-    async def reload_model() -> dict[str, Any]:
+    def attach(self, app: FastAPI, preload: bool) -> None:
+        """Keep the app's state; with `preload`, load the model into it now (loaded once per worker)."""
+        self.state = app.state
+        self.state.predictor = self.state.counter = None
+        self.state.manifest = {}
+        if preload:
+            self.install(*self.load())
+
+    def load(self) -> tuple[Any, dict[str, Any]]:
+        """A fresh Easy module's predictor (every load verifies the folder and owns its weights) and the folder's manifest."""
+        from ..modelio import pickle_allowed, read_manifest
+
+        config = self.config
+        easy = self.spec.easy(device=config.device, trust_pickle=pickle_allowed(), adapter_base=config.adapter_base)
+        predictor = easy.get_model(config.model_dir)
+        return predictor, read_manifest(config.model_dir)
+
+    def install(self, predictor: Any, manifest: dict[str, Any]) -> None:
+        """Serve `predictor` (loaded with `manifest`) from the next request on."""
+        self.state.counter, self.state.predictor, self.state.manifest = _TokenCounter(predictor), predictor, manifest
+
+    def run(self, texts: list[Any], params: dict[str, Any]) -> Any:
+        """One model call of the batcher, on the predictor served now."""
+        return self.state.predictor.predict(texts, batch_size=self.config.max_batch_size, **params)
+
+    async def reload(self) -> dict[str, Any]:
         """Load the folder again (checksums verified) and swap it in; requests in flight finish on the old model."""
-        async with reload_lock:
-            predictor = await asyncio.to_thread(load)
-            app.state.counter, app.state.predictor = _TokenCounter(predictor), predictor
-        logger.warning("reloaded the %s model from %s", spec.name, Path(config.model_dir).name)
-        return {"reloaded": True, "task": spec.name}
+        async with self.reload_lock:
+            self.install(*await asyncio.to_thread(self.load))
+        logger.warning("reloaded the %s model from %s", self.spec.name, Path(self.config.model_dir).name)
+        return {"reloaded": True, "task": self.spec.name}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Load the model unless preloaded, start the batcher, reload on SIGHUP; stop the batcher at shutdown."""
         if app.state.predictor is None:
-            app.state.predictor = load()
-            app.state.counter = _TokenCounter(app.state.predictor)
-        await batcher.start()
+            self.install(*self.load())
+        await self.batcher.start()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):  # main thread only
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_quiet(reload_model)))
-        logger.info("serving %s model from %s", spec.name, Path(config.model_dir).name)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_quiet(self.reload)))
+        logger.info("serving %s model from %s", self.spec.name, Path(self.config.model_dir).name)
         try:
             yield
         finally:
-            await batcher.stop()
+            await self.batcher.stop()
 
-    # the docs pages load Swagger UI and ReDoc from the package, not a CDN, so they work air-gapped
-    app = FastAPIOffline(title="adapt model server", version=_adapt_version(), lifespan=lifespan, docs_url="/docs",
-                         static_url=DOCS_ASSETS)
-    app.state.predictor = load() if preload else None  # loaded once per worker
-    app.state.counter = _TokenCounter(app.state.predictor) if preload else None
-    # inner middleware first: the guards answer 401/408/413 themselves, and `observe` (outer) counts every answer
+
+def _add_middleware(app: FastAPI, served: _ServedModel) -> None:
+    """The guards (401/408/413) inside, and outside them `observe`: request ids, 500s, and metrics of every answer."""
+    config, metrics = served.config, served.metrics
     app.add_middleware(BodyGuard, limit=config.max_body_bytes, timeout=config.body_timeout or None)
     open_paths = {"/health"} | ({"/ready"} if config.public_ready else set()) | ({"/metrics"} if config.public_metrics else set())
     app.add_middleware(ApiKeyGuard, keys=config.api_keys, open_paths=open_paths)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Any) -> Any:
+        """Tag the request and its answer with a request id, turn a crash into a 500, count and time the answer."""
         rid = request_id(request.headers.get("x-request-id"))
         request.state.request_id = rid
         start = time.perf_counter()
@@ -230,10 +270,14 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
             logger.exception("request %s failed", rid)
             response = error_response(500, "Internal server error.", rid)
         response.headers["x-request-id"] = rid
-        path = request.url.path if request.url.path in known_paths else "other"  # bounded label values
+        path = request.url.path if request.url.path in served.known_paths else "other"  # bounded label values
         metrics.requests.labels(path, str(response.status_code)).inc()
         metrics.latency.labels(path).observe(time.perf_counter() - start)
         return response
+
+
+def _add_probe_routes(app: FastAPI) -> None:
+    """`GET /health` (liveness) and `GET /ready` (readiness)."""
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -246,17 +290,24 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
         ok = getattr(app.state, "predictor", None) is not None
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
+
+_LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_batch_size", "max_wait_ms", "max_queued_texts",
+           "request_timeout")
+
+
+def _add_metadata_route(app: FastAPI, served: _ServedModel) -> None:
+    """`GET /metadata`, from the manifest the served model was loaded with (the folder is not read again)."""
+    from ..modelio import public_model_name
+    from ..utils import library_versions
+
+    spec, config = served.spec, served.config
+
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
         """Task, labels, input fields, parameters, model folder name, library versions and limits."""
-        from ..modelio import public_model_name, read_manifest
-        from ..utils import library_versions
-
         predictor = getattr(app.state, "predictor", None)
         labels = getattr(predictor, "classes", None) or getattr(predictor, "tags", None)
-        manifest = read_manifest(config.model_dir)
-        limits = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_batch_size", "max_wait_ms",
-                  "max_queued_texts", "request_timeout")
+        manifest = app.state.manifest
         return {
             "task": spec.name,
             "labels": list(labels) if labels else manifest.get("labels"),
@@ -266,22 +317,31 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
             "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
                            for o in spec.predictor.options},
             "versions": library_versions(),
-            "limits": {name: getattr(config, name) for name in limits},
+            "limits": {name: getattr(config, name) for name in _LIMITS},
         }
+
+
+def _add_admin_routes(app: FastAPI, served: _ServedModel) -> None:
+    """`GET /metrics` (Prometheus) and `POST /reload`."""
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests by status, latency, model batch sizes, queue, truncated inputs."""
-        body, ctype = metrics.render()
+        body, ctype = served.metrics.render()
         return PlainTextResponse(body, media_type=ctype)
 
     @app.post("/reload")
     async def reload() -> JSONResponse:
         """Load the folder again, verifying its checksums, and serve it; on failure keep serving the old model (409)."""
         try:
-            return JSONResponse(await reload_model())
+            return JSONResponse(await served.reload())
         except AdaptError as e:
             return error_response(409, f"Reload refused, still serving the previous model: {e}")
+
+
+def _add_predict_route(app: FastAPI, served: _ServedModel) -> None:
+    """`POST /predict`: size limits (413), the task's front door (422), the queue (503) and the deadline (504)."""
+    spec, config, batcher = served.spec, served.config, served.batcher
 
     @app.post("/predict")
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
@@ -307,9 +367,6 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
         except AdaptError as e:
             return error_response(422, str(e), rid)
         return JSONResponse(result.to_dict(call.level))
-
-    known_paths = {getattr(r, "path", None) for r in app.routes}
-    return app
 
 
 def _check_sizes(body: PredictRequest, config: ServerConfig) -> str | None:

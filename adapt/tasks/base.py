@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import WrongTaskError
 from ..inference import Field
 
 if TYPE_CHECKING:
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from ..inference import HFPredictor, Predictor
     from ..tuner import Tuner
 
-__all__ = ["Field", "TaskSpec"]
+__all__ = ["Field", "TaskSpec", "declared", "spec_of"]
+
+_DECLARED: list[TaskSpec] = []  # every TaskSpec built so far, in order (the modules imported so far declare them)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +69,15 @@ class TaskSpec:
     data_forms: tuple[str, ...] = ("csv", "jsonl")
     exports: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Bind the task's classes to this declaration: `tuner.spec`, `easy.spec` and their `task` come from it.
+        A class two specs share (the LM tuner trains causal and masked models) stays with the first."""
+        for cls in (self.tuner, self.easy):
+            if "task_spec" not in vars(cls):
+                cls.task_spec = self  # type: ignore[union-attr]
+                cls.task = self.name
+        _DECLARED.append(self)
+
     @property
     def saved_task(self) -> str:
         """The `task` written to (and expected in) `adapt.json`."""
@@ -85,3 +97,17 @@ class TaskSpec:
 
     def __repr__(self) -> str:
         return f"TaskSpec({self.name!r})"
+
+
+def spec_of(cls: type) -> TaskSpec:
+    """The declaration bound to a tuner or Easy class (or to a class it derives from)."""
+    spec = getattr(cls, "task_spec", None)
+    if spec is None:
+        raise WrongTaskError(f"{cls.__name__} belongs to no task: declare it in its module's TASKS = (TaskSpec(..., "
+                             f"tuner=..., easy=...),) (adapt.tasks.base), or use a task's class.")
+    return spec
+
+
+def declared() -> tuple[TaskSpec, ...]:
+    """The task declarations of the modules imported so far (no module is imported to find more)."""
+    return tuple(_DECLARED)

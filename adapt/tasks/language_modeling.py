@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import ChoiceEnum, DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, WrongTaskError
+from ..errors import EmptyDatasetError, InvalidChoiceError, InvalidInputError, WrongTaskError, is_count
 from ..generation import HFTextGenerator, check_num_tokens, position_limit
 from ..inference import TEXT, Field, encode, forward_logits, model_max_length, softmax
 from ..options import Option
@@ -242,7 +242,7 @@ class LanguageModelDatasets(TaskDatasets):
         limit = position_limit(self.tokenizer, config)
         if block_size is None:
             return min(limit, DEFAULT_BLOCK_SIZE)
-        if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 2:
+        if not is_count(block_size, 2):
             raise InvalidInputError(f"block_size must be an integer >= 2, got {block_size!r}.")
         if block_size > limit:
             warnings.warn(
@@ -272,14 +272,7 @@ class LanguageModelDatasets(TaskDatasets):
             eos_id=self._eos_between_documents(),
             split=split,
         )
-        out = dset.map(
-            fn,
-            batched=True,
-            with_indices=True,
-            remove_columns=dset.column_names,
-            num_proc=self.num_proc,
-            desc=f"Tokenizing and grouping ({split})",
-        )
+        out = self._map_split(dset, fn, "Tokenizing and grouping", split)
         if len(out) == 0:
             raise EmptyDatasetError(
                 f"The {split} corpus is empty: its rows of {self.text_col!r} hold no text (or fewer than 2 tokens). "
@@ -446,7 +439,7 @@ class HFFillMask:
         mask = tok.mask_token
         if mask is None:
             raise WrongTaskError("This tokenizer has no mask token, so its model cannot fill masks.")
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= len(tok):
+        if not is_count(top_k) or not top_k <= len(tok):
             raise InvalidInputError(f"top_k must be an integer from 1 to the vocabulary size ({len(tok)}), got {top_k!r}.")
         for i, t in enumerate(texts):
             if mask not in t:
@@ -513,7 +506,6 @@ class LanguageModelTuner(Tuner):
         >>> tuner.predict("The match ended", num_tokens_to_produce=20)
     """
 
-    task = TASK
     options = (
         Option("language_model_type", LMType, None, "causal or masked; must match the data's masked_lm", "causal"),
     )
@@ -600,7 +592,6 @@ class EasyTextGenerator(EasyBase):
         >>> gen.generate("The match ended", "models/tiny-gpt2", num_tokens_to_produce=20, do_sample=True, seed=0)
     """
 
-    task = TASK
 
     def generate(
         self,
@@ -633,7 +624,6 @@ class EasyFillMask(EasyBase):
         >>> EasyFillMask().fill_mask("Shares [MASK] sharply on Monday.", "models/bbc-mlm", top_k=3)
     """
 
-    task = "masked_language_modeling"
 
     def fill_mask(
         self,

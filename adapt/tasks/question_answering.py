@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel, LongText
-from ..errors import DataNotFoundError, DecodeError, InvalidInputError
+from ..errors import DataNotFoundError, DecodeError, InvalidInputError, is_count
 from ..inference import Encoded, Field, encode, forward_logits, model_max_length, trim_span
 from ..options import Option
 from ..results import Results
@@ -124,7 +124,7 @@ def check_answer(context: str, text: str, start: Any, where: str) -> None:
     """Raise `InvalidInputError` unless `context[start:start + len(text)] == text`, saying where the text really is."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"{where}: an answer text is empty; list no answers for an unanswerable question.")
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < len(context):
+    if not is_count(start, 0) or not start < len(context):
         raise InvalidInputError(f"{where}: answer_start={start!r} is not a character offset inside the context.")
     found = context[start : start + len(text)]
     if found != text:
@@ -328,14 +328,7 @@ class QuestionAnsweringDatasets(TaskDatasets):
             split=split,
             keep_offsets=keep_offsets,
         )
-        return dset.map(
-            fn,
-            batched=True,
-            with_indices=True,
-            remove_columns=dset.column_names,
-            num_proc=self.num_proc,
-            desc=f"Windowing ({split})",
-        )
+        return self._map_split(dset, fn, "Windowing", split)
 
     def row_view(self, row: dict[str, Any], raw: bool = False) -> dict[str, Any]:
         """A window: its question, a decoded snippet of its context, and the labelled answer (or `<no answer>`)."""
@@ -505,7 +498,7 @@ def best_answers(
 
 
 def _check_positive(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_count(value):
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}.")
     return value
 
@@ -596,7 +589,6 @@ class QuestionAnsweringTuner(Tuner):
         >>> tuner.predict({"question": "Who won?", "context": "Arsenal won the cup."})
     """
 
-    task = TASK
     output_keys = OUTPUT_KEYS
     options = (
         Option("n_best_size", int, 20, "candidate spans per window scored in validation", 20),
@@ -699,7 +691,6 @@ class EasyQuestionAnswering(EasyBase):
         'no_answer': False}]}
     """
 
-    task = TASK
 
     def predict_qa(
         self,

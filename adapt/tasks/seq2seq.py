@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, check_columns, check_rows, row_name
 from ..easy import EasyBase, ModelRef
 from ..enums import DetailLevel
-from ..errors import InvalidInputError, WrongTaskError
+from ..errors import InvalidDataError, InvalidInputError, WrongTaskError, is_count
 from ..generation import GENERATE_OPTIONS, check_generate_options, check_num_tokens, generate_batch, seeded
 from ..inference import TEXT, model_max_length, note_truncated, progress
 from ..options import Option
@@ -61,7 +61,7 @@ def _check_texts(values: Sequence[Any], indices: Sequence[int], col: str, split:
     for i, v in zip(indices, values, strict=True):
         why = _text_problem(v, col)
         if why is not None:
-            raise InvalidInputError(f"{row_name(split, i)}: {why}.")
+            raise InvalidDataError(f"{row_name(split, i)}: {why}.")
     return list(values)
 
 
@@ -178,14 +178,7 @@ class Seq2SeqDatasets(TaskDatasets):
             prefix=self.prefix,
             split=split,
         )
-        out = dset.map(
-            fn,
-            batched=True,
-            with_indices=True,
-            remove_columns=dset.column_names,
-            num_proc=self.num_proc,
-            desc=f"Tokenizing ({split})",
-        )
+        out = self._map_split(dset, fn, "Tokenizing", split)
         n_src, n_tgt = sum(out["source_truncated"]), sum(out["target_truncated"])
         if n_src or n_tgt:
             logger.warning(
@@ -236,7 +229,7 @@ class Seq2SeqDatasets(TaskDatasets):
 def _check_length(name: str, value: Any, default: int) -> int:
     if value is None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+    if not is_count(value, 2):
         raise InvalidInputError(f"{name} must be an integer >= 2, got {value!r}.")
     return value
 

@@ -141,6 +141,54 @@ def _row_problems(dset: Any, text_cols: Sequence[str], label_col: str) -> list[t
     return sorted(problems.items())
 
 
+def _checked_splits(train: Any, valid: Any, text_col: str, text_pair_col: str | None, label_col: str) -> list[str]:
+    """The text columns, once both splits have the columns, rows, and no bad rows (all of these named at once)."""
+    for split, d in (("train", train), ("validation", valid)):
+        check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
+        if len(d) == 0:
+            raise EmptyDatasetError(f"The {split} split is empty; pass at least one row.")
+    text_cols = [c for c in (text_col, text_pair_col) if c]
+    problems = [(s, i, why) for s, d in (("train", train), ("validation", valid))
+                for i, why in _row_problems(d, text_cols, label_col)]
+    if problems:
+        raise bad_rows(problems)
+    return text_cols
+
+
+def _label_vocab(train: Any, valid: Any, label_col: str, multi: bool, delim: str) -> tuple[list[str], Any, Any]:
+    """(the label vocabulary, train, valid with label names, not `ClassLabel` ids); every validation label is in training."""
+    names = getattr(train.features[label_col], "names", None)
+    vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
+    _check_vocab(vocab, multi, label_col)
+    if names and not multi:  # ClassLabel: keep the dataset's own id order, work with names from here on
+        to_names = partial(_ids_to_names, label_col=label_col, names=list(names))
+        train, valid = (
+            d.map(to_names, batched=True, with_indices=True, features=_with_string(d.features, label_col))
+            for d in (train, valid)
+        )
+    unknown = {str(v) for v in _label_values(valid, label_col, multi, delim)} - set(vocab)
+    if unknown:
+        raise UnknownLabelError(
+            f"Validation labels {sorted(unknown)} never occur in the training split (training labels: {vocab}). "
+            "Move such rows into training or drop them."
+        )
+    return vocab, train, valid
+
+
+def _with_label_ids(
+    dset: Any, text_cols: list[str], label_col: str, vocab: list[str], multi: bool, delim: str, num_proc: int | None
+) -> Any:
+    """`dset` with only its text columns and the labels as ids of `vocab` (multi-hot when `multi`)."""
+    index = {name: i for i, name in enumerate(vocab)}
+    return dset.map(
+        partial(_encode_labels, label_col=label_col, index=index, multi=multi, delim=delim),
+        batched=True,
+        remove_columns=[c for c in dset.column_names if c not in text_cols],
+        num_proc=num_proc,
+        desc="Encoding labels",
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # datasets
 # ---------------------------------------------------------------------------------------------------
@@ -188,41 +236,9 @@ class SequenceClassificationDatasets(TaskDatasets):
         tokenize: bool = True,
     ) -> SequenceClassificationDatasets:
         multi, delim = is_multicategory, label_delim
-        for split, d in (("train", train), ("validation", valid)):
-            check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
-            if len(d) == 0:
-                raise EmptyDatasetError(f"The {split} split is empty; pass at least one row.")
-        text_cols = [c for c in (text_col, text_pair_col) if c]
-        problems = [(s, i, why) for s, d in (("train", train), ("validation", valid))
-                    for i, why in _row_problems(d, text_cols, label_col)]
-        if problems:
-            raise bad_rows(problems)
-        names = getattr(train.features[label_col], "names", None)
-        vocab = list(names) if names and not multi else _sorted_vocab(_label_values(train, label_col, multi, delim))
-        _check_vocab(vocab, multi, label_col)
-        if names and not multi:  # ClassLabel: keep the dataset's own id order, work with names from here on
-            to_names = partial(_ids_to_names, label_col=label_col, names=list(names))
-            train, valid = (
-                d.map(to_names, batched=True, with_indices=True, features=_with_string(d.features, label_col))
-                for d in (train, valid)
-            )
-        unknown = {str(v) for v in _label_values(valid, label_col, multi, delim)} - set(vocab)
-        if unknown:
-            raise UnknownLabelError(
-                f"Validation labels {sorted(unknown)} never occur in the training split (training labels: {vocab}). "
-                "Move such rows into training or drop them."
-            )
-        index = {name: i for i, name in enumerate(vocab)}
-        encoded = [
-            d.map(
-                partial(_encode_labels, label_col=label_col, index=index, multi=multi, delim=delim),
-                batched=True,
-                remove_columns=[c for c in d.column_names if c not in text_cols],
-                num_proc=load.num_proc,
-                desc="Encoding labels",
-            )
-            for d in (train, valid)
-        ]
+        text_cols = _checked_splits(train, valid, text_col, text_pair_col, label_col)
+        vocab, train, valid = _label_vocab(train, valid, label_col, multi, delim)
+        encoded = [_with_label_ids(d, text_cols, label_col, vocab, multi, delim, load.num_proc) for d in (train, valid)]
         dsets = cls(
             encoded[0],
             encoded[1],
@@ -580,7 +596,6 @@ class SequenceClassificationTuner(Tuner):
         >>> tuner.save("models/bbc")
     """
 
-    task = TASK
     options = (
         Option("num_classes", int, None, "number of classes (checked against the data)", 5),
         Option("class_weights", (list, str), None, "loss weight per class, or 'balanced'", "balanced"),
@@ -673,12 +688,18 @@ class SequenceClassificationTuner(Tuner):
         return _default_metrics(self.multi_label, self.threshold)
 
     # -- after training: the multi-label threshold ---------------------------------------------------------
-    def _after_tune(self) -> None:
+    def _task_callbacks(self) -> list[Any]:
+        return [_threshold_tuning(self)] if self.multi_label else []
+
+    def _tune_threshold(self, probs: Any = None, targets: Any = None) -> None:
+        """The multi-label decision threshold that scores best on validation (unless the user set one): on the
+        validation predictions given (probabilities, multi-hot targets), else on new ones."""
         if self.multi_label and self.user_threshold is None and self.dls.valid is not None:
             from ..engine import without_progress
 
-            with without_progress(self.learn):
-                probs, targets = self.learn.get_preds(dl=self.dls.valid)
+            if probs is None:
+                with without_progress(self.learn):
+                    probs, targets = self.learn.get_preds(dl=self.dls.valid)
             self.threshold = best_threshold(probs.numpy(), targets.numpy())
             logger.info("tuned multi-label threshold on validation: %.2f", self.threshold)
             self._sync_threshold()
@@ -772,6 +793,50 @@ class SequenceClassificationTuner(Tuner):
 # ---------------------------------------------------------------------------------------------------
 # Easy module and the task declaration
 # ---------------------------------------------------------------------------------------------------
+def _threshold_tuning(tuner: SequenceClassificationTuner) -> Any:
+    """A fastai callback that keeps the validation predictions of the epoch whose weights the fit ends with (the last,
+    or with `keep_best` the best) and tunes the multi-label threshold on them after the fit: no second pass."""
+    from fastai.callback.core import Callback
+    from fastai.callback.tracker import SaveModelCallback
+    from fastai.imports import noop
+
+    class ThresholdTuning(Callback):
+        order = 98
+
+        def before_fit(self) -> None:
+            self.kept: tuple[Any, Any] | None = None
+            self.seen: tuple[int, list[Any], list[Any]] = (-1, [], [])
+
+        def before_validate(self) -> None:
+            self.seen = (self.epoch, [], [])
+
+        def after_batch(self) -> None:
+            if not self.training and self.yb:
+                activation = getattr(self.learn.loss_func, "activation", noop)
+                self.seen[1].append(self.learn.to_detach(activation(self.pred)))
+                self.seen[2].append(self.learn.to_detach(self.yb[0]))
+
+        def after_epoch(self) -> None:
+            saver = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)), None)
+            epoch, probs, targets = self.seen
+            if epoch == self.epoch and probs and (saver is None or getattr(saver, "new_best", False)):
+                self.kept = (_cat(probs), _cat(targets))
+
+        after_cancel_fit = after_epoch  # early stopping ends the epoch before this callback sees it
+
+        def after_fit(self) -> None:
+            if self.kept is not None:
+                tuner._tune_threshold(*self.kept)
+
+    return ThresholdTuning()
+
+
+def _cat(parts: list[Any]) -> Any:
+    import torch
+
+    return torch.cat(parts)
+
+
 class EasySequenceClassifier(EasyBase):
     """Classify text with any saved HF sequence classifier (adapt save/export, plain transformers, hub) or flair `.pt`.
 
@@ -785,7 +850,6 @@ class EasySequenceClassifier(EasyBase):
         >>> clf.tag_text(["Shares fell sharply", "A late goal won the match"], "models/bbc", detail_level="medium")
     """
 
-    task = TASK
 
     def tag_text(
         self,

@@ -56,7 +56,6 @@ class SummarizationTuner(Seq2SeqTuner):
         >>> tuner.predict("A long article ...", num_beams=4)
     """
 
-    task = TASK
 
     @staticmethod
     def score_texts(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -71,7 +70,6 @@ class EasySummarizer(EasySeq2SeqBase):
         {'sentences': ['A long article ...'], 'summaries': ['...']}
     """
 
-    task = TASK
 
     summarize = EasySeq2SeqBase.run
 

@@ -19,7 +19,15 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, bad_rows, check_columns
 from ..easy import EasyBase
 from ..enums import ChoiceEnum, DetailLevel, LongText
-from ..errors import DataNotFoundError, DecodeError, EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
+from ..errors import (
+    DataNotFoundError,
+    DecodeError,
+    EmptyDatasetError,
+    InvalidDataError,
+    InvalidInputError,
+    NumClassesError,
+    UnknownLabelError,
+)
 from ..inference import TEXT, encode, forward_logits, model_max_length, resolve_max_length, softmax
 from ..options import Option
 from ..results import ByInput, Results
@@ -349,7 +357,7 @@ def _as_strings(dset: Any, tokens_col: str, tags_col: str, names: Sequence[str] 
     if names and all(row is None or all(isinstance(i, int) for i in row) for row in tags):
         for r, row in enumerate(tags):
             if row is not None and any(i is None or not 0 <= i < len(names) for i in row):
-                raise InvalidInputError(f"Row {r} has a tag id outside the {len(names)} tags (-1 marks unlabelled tokens).")
+                raise InvalidDataError(f"Row {r} has a tag id outside the {len(names)} tags (-1 marks unlabelled tokens).")
         tags = [[names[i] for i in row] if row is not None else None for row in tags]
     return [list(t) if t is not None else None for t in toks], [list(t) if t is not None else None for t in tags]
 
@@ -731,7 +739,6 @@ class TokenClassificationTuner(Tuner):
         >>> tuner.predict("Barack Obama visited Paris", detail_level="medium")
     """
 
-    task = TASK
     options = (Option("num_classes", int, None, "number of tags (checked against the data)", 3),)
     num_classes: int | None
 
@@ -802,7 +809,6 @@ class EasyTokenTagger(EasyBase):
         >>> EasyTokenTagger().tag_text("Barack Obama visited Paris", "models/wnut", detail_level="medium")
     """
 
-    task = TASK
 
     def tag_all(
         self, text: Any, mini_batch_size: int = 32, detail_level: DetailLevel | str = DetailLevel.Low, **options: Any

@@ -47,7 +47,6 @@ class TranslationTuner(Seq2SeqTuner):
         >>> tuner.tune(2, lr=5e-5)
     """
 
-    task = TASK
 
     @staticmethod
     def score_texts(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -62,7 +61,6 @@ class EasyTranslator(EasySeq2SeqBase):
         {'sentences': ['the market rose'], 'translations': ['...']}
     """
 
-    task = TASK
 
     translate = EasySeq2SeqBase.run  # a T5 model takes e.g. prefix="translate English to German: "
 
