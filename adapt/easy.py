@@ -71,11 +71,12 @@ class EasyBase:
     # -- loading ---------------------------------------------------------------------------------------
     def _load(self, model_name_or_path: ModelRef) -> Any:
         from .loading import check_source, load_hf_model
-        from .modelio import load_flair_model, load_hf_config, load_tokenizer, pad_with_eos, resolve_model_source
+        from .modelio import ModelSource, load_flair_model, load_hf_config, load_tokenizer, pad_with_eos, resolve_model_source
         from .utils import default_device
 
         spec = self.spec
-        src = resolve_model_source(model_name_or_path, strict=self.strict)
+        src = model_name_or_path if isinstance(model_name_or_path, ModelSource) else resolve_model_source(
+            model_name_or_path, strict=self.strict)
         check_source(spec, src, type(self).__name__)
         if src.kind == "flair" and spec.flair and spec.flair_predictor:  # (check_source refused one the task lacks)
             return spec.flair_predictor(load_flair_model(src, spec.flair, self.trust_pickle))
@@ -116,7 +117,7 @@ class EasyBase:
         """The cached predictor for this path, loaded on first use; concurrent first calls wait for one load."""
         from .utils import default_device
 
-        key = (str(model_name_or_path), str(default_device(self.device)))
+        key = (str(getattr(model_name_or_path, "location", model_name_or_path)), str(default_device(self.device)))
         model = self._cache.get(key)
         if model is not None:
             return model

@@ -147,3 +147,23 @@ def test_internal_error_gives_500_with_request_id(saved_dir, monkeypatch):
         assert r.status_code == 500 and r.json()["request_id"] == r.headers["x-request-id"]
         monkeypatch.undo()
         assert client.post("/predict", json={"texts": ["hello"]}).status_code == 200
+
+
+def test_a_start_verifies_the_folder_once_and_metadata_reads_no_file(saved_dir, monkeypatch):
+    """The folder's checksums are verified once when the app starts (a reload verifies again); `/metadata` is served
+    from what was loaded, not read from `adapt.json` per call."""
+    from fastapi.testclient import TestClient
+
+    from adapt import modelio
+    from adapt.serving.app import ServerConfig, create_app
+
+    verified: list[str] = []
+    real = modelio._verify_checksums
+    monkeypatch.setattr(modelio, "_verify_checksums", lambda d, manifest: verified.append(str(d)) or real(d, manifest))
+    app = create_app(ServerConfig(str(saved_dir)), preload=True)
+    assert len(verified) == 1
+    monkeypatch.setattr(modelio, "read_manifest", lambda *a, **k: pytest.fail("adapt.json read again"))
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/metadata").json()["task"] == "sequence_classification"
+    assert len(verified) == 1

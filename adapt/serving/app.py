@@ -173,7 +173,10 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
 
     `preload=True` lets a bad folder fail here, as an `AdaptError`, before any server starts.
     """
-    served = _ServedModel(config, task_for_folder(config.model_dir))
+    from ..modelio import resolve_model_source
+
+    source = resolve_model_source(config.model_dir)  # the folder verified once (checksums included) at start
+    served = _ServedModel(config, task_for_folder(source), source)
     # the docs pages load Swagger UI and ReDoc from the package, not a CDN, so they work air-gapped
     app = FastAPIOffline(title="adapt model server", version=_adapt_version(), lifespan=served.lifespan, docs_url="/docs",
                          static_url=DOCS_ASSETS)
@@ -194,8 +197,9 @@ class _ServedModel:
     `manifest`), set together on every load.
     """
 
-    def __init__(self, config: ServerConfig, spec: TaskSpec) -> None:
+    def __init__(self, config: ServerConfig, spec: TaskSpec, source: Any) -> None:
         self.config, self.spec = config, spec
+        self.source: Any = source  # the folder as verified at start: the first load uses it, a reload verifies again
         self.metrics = _Metrics()
         self.reload_lock = asyncio.Lock()
         self.known_paths: set[str | None] = set()  # the app's routes: the bounded values of the metrics' path label
@@ -218,8 +222,9 @@ class _ServedModel:
 
         config = self.config
         easy = self.spec.easy(device=config.device, trust_pickle=pickle_allowed(), adapter_base=config.adapter_base)
-        predictor = easy.get_model(config.model_dir)
-        return predictor, read_manifest(config.model_dir)
+        source, self.source = self.source or config.model_dir, None
+        predictor = easy.get_model(source)
+        return predictor, getattr(source, "manifest", None) or read_manifest(config.model_dir)
 
     def install(self, predictor: Any, manifest: dict[str, Any]) -> None:
         """Serve `predictor` (loaded with `manifest`) from the next request on."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidChoiceError, WrongTaskError, unknown_name
 
 if TYPE_CHECKING:
+    from ..modelio import ModelSource
     from .base import TaskSpec
 
 __all__ = ["BUILTIN_TASK_MODULES", "all_tasks", "get_task", "register", "task_for_folder"]
@@ -118,11 +119,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'adapt.tasks' has no attribute {name!r}")
 
 
-def task_for_folder(model_dir: str | os.PathLike[str]) -> TaskSpec:
-    """The task of a saved model folder: from `adapt.json`, else from the HF `architectures` in `config.json`."""
-    from ..modelio import resolve_model_source
+def task_for_folder(model_dir: str | os.PathLike[str] | ModelSource) -> TaskSpec:
+    """The task of a saved model folder (or of its `ModelSource`, already resolved): from `adapt.json`, else from the
+    HF `architectures` in `config.json`."""
+    from ..modelio import ModelSource, resolve_model_source
 
-    src = resolve_model_source(model_dir)
+    src = model_dir if isinstance(model_dir, ModelSource) else resolve_model_source(model_dir)
     if src.kind != "hf_dir":
         raise WrongTaskError(f"{str(model_dir)!r} is not a transformers model folder; serving needs one.")
     tasks = list(all_tasks().values())

@@ -8,6 +8,8 @@ module and the server. Importing this module is cheap: datasets, transformers, t
 
 from __future__ import annotations
 
+import functools
+
 import collections
 import json
 import logging
@@ -598,13 +600,17 @@ class QuestionAnsweringTuner(Tuner):
     max_answer_length: int
     datasets: QuestionAnsweringDatasets
 
-    def _classes(self, dls: Any) -> list[str]:
-        from ..engine import ValidationScorer
-
+    def _check_data(self, dls: Any) -> Any:
         _check_positive("n_best_size", self.n_best_size)
         _check_positive("max_answer_length", self.max_answer_length)
-        self.scorer = ValidationScorer(self._collect, self._score, list(self.spec.metrics))
-        return []
+        return super()._check_data(dls)
+
+    @functools.cached_property
+    def scorer(self) -> Any:
+        """The validation pass's answers, scored once per epoch for every metric (`ValidationScorer`)."""
+        from ..engine import ValidationScorer
+
+        return ValidationScorer(self._collect, self._score, list(self.spec.metrics))
 
     def default_loss(self) -> Any:
         return qa_loss

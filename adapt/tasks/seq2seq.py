@@ -9,6 +9,8 @@ Importing this module is cheap: datasets, transformers, torch and fastai load wh
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import warnings
 from collections.abc import Sequence
@@ -382,16 +384,22 @@ class Seq2SeqTuner(Tuner):
     also_loads = SEQ2SEQ_TASKS
     datasets: Seq2SeqDatasets
 
-    def _classes(self, dls: Any) -> list[str]:
+    @functools.cached_property
+    def scorer(self) -> Any:
+        """The validation pass's generations, scored once per epoch for every metric (`ValidationScorer`)."""
         from ..engine import ValidationScorer
 
-        self.scorer = ValidationScorer(self._collect, self._score, list(self.spec.metrics))
-        return []
+        return ValidationScorer(self._collect, self._score, list(self.spec.metrics))
 
-    def _load_model(self, model_name: Any) -> Any:
-        model = super()._load_model(model_name)
-        self.datasets.collate.model = model  # teacher forcing: decoder inputs are the labels shifted right
-        return model
+    @property
+    def model(self) -> Any:
+        return self.__dict__["model"]
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        """The collator shifts the labels right into decoder inputs with the model being trained (teacher forcing)."""
+        self.__dict__["model"] = model
+        self.datasets.collate.model = model
 
     def _check_model(self, model: Any) -> Any:
         if not model.config.is_encoder_decoder:
