@@ -14,7 +14,7 @@ import contextvars
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -49,36 +49,29 @@ DEFAULT_MAX_LENGTH = 512
 SplitFunc = Callable[[Any], tuple[Sequence[int], Sequence[int]]]
 D = TypeVar("D", bound="TaskDatasets")
 
-SHARED_OPTIONS = (
-    Option("split_pct", float, 0.2, "validation share when no validation data is given", 0.2),
-    Option("split_func", Callable, None, "split_func(items) -> (train_indices, valid_indices), instead of split_pct"),
-    Option("seed", int, 42, "seed of the random split (None: a new one each run)", 0, nullable=True),
-    Option("train_split", str, "train", "the training split of a DatasetDict", "train"),
-    Option("valid_split", str, "validation", "the validation split of a DatasetDict", "validation"),
-    Option("max_length", int, None, "tokens kept per item (the task's window, block or source length)", 64),
-    Option("tokenize_kwargs", dict, None, "extra keyword arguments of the tokenizer call", {}),
-    Option("auto_kwargs", dict, None, "keyword arguments of AutoTokenizer.from_pretrained (revision, ...)", {}),
-    Option("num_proc", int, None, "tokenize in this many processes", 1),
-    Option("cache_dir", (str, os.PathLike), None, "cache folder for files read by datasets"),
-    Option("tokenizer", object, None, "a loaded tokenizer, instead of loading tokenizer_name"),
-)
+def _shared(kind: Any, default: Any, meaning: str, example: Any = None, nullable: bool = False) -> Any:
+    """A `LoadOptions` field with what its `Option` says (type, help, example)."""
+    return field(default=default, metadata={"kind": kind, "help": meaning, "example": example, "nullable": nullable})
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """The shared constructor parameters, as checked by `TaskDatasets._bind` (see `SHARED_OPTIONS`)."""
+    """The constructor parameters every task's datasets share, declared once: `SHARED_OPTIONS` are their `Option`s,
+    as `TaskDatasets._bind` checks them and the CLI's `--option` and `adapt tasks` show them."""
 
-    split_pct: float = 0.2
-    split_func: SplitFunc | None = None
-    seed: int | None = 42
-    train_split: str = "train"
-    valid_split: str = "validation"
-    max_length: int | None = None
-    tokenize_kwargs: dict[str, Any] | None = None
-    auto_kwargs: dict[str, Any] | None = None
-    num_proc: int | None = None
-    cache_dir: str | os.PathLike[str] | None = None
-    tokenizer: Any = None
+    split_pct: float = _shared(float, 0.2, "validation share when no validation data is given", 0.2)
+    split_func: SplitFunc | None = _shared(Callable, None, "split_func(items) -> (train_indices, valid_indices), instead of "
+                                           "split_pct")
+    seed: int | None = _shared(int, 42, "seed of the random split (None: a new one each run)", 0, nullable=True)
+    train_split: str = _shared(str, "train", "the training split of a DatasetDict", "train")
+    valid_split: str = _shared(str, "validation", "the validation split of a DatasetDict", "validation")
+    max_length: int | None = _shared(int, None, "tokens kept per item (the task's window, block or source length)", 64)
+    tokenize_kwargs: dict[str, Any] | None = _shared(dict, None, "extra keyword arguments of the tokenizer call", {})
+    auto_kwargs: dict[str, Any] | None = _shared(dict, None, "keyword arguments of AutoTokenizer.from_pretrained "
+                                                 "(revision, ...)", {})
+    num_proc: int | None = _shared(int, None, "tokenize in this many processes", 1)
+    cache_dir: str | os.PathLike[str] | None = _shared((str, os.PathLike), None, "cache folder for files read by datasets")
+    tokenizer: Any = _shared(object, None, "a loaded tokenizer, instead of loading tokenizer_name")
 
     def build_kwargs(self) -> dict[str, Any]:
         """What every task's `__init__` takes from the shared parameters."""
@@ -88,6 +81,10 @@ class LoadOptions:
             "num_proc": self.num_proc,
             "tokenizer": self.tokenizer,
         }
+
+
+SHARED_OPTIONS = tuple(Option(f.name, f.metadata["kind"], f.default, f.metadata["help"], f.metadata["example"],
+                              nullable=f.metadata["nullable"]) for f in fields(LoadOptions))
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str | None], what: str = "dataset") -> None:

@@ -27,7 +27,7 @@ ModelRef = Any  # a folder path, a hub id, a flair .pt file or a loaded predicto
 class EasyBase:
     """Base of the `Easy*` modules: loads each model once per instance and caches it by path and device.
 
-    A task module sets `task` (its registry name); the task's declaration says which transformers auto class
+    The task's declaration (`TaskSpec(easy=...)`, which binds `spec` and `task`) says which transformers auto class
     and heads to load, which flair class is accepted, and which predictor wraps a loaded model.
     """
 

@@ -35,7 +35,8 @@ __all__ = ["AdaptiveTuner", "Tuner", "sgdr_cycles"]
 class Tuner:
     """Fine-tune a transformers model with fastai: `tune`, `lr_find`, `predict`, `evaluate`, `save`, `export`.
 
-    A task's tuner declares its task (`task`), its own keyword `options`, and hooks for what differs
+    A task's tuner is bound to its declaration (`TaskSpec(tuner=...)` sets `spec` and `task`), declares its own keyword
+    `options`, and hooks for what differs
     (default loss and metrics, labels, extra manifest entries); this class writes the rest once: construction,
     model loading and its checks, prediction through the shared front door, evaluation, saving and export.
     `tuner.learn` is the fastai `Learner`; with `expose_fastai_api=True` its attributes are also reachable on
