@@ -23,6 +23,7 @@ _CORE: dict[str, tuple[str, ...] | None] = {
     "adapt.engine": ("AdaptiveDataLoaders",),
     "adapt.tuner": ("AdaptiveTuner", "Tuner"),
     "adapt.hub": None,
+    "adapt.publish": ("PushResult", "push_to_hub"),
     "adapt.compat": None,
     "adapt.tasks.embeddings": (
         "EasyDocumentEmbeddings",

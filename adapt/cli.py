@@ -547,9 +547,10 @@ _EXPORT_CLI_NAMES = {"on_parity_fail": "--on-parity-fail", "min_agreement": "--m
 def _exported_task(model_dir: str, copies: bool) -> Any:
     """The task of a folder to export: required for fast copies, else only for the card's snippets (None when unknown:
     `export_folder` refuses what is not a saved folder)."""
+    from .modelio import resolve_model_source
     from .tasks import task_for_folder
 
-    if copies:
+    if copies and resolve_model_source(model_dir).kind == "hf_dir":  # (export_folder refuses anything else)
         return task_for_folder(model_dir)
     try:
         return task_for_folder(model_dir)

@@ -233,9 +233,10 @@ class HFCallback(Callback):
         self._wrap()
 
     def _wrap(self) -> None:
-        if not isinstance(self.learn.model, HFModel):
-            self.learn.model = HFModel(self.learn.model, self.output_keys)
-        self.learn.hf_model = self.learn.model.hf_model
+        inner = getattr(self.learn.model, "module", self.learn.model)  # inside data-parallel training: DDP's module
+        if not isinstance(inner, HFModel):
+            self.learn.model = inner = HFModel(self.learn.model, self.output_keys)
+        self.learn.hf_model = inner.hf_model
 
     def before_batch(self) -> None:
         if isinstance(self.learn.loss_func, HFLoss) and self.yb:
@@ -243,7 +244,7 @@ class HFCallback(Callback):
 
     def after_pred(self) -> None:
         if isinstance(self.learn.loss_func, HFLoss):
-            self.learn.loss_func.value = self.learn.model.loss
+            self.learn.loss_func.value = getattr(self.learn.model, "module", self.learn.model).loss
 
 
 def _largest_module_list(module: nn.Module) -> nn.ModuleList | None:

@@ -34,17 +34,20 @@ if TYPE_CHECKING:
 __all__ = ["check_source", "load_adapter_model", "load_for_training", "load_hf_model"]
 
 
-def check_source(spec: TaskSpec, src: ModelSource, who: str, also_loads: Sequence[str] | None = None) -> None:
+def check_source(spec: TaskSpec, src: ModelSource, who: str, also_loads: Sequence[str] | None = None,
+                 name: Any = None) -> None:
     """Refuse a source `who` cannot use for `spec`'s task: a flair model where the task has none (always, to train:
-    `also_loads` is given then) and a save of another task (training may start from those of `also_loads`)."""
+    `also_loads` is given then) and a save of another task (training may start from those of `also_loads`).
+    Messages name the source as the user did (`name`), else by its location."""
+    shown = name if name is not None else src.location
     if src.kind == "flair" and (also_loads is not None or spec.flair is None or spec.flair_predictor is None):
         what = "fine-tunes transformers models" if also_loads is not None else "needs a transformers model"
-        raise WrongTaskError(f"{src.location!r} is a flair model; {who} {what}.")
+        raise WrongTaskError(f"{shown!r} is a flair model; {who} {what}.")
     if not src.manifest:
         return
     saved = src.manifest.get("task")
     if also_loads is not None and saved not in (spec.saved_task, *also_loads):
-        raise WrongTaskError(f"{src.location!r} holds a {saved!r} model, not a {spec.name!r} model.")
+        raise WrongTaskError(f"{shown!r} holds a {saved!r} model, not a {spec.name!r} model.")
     if also_loads is None and not spec.matches_manifest(src.manifest):
         raise WrongTaskError(wrong_task(src, spec, who))
 
@@ -75,7 +78,7 @@ def load_for_training(
     import transformers
 
     src = resolve_model_source(model_name)
-    check_source(spec, src, who, also_loads)
+    check_source(spec, src, who, also_loads, model_name)
     labels = (src.manifest or {}).get("labels")
     if labels is not None and classes and list(labels) != list(classes):
         raise UnknownLabelError(f"The saved model's labels {labels} differ from the data's labels {list(classes)}.")

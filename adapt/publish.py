@@ -64,11 +64,11 @@ def save(tuner: Tuner, directory: str | os.PathLike[str], card_data: dict[str, A
          card_examples: bool) -> Path:
     """`Tuner.save`: the folder with its card; an adapter merged first when `merged`."""
     def run() -> Path:
-        card = {"README.md": model_card(tuner, card_data, card_examples)}
         if merged and tuner.is_adapter:
-            with merging(tuner) as entry:
+            with merging(tuner) as entry:  # the card of the merged model: a plain transformers folder
+                card = {"README.md": model_card(tuner, card_data, card_examples)}
                 return write(tuner, directory, card, manifest_extra={"merged_adapter": entry})
-        return write(tuner, directory, card)
+        return write(tuner, directory, {"README.md": model_card(tuner, card_data, card_examples)})
 
     return on_main(run, Path(directory))
 

@@ -568,8 +568,10 @@ class Tuner:
 
 
 def _listed(callbacks: Any) -> list[Any]:
-    """Callbacks given as one, a list or None, as a list."""
-    return list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+    """Callbacks given as fastai takes them (one, a list, an `L`, a generator or None), as a list."""
+    from fastcore.foundation import L
+
+    return list(L(callbacks))
 
 
 AdaptiveTuner = Tuner  # AdaptNLP's name for the task-agnostic tuner

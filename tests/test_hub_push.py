@@ -120,9 +120,12 @@ def test_a_damaged_folder_is_refused_before_anything_is_sent(hub, trained_tasks,
 
 
 def test_push_refuses_at_once_offline_and_the_tuner_pushes_a_fresh_save(trained_tasks, monkeypatch) -> None:
+    import adapt
     from adapt import publish as publish_module
     from adapt.hub import HubUnavailableError
     from adapt.publish import push_to_hub
+
+    assert adapt.push_to_hub is push_to_hub and adapt.PushResult is publish_module.PushResult  # the top-level names
 
     tuner, folder = trained_tasks["sequence_classification"]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -107,6 +107,8 @@ def test_merged_save_and_export_are_plain_transformers_models_with_the_same_answ
     assert "model.safetensors" in names and "adapter_config.json" not in names
     manifest = json.loads((merged / "adapt.json").read_text())
     assert "adapter" not in manifest and manifest["merged_adapter"]["max_relative_diff"] < 1e-4
+    card = (merged / "README.md").read_text()  # the card of what the folder holds: a plain model, not an adapter
+    assert "library_name: transformers" in card and "library_name: peft" not in card
     assert tuner.is_adapter  # the tuner keeps training its adapter after a merged save
     pipe = transformers.pipeline("text-classification", model=str(merged), tokenizer=str(merged), top_k=None)
     plain = [max(scores, key=lambda s: s["score"])["label"] for scores in pipe(texts)]

@@ -817,7 +817,8 @@ def _threshold_tuning(tuner: SequenceClassificationTuner) -> Any:
                 self.seen[2].append(self.learn.to_detach(self.yb[0]))
 
         def after_epoch(self) -> None:
-            saver = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback)), None)
+            # keep_best's own SaveModelCallback (`fname="best"`): the weights the fit ends with are its best epoch's
+            saver = next((cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback) and cb.fname == "best"), None)
             epoch, probs, targets = self.seen
             if epoch == self.epoch and probs and (saver is None or getattr(saver, "new_best", False)):
                 self.kept = (_cat(probs), _cat(targets))
