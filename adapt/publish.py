@@ -253,3 +253,25 @@ def push_to_hub(
     return PushResult(repo.repo_id, str(repo), str(info.commit_url), str(info.oid), files)
 
 
+
+
+# -- a model trained elsewhere (a user's own fastai Learner) ----------------------------------------------
+def save_model(model: Any, tokenizer: Any, directory: str | os.PathLike[str], spec: TaskSpec,
+               labels: Sequence[str] | None = None, base_model_name: str | None = None,
+               card_data: dict[str, Any] | None = None) -> Path:
+    """A transformers `model` (trained by any means) and its `tokenizer` as an adapt folder of `spec`'s task: the
+    labels written into its config, `adapt.json` with checksums, and a model card."""
+    from .card import model_card as card
+    from .modelio import base_model_id
+
+    config = model.config
+    if labels is not None:
+        config.id2label = dict(enumerate(str(c) for c in labels))
+        config.label2id = {str(c): i for i, c in enumerate(labels)}
+    named = {int(k): str(v) for k, v in (config.id2label or {}).items()} if getattr(config, "id2label", None) else {}
+    base, local = (base_model_name, False) if base_model_name else base_model_id(getattr(config, "_name_or_path", ""))
+    manifest: dict[str, Any] = {"task": spec.saved_task, "base_model": base, "base_model_is_local": local,
+                                **({"labels": [named[i] for i in sorted(named)]} if named and labels is not None else {})}
+    text = card(manifest, card_data, spec)
+    return on_main(lambda: save_hf_folder(model, tokenizer, directory, manifest, extra_files={"README.md": text}),
+                   Path(directory))

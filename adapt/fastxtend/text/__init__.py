@@ -1,0 +1,1 @@
+"""fastxtend's `text` modules on adapt."""
