@@ -150,8 +150,9 @@ def _splits_with_rows(dataset_or_dict: Any, load: LoadOptions) -> tuple[Any, Any
         raise InvalidInputError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset_or_dict).__name__}.")
     if len(train) == 0:
         raise EmptyDatasetError("The training split is empty; pass at least one row.")
-    if valid is None:
-        tr, va = _split_indices(train, len(train), load.split_func, load.split_pct, load.seed)
+    if valid is None:  # a split_func gets the rows as a pandas DataFrame, as AdaptNLP and fastai's splitters expect
+        items = train.to_pandas() if load.split_func is not None else train
+        tr, va = _split_indices(items, len(train), load.split_func, load.split_pct, load.seed)
         return train.select(tr), train.select(va), (list(tr), list(va))
     return train, valid, (None, None)
 

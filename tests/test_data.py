@@ -68,6 +68,17 @@ def test_split_func_is_used(model_path):
     assert len(d.train) == 9 and len(d.valid) == 3
 
 
+def test_a_split_func_gets_pandas_rows_from_csvs_as_in_adaptnlp(tmp_path, model_path):
+    """fastai's `ColSplitter` (and AdaptNLP users' own functions) read `items["is_valid"].values`: a DataFrame."""
+    from fastai.data.transforms import ColSplitter
+
+    df = _df().assign(is_valid=[i % 4 == 0 for i in range(len(_df()))])
+    df.to_csv(tmp_path / "all.csv", index=False)
+    d = SequenceClassificationDatasets.from_csvs(tmp_path / "all.csv", "text", "label", model_path, split_func=ColSplitter(),
+                                                 tokenize_kwargs=SMALL)
+    assert len(d.valid) == int(df.is_valid.sum()) and len(d.train) == len(df) - len(d.valid)
+
+
 def test_from_csvs_passes_reader_kwargs_and_is_arrow_backed(tmp_path, model_path):
     df = _df()
     df.loc[0, "text"] = "prices in £ rose"
