@@ -254,7 +254,6 @@ def push_to_hub(
 
 
 
-
 # -- a model trained elsewhere (a user's own fastai Learner) ----------------------------------------------
 def save_model(model: Any, tokenizer: Any, directory: str | os.PathLike[str], spec: TaskSpec,
                labels: Sequence[str] | None = None, base_model_name: str | None = None,
@@ -262,16 +261,19 @@ def save_model(model: Any, tokenizer: Any, directory: str | os.PathLike[str], sp
     """A transformers `model` (trained by any means) and its `tokenizer` as an adapt folder of `spec`'s task: the
     labels written into its config, `adapt.json` with checksums, and a model card."""
     from .card import model_card as card
+    from .errors import NumClassesError
     from .modelio import base_model_id
 
     config = model.config
+    manifest: dict[str, Any] = {"task": spec.saved_task}
     if labels is not None:
-        config.id2label = dict(enumerate(str(c) for c in labels))
-        config.label2id = {str(c): i for i, c in enumerate(labels)}
-    named = {int(k): str(v) for k, v in (config.id2label or {}).items()} if getattr(config, "id2label", None) else {}
+        if len(labels) != config.num_labels:
+            raise NumClassesError(f"{len(labels)} labels given for a model with {config.num_labels} outputs.")
+        manifest["labels"] = [str(c) for c in labels]
+        config.id2label = dict(enumerate(manifest["labels"]))
+        config.label2id = {c: i for i, c in enumerate(manifest["labels"])}
     base, local = (base_model_name, False) if base_model_name else base_model_id(getattr(config, "_name_or_path", ""))
-    manifest: dict[str, Any] = {"task": spec.saved_task, "base_model": base, "base_model_is_local": local,
-                                **({"labels": [named[i] for i in sorted(named)]} if named and labels is not None else {})}
+    manifest.update(base_model=base, base_model_is_local=local)
     text = card(manifest, card_data, spec)
     return on_main(lambda: save_hf_folder(model, tokenizer, directory, manifest, extra_files={"README.md": text}),
                    Path(directory))
