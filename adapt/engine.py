@@ -11,7 +11,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ __all__ = [
     "LRSuggestion",
     "LengthGroupedDataLoader",
     "ValidationScorer",
+    "WrapsModel",
     "hf_layer_groups",
     "suggest_fine_tune_lr",
 ]
@@ -210,18 +211,15 @@ class HFLoss:
         return self.value
 
 
-class HFCallback(Callback):
-    """The Hugging Face glue of a fastai `Learner`: `Learner(dls, hf_model, loss_func=..., cbs=[HFCallback()])`.
+class WrapsModel(Callback):
+    """A callback that keeps `learn.model` wrapped (`wrap(model)`, an `nn.Module` with `hf_model`) from the
+    `Learner`'s creation on, also after something unwrapped it, and a data-parallel wrapper around it left as it is;
+    `learn.hf_model` is the transformers model."""
 
-    It wraps the transformers model in `HFModel` (fastai's dict batches in, the outputs `output_keys` names out:
-    `logits`, or a QA model's `start_logits`, `end_logits`), so fastai's losses, metrics and fit policies work on
-    it; with `loss_func=HFLoss()` the model computes its own loss from the batch's labels. `learn.hf_model` is the
-    transformers model. The Tuner builds its Learner exactly so."""
+    wrapper: ClassVar[type[nn.Module]]
 
-    order = -10  # before every other callback sees the model
-
-    def __init__(self, output_keys: Sequence[str] = ("logits",)) -> None:
-        self.output_keys = tuple(output_keys)
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return self.wrapper(model)
 
     def after_create(self) -> None:
         self._wrap()
@@ -234,9 +232,27 @@ class HFCallback(Callback):
 
     def _wrap(self) -> None:
         inner = getattr(self.learn.model, "module", self.learn.model)  # inside data-parallel training: DDP's module
-        if not isinstance(inner, HFModel):
-            self.learn.model = inner = HFModel(self.learn.model, self.output_keys)
+        if not isinstance(inner, self.wrapper):
+            self.learn.model = inner = self.wrap(self.learn.model)
         self.learn.hf_model = inner.hf_model
+
+
+class HFCallback(WrapsModel):
+    """The Hugging Face glue of a fastai `Learner`: `Learner(dls, hf_model, loss_func=..., cbs=[HFCallback()])`.
+
+    It wraps the transformers model in `HFModel` (fastai's dict batches in, the outputs `output_keys` names out:
+    `logits`, or a QA model's `start_logits`, `end_logits`), so fastai's losses, metrics and fit policies work on
+    it; with `loss_func=HFLoss()` the model computes its own loss from the batch's labels. `learn.hf_model` is the
+    transformers model. The Tuner builds its Learner exactly so."""
+
+    order = -10  # before every other callback sees the model
+    wrapper = HFModel
+
+    def __init__(self, output_keys: Sequence[str] = ("logits",)) -> None:
+        self.output_keys = tuple(output_keys)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return HFModel(model, self.output_keys)
 
     def before_batch(self) -> None:
         if isinstance(self.learn.loss_func, HFLoss) and self.yb:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fastai.callback.core import Callback
 from torch import nn
 from torch.utils.data import DataLoader as _TorchDataLoader
+
+from ...engine import WrapsModel
 
 __all__ = ["HuggingFaceCallback", "HuggingFaceLoader", "HuggingFaceLoss", "HuggingFaceWrapper", "save_adapt_folder"]
 
@@ -48,28 +49,14 @@ class HuggingFaceWrapper(nn.Module):
         return self.hf_model(**{k: v for k, v in x.items() if k in self._forward_args})
 
 
-class HuggingFaceCallback(Callback):
+class HuggingFaceCallback(WrapsModel):
     """The glue between a `Learner`, a transformers model and `HuggingFaceLoader` batches (see the module)."""
 
     run_valid = True
+    wrapper = HuggingFaceWrapper
 
     def __init__(self, labels: str | None = "labels", loss: str = "loss", logits: str = "logits", unwrap: bool = True):
         self.label_key, self.loss_key, self.logit_key, self.unwrap = labels, loss, logits, unwrap
-
-    def after_create(self) -> None:
-        self._wrap()
-
-    def before_fit(self) -> None:
-        self._wrap()
-
-    def before_validate(self) -> None:  # get_preds and validate outside a fit
-        self._wrap()
-
-    def _wrap(self) -> None:
-        inner = getattr(self.learn.model, "module", self.learn.model)
-        if not isinstance(inner, HuggingFaceWrapper):
-            self.learn.model = inner = HuggingFaceWrapper(self.learn.model)
-        self.learn.hf_model = inner.hf_model
 
     @property
     def model_loss(self) -> bool:
