@@ -66,9 +66,9 @@ def save(tuner: Tuner, directory: str | os.PathLike[str], card_data: dict[str, A
     def run() -> Path:
         if merged and tuner.is_adapter:
             with merging(tuner) as entry:  # the card of the merged model: a plain transformers folder
-                card = {"README.md": model_card(tuner, card_data, card_examples)}
+                card = {"README.md": tuner.model_card(card_data, card_examples)}
                 return write(tuner, directory, card, manifest_extra={"merged_adapter": entry})
-        return write(tuner, directory, {"README.md": model_card(tuner, card_data, card_examples)})
+        return write(tuner, directory, {"README.md": tuner.model_card(card_data, card_examples)})
 
     return on_main(run, Path(directory))
 
@@ -100,11 +100,11 @@ def export(tuner: Tuner, path: str | os.PathLike[str], quantize: bool, onnx: boo
         check_fast_copies(tuner.spec, quantize, onnx, on_parity_fail)
         texts: list[Any] = []
         if quantize or onnx:  # held-out inputs for the parity checks
-            texts = list(parity_texts) if parity_texts is not None else heldout_texts(tuner)
+            texts = list(parity_texts) if parity_texts is not None else tuner.heldout_texts()  # a task's own inputs
         merged = merging(tuner) if tuner.is_adapter else contextlib.nullcontext(None)
         with merged as entry, tempfile.TemporaryDirectory(prefix="adapt-export-") as tmp:
             copies = build_fast_copies(tuner.predictor(), texts, Path(tmp), quantize, onnx, min_agreement, on_parity_fail)
-            card = {"README.md": model_card(tuner, card_data, card_examples)}
+            card = {"README.md": tuner.model_card(card_data, card_examples)}
             extra = {**copies.manifest, **({"merged_adapter": entry} if entry else {})}
             return write(tuner, path, card, extra_writers=copies.writers, manifest_extra=extra)
 
@@ -117,7 +117,7 @@ def push(tuner: Tuner, repo_id: str, private: bool, token: str | None, commit_me
     def run() -> Any:
         with tempfile.TemporaryDirectory(prefix="adapt-push-") as tmp:
             folder = Path(tmp) / repo_id.split("/")[-1]
-            card = {"README.md": model_card(tuner, card_data, False)}
+            card = {"README.md": tuner.model_card(card_data)}
             write(tuner, folder, card)
             return push_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
 
@@ -137,7 +137,7 @@ def model_card(tuner: Tuner, card_data: dict[str, Any] | None, examples: bool) -
     from .card import model_card as card
 
     mask = getattr(tuner.tokenizer, "mask_token", None)
-    shown = {"card_examples": heldout_texts(tuner, 1)} if examples else {}
+    shown = {"card_examples": tuner.heldout_texts(1)} if examples else {}
     return card({**tuner.manifest(), **({"mask_token": mask} if mask else {}), **shown}, card_data, tuner.spec)
 
 
