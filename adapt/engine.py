@@ -207,7 +207,10 @@ class HFLoss:
 
     def __call__(self, pred: Any, *targets: Any) -> Any:
         if self.value is None:
-            raise RuntimeError("HFLoss needs HFCallback in the Learner's callbacks (it hands over the model's loss).")
+            from .errors import InvalidInputError
+
+            raise InvalidInputError("HFLoss needs HFCallback in the Learner's callbacks (it hands over the model's loss): "
+                                    "Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback()]).")
         return self.value
 
 

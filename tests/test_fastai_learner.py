@@ -81,3 +81,11 @@ def test_the_models_own_loss_trains_the_same_and_a_users_loss_replaces_it(traine
     _seeded(dls)
     mine.fit_one_cycle(1, 1e-4)
     assert calls and float(mine.recorder.losses[0]) == pytest.approx(2 * tuner_losses[0], rel=1e-4)
+
+
+def test_the_models_own_loss_without_the_callback_is_a_specific_error() -> None:
+    from adapt.engine import HFLoss
+    from adapt.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"cbs=\[HFCallback\(\)\]"):
+        HFLoss()(torch.zeros(2, 3), torch.zeros(2))
