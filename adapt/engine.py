@@ -274,13 +274,14 @@ def _largest_module_list(module: nn.Module) -> nn.ModuleList | None:
     return best
 
 
-def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
-    """Parameter groups for discriminative LRs and freezing: embeddings, lower encoder half, upper half, head.
+def hf_layer_groups(model: nn.Module, chunks: int = 2) -> list[list[nn.Parameter]]:
+    """Parameter groups for discriminative LRs and freezing: embeddings, the encoder's layers in `chunks` groups
+    (by default its lower and upper half), head.
 
-    `Learner.freeze()` then trains only the head (classifier, pooler and anything outside the encoder).
-    Models whose layers cannot be found fall back to a single group.
+    `Learner.freeze()` then trains only the head (classifier, pooler and anything outside the encoder). `model` may be
+    wrapped (anything with `hf_model`). Models whose layers cannot be found fall back to a single group.
     """
-    hf: Any = model.hf_model if isinstance(model, HFModel) else model
+    hf: Any = getattr(model, "hf_model", model)
     # a peft adapter (`adapt.adapters.wrap` marks what it trains): the groups hold only its adapter and head
     trainable: set[int] | None = getattr(hf, "adapt_trainable", None)
     params = [p for p in model.parameters() if trainable is None or id(p) in trainable]
@@ -289,14 +290,12 @@ def hf_layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     layers = _largest_module_list(base) if isinstance(base, nn.Module) else None
     if layers is None or not isinstance(base, nn.Module):
         return [params]
-    half = len(layers) // 2
-    lower = {id(p) for layer in layers[:half] for p in layer.parameters()}
-    upper = {id(p) for layer in layers[half:] for p in layer.parameters()}
-    embed = {id(p) for n, p in base.named_parameters() if "embed" in n.split(".")[0] or n.startswith(("wte", "wpe"))}
-    groups: list[list[nn.Parameter]] = [[], [], [], []]
+    n = max(1, min(int(chunks), len(layers)))
+    group_of = {id(p): n - (len(layers) - 1 - i) * n // len(layers) for i, layer in enumerate(layers) for p in layer.parameters()}
+    embed = {id(p) for name, p in base.named_parameters() if "embed" in name.split(".")[0] or name.startswith(("wte", "wpe"))}
+    groups: list[list[nn.Parameter]] = [[] for _ in range(n + 2)]
     for p in params:
-        gid = 0 if id(p) in embed else 1 if id(p) in lower else 2 if id(p) in upper else 3
-        groups[gid].append(p)
+        groups[0 if id(p) in embed else group_of.get(id(p), n + 1)].append(p)
     return [g for g in groups if g]
 
 
