@@ -193,7 +193,7 @@ class HFModel(nn.Module):
 
     def forward(self, x: dict[str, torch.Tensor]) -> Any:
         out = self.hf_model(**x)
-        self.loss = getattr(out, "loss", None) if "labels" in x else None  # the model's own loss, when given labels
+        self.loss = getattr(out, "loss", None)  # the model's own loss, when given its labels
         if len(self.output_keys) == 1:
             return getattr(out, self.output_keys[0])
         return tuple(getattr(out, k) for k in self.output_keys)
@@ -258,8 +258,9 @@ class HFCallback(WrapsModel):
         return HFModel(model, self.output_keys)
 
     def before_batch(self) -> None:
-        if isinstance(self.learn.loss_func, HFLoss) and self.yb:
-            self.learn.xb = ({**self.xb[0], "labels": self.yb[0]}, *self.xb[1:])
+        if isinstance(self.learn.loss_func, HFLoss) and self.yb:  # the targets by the names the model takes them
+            keys = getattr(self.dls, "label_keys", None) or ["labels"]
+            self.learn.xb = ({**self.xb[0], **dict(zip(keys, self.yb, strict=False))}, *self.xb[1:])
 
     def after_pred(self) -> None:
         if isinstance(self.learn.loss_func, HFLoss):

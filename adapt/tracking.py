@@ -221,7 +221,7 @@ def recorded_losses(recorder: Any) -> tuple[list[tuple[int, float]], list[tuple[
     train = [(i, float(v)) for i, v in enumerate(recorder.losses)]
     ends = [int(i) for i in recorder.iters]
     points = [(ends[k], float(vals[valid])) for k, vals in enumerate(recorder.values)
-              if valid is not None and k < len(ends) and vals[valid] is not None]
+              if valid is not None and k < len(ends) and valid < len(vals) and vals[valid] is not None]
     return train, points
 
 

@@ -348,7 +348,7 @@ def test_word_embeddings(word_embeddings: dict, model_path: str) -> None:
     assert out["sentences"] == SENTENCES and out["tokens"][0][:3] == ["Chelsea", "won", "the"]
     assert [len(v) for v in out["embeddings"]] == [len(t) for t in out["tokens"]]
     assert all(len(vec) == 384 and isinstance(vec[0], float) for vec in out["embeddings"][0])
-    json.dumps(out)
+    json.dumps({k: v for k, v in out.items() if k not in ("sentence_embeddings", "token_embeddings")})  # adapt's keys
     one = EasyWordEmbeddings().embed_text(SENTENCES[0], model_path, return_tensors="np")
     assert isinstance(one["embeddings"][0], np.ndarray) and one["embeddings"][0].shape == (len(out["tokens"][0]), 384)
     np.testing.assert_allclose(one["embeddings"][0], np.array(out["embeddings"][0]), atol=1e-4)
@@ -374,10 +374,42 @@ def test_document_embeddings(word_embeddings: dict, model_path: str) -> None:
     assert unit[0] @ unit[1] > unit[0] @ unit[2]  # two football reports sit closer than football and finance
     cls = docs.embed_text(SENTENCES[0], pooling="cls")
     assert list(cls) == ["sentences", "embeddings", "inputs", "sentence_embeddings", "token_embeddings"]
-    assert len(cls["embeddings"][0]) == 384 and cls["sentence_embeddings"] is cls["embeddings"]
+    # AdaptNLP's key holds a tensor, adapt's the JSON lists: equal values, no longer one object
+    assert len(cls["embeddings"][0]) == 384 and cls["sentence_embeddings"].tolist() == cls["embeddings"]
     assert not np.allclose(cls["embeddings"][0], mean[0])
+    # where both keys hold the same kind of value they are still one object, not a copy
+    as_np = docs.embed_text(SENTENCES[0], pooling="cls", return_tensors="np")
+    assert as_np["sentence_embeddings"] is as_np["embeddings"]
+    view = docs.embed_text(SENTENCES[0], pooling="cls", detail_level=None).to_dict()
+    assert view["sentence_embeddings"] is view["embeddings"] and view["embeddings"] == cls["embeddings"]
     with pytest.raises(InvalidChoiceError, match=r"Valid: Mean \('mean'\), Max \('max'\), Min \('min'\), CLS \('cls'\)"):
         docs.embed_text(SENTENCES[0], pooling="average")
+
+
+def test_embedding_results_hold_tensors_where_adaptnlp_did(word_embeddings: dict, model_path: str) -> None:
+    """AdaptNLP's keys hold torch tensors (`res["token_embeddings"][0].shape` works); `to_dict` stays JSON."""
+    import torch
+
+    words = word_embeddings
+    assert [tuple(t.shape) for t in words["token_embeddings"]] == [(len(t), 384) for t in words["tokens"]]
+    assert all(t.dtype == torch.float32 for t in words["token_embeddings"]) and words["sentence_embeddings"] == []
+    assert [t.tolist() for t in words["token_embeddings"]] == words["embeddings"]  # the JSON keys, same values
+    raw = EasyWordEmbeddings().embed_text(SENTENCES, model_path, detail_level=None)
+    view = raw.to_dict("medium")
+    json.loads(json.dumps(view))
+    assert view["token_embeddings"] is view["embeddings"] and view["sentence_embeddings"] == []
+    assert [t.tolist() for t in raw.token_embeddings] == view["embeddings"]
+    np.testing.assert_allclose(np.array(view["embeddings"][0]), words["token_embeddings"][0].numpy(), atol=1e-5)
+
+    docs = EasyDocumentEmbeddings(model_path, configs={"rnn_configs": {"hidden_size": 16}})
+    for out, dim in ((docs.embed_text(SENTENCES), 384), (docs.embed_pool(SENTENCES), 384), (docs.embed_rnn(SENTENCES), 16)):
+        vectors = out["sentence_embeddings"]
+        assert isinstance(vectors, torch.Tensor) and vectors.shape == (3, dim) and vectors[0].shape == (dim,)
+        assert vectors.tolist() == out["embeddings"] and out["token_embeddings"] == [[], [], []]
+    unit = torch.nn.functional.normalize(docs.embed_text(SENTENCES)["sentence_embeddings"], dim=1)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2]  # tensor arithmetic, as with AdaptNLP's results
+    raw_docs = docs.embed_pool(SENTENCES, detail_level=None)
+    assert raw_docs.sentence_embeddings.tolist() == raw_docs.to_dict()["sentence_embeddings"]
 
 
 def test_embeddings_bad_input(model_path: str, tmp_path: Path) -> None:

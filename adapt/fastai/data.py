@@ -81,8 +81,17 @@ class TaskRows(Transform):
     def encodes(self, x: Any) -> Any:
         return x
 
+    def encode(self, items: Any) -> Any:
+        """Other rows (a DataFrame, a list of dicts), encoded as the validation rows are: the validation split of the
+        task's datasets built from the block's training rows and these (a test set with labels, `dls.test_dl(df)`)."""
+        records = [_record(r) for _, r in items.iterrows()] if isinstance(items, pd.DataFrame) else [_record(r) for r in items]
+        if not records:
+            raise InvalidInputError("No rows to encode: pass at least one.")
+        data = {"train": _rows_dataset(self.records[0]), "validation": _rows_dataset(records)}
+        return self.spec.datasets.from_hf(data, *self.columns, **{"tokenizer": self.tokenizer, **self.options}).split(1)
 
-def TaskBlock(task: Any, tokenizer: Any, *columns: Any, **options: Any) -> TransformBlock:  # noqa: N802 - fastai's block style
+
+def TaskBlock(task: Any, tokenizer: Any, *columns: Any, **options: Any) -> TransformBlock:
     """A `DataBlock` block for `task` (a registry name or alias, or a `TaskSpec`): the task's `columns` (as its
     `from_dfs` takes them, positionally) and keyword `options`; `tokenizer` is a loaded tokenizer or a model name."""
     if isinstance(tokenizer, (str, bytes)) or hasattr(tokenizer, "__fspath__"):
@@ -100,17 +109,15 @@ def _task_rows(dataset: Any) -> TaskRows | None:
     return None
 
 
-def _split_of(dataset: Datasets, rows: TaskRows) -> int:
-    """Which of the block's splits a fastai subset holds (a test set of other rows is refused)."""
+def _block_split(dataset: Datasets, rows: TaskRows) -> Any:
+    """The encoded split a fastai `Datasets` subset holds: the block's own (by `split_idx`), or other rows (a test set
+    made by `test_dl`) encoded as the validation rows are."""
     split = int(getattr(dataset, "split_idx", None) or 0)
-    same = len(dataset) == len(rows.records[split]) and pd.DataFrame.from_records(
-        [_record(dataset.tls[0][i]) for i in range(len(dataset))]).equals(pd.DataFrame.from_records(rows.records[split]))
-    if not same:
-        raise InvalidInputError(
-            "A TaskBlock's dataloaders hold the DataBlock's own rows. To predict new texts use "
-            "adapt.fastai.predict(learn, texts) (windows, batching and results as Tuner.predict); to evaluate labelled "
-            "rows, build a DataBlock over them.")
-    return split
+    given = [_record(dataset.tls[0][i]) for i in range(len(dataset))]
+    if len(given) == len(rows.records[split]) and pd.DataFrame.from_records(given).equals(
+            pd.DataFrame.from_records(rows.records[split])):
+        return rows.task_datasets.split(split)
+    return rows.encode(given)
 
 
 class TaskDL(DataLoader):
@@ -119,20 +126,21 @@ class TaskDL(DataLoader):
     Like `TaskDatasets.dataloaders()`, it carries `tokenizer`, `vocab`, `label_keys`, `multi_label` and
     `task_datasets`, so adapt's `Tuner`, `show_batch`/`show_results` and `adapt.fastai.save` work on it."""
 
-    def __init__(self, dataset: Any = None, task_datasets: Any = None, **kwargs: Any) -> None:
+    def __init__(self, dataset: Any = None, block: TaskRows | None = None, **kwargs: Any) -> None:
+        block = block or (_task_rows(dataset) if isinstance(dataset, Datasets) else None)
+        if block is None or block.task_datasets is None:
+            raise InvalidInputError("TaskDL loads the rows of a DataBlock whose block is a TaskBlock.")
         if isinstance(dataset, Datasets):
-            rows = _task_rows(dataset)
-            if rows is None or rows.task_datasets is None:
-                raise InvalidInputError("TaskDL loads the Datasets of a DataBlock whose block is a TaskBlock.")
-            task_datasets = rows.task_datasets
-            split = task_datasets.split(_split_of(dataset, rows))
-            dataset = split.select_columns(task_datasets.model_columns(split))
+            dataset = _block_split(dataset, block)
+        elif isinstance(dataset, (pd.DataFrame, list, tuple)):  # rows given to `dls.test_dl`
+            dataset = block.encode(dataset)
         for key in ("after_item", "before_batch", "verbose"):  # rows are dicts of lists; the collator makes the batch
             kwargs.pop(key, None)
         if "after_batch" in kwargs and not callable(kwargs["after_batch"]):  # a DataBlock's batch_tfms
             kwargs["after_batch"] = Pipeline(list(kwargs["after_batch"]))
-        self.task_datasets = task_datasets
-        self._collate = HFBatchCollate(task_datasets.default_collate(), task_datasets.label_keys)
+        self.block, self.task_datasets = block, block.task_datasets
+        self._collate = HFBatchCollate(self.task_datasets.default_collate(), self.task_datasets.label_keys)
+        self._columns = self.task_datasets.model_columns(dataset)
         self._last_rows: list[dict[str, Any]] = []
         super().__init__(dataset, **kwargs)
 
@@ -144,10 +152,10 @@ class TaskDL(DataLoader):
 
     def create_batch(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
         self._last_rows = list(rows)
-        return self._collate(rows)
+        return self._collate([{k: row[k] for k in self._columns} for row in rows])
 
     def new(self, dataset: Any = None, cls: Any = None, **kwargs: Any) -> Any:
-        return super().new(dataset, cls, task_datasets=self.task_datasets, **kwargs)
+        return super().new(dataset, cls, block=self.block, **kwargs)
 
     # -- showing -------------------------------------------------------------------------------------------
     def _rows_of(self, b: Sequence[Any]) -> list[dict[str, Any]]:
@@ -238,7 +246,8 @@ def show_results(x: TaskBatch, y: Any, samples: Any, outs: Any, ctxs: Any = None
     keys = list(preds[0]) if preds else []
     changed = [k for k in keys if k in targets or any(p.get(k) != r.get(k) for p, r in zip(preds, rows, strict=True))]
     changed = changed or [k for k in keys if not k.startswith("n_")]
-    df = pd.DataFrame.from_records([{**r, **{f"predicted {k}": p.get(k) for k in changed}} for r, p in zip(rows, preds, strict=True)])
+    shown = [{**r, **{f"predicted {k}": p.get(k) for k in changed}} for r, p in zip(rows, preds, strict=True)]
+    df = pd.DataFrame.from_records(shown)
     _display(df)
     return df
 

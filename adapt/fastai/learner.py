@@ -94,21 +94,22 @@ def tuner_from_learner(learn: Any, task: Any = None, **tuner_kwargs: Any) -> Tun
     return tuner
 
 
-def predict(learn: Any, texts: Any, task: Any = None, tokenizer: Any = None, labels: Sequence[str] | None = None,
+def predict(learn: Any, inputs: Any, task: Any = None, tokenizer: Any = None, labels: Sequence[str] | None = None,
             bs: int = 32, detail_level: str = "low", **options: Any) -> dict[str, Any]:
-    """Predict with a fastai `Learner` through the task's predictor: the same windows, batching and JSON-safe
+    """Predict with a fastai `Learner` through the task's predictor: one input or a list, in the forms the task's
+    server takes (texts, or `{"question": ..., "context": ...}` items), with the same windows, batching and JSON-safe
     dict as `Tuner.predict` and the task's `Easy*` verb (`detail_level=`, `bs=` and the task's options)."""
-    if getattr(learn.dls, "task_datasets", None) is not None and tokenizer is None:
-        return tuner_from_learner(learn, task).predict(texts, bs, detail_level, **options)
     from ..inference import predict_json
 
     spec = task_of(learn, task)
-    tok = tokenizer if tokenizer is not None else getattr(learn.dls, "tokenizer", None)
-    if tok is None:
-        raise InvalidInputError("Pass tokenizer=: this Learner's dataloaders carry none.")
-    manifest = {"labels": list(labels)} if labels is not None else {}
-    predictor = spec.predictor.from_model(_hf_model(learn), tok, manifest)
-    return predict_json(predictor, texts, spec.fields, bs, detail_level, options)
+    if getattr(learn.dls, "task_datasets", None) is not None and tokenizer is None:
+        predictor = tuner_from_learner(learn, spec).predictor()
+    else:
+        tok = tokenizer if tokenizer is not None else getattr(learn.dls, "tokenizer", None)
+        if tok is None:
+            raise InvalidInputError("Pass tokenizer=: this Learner's dataloaders carry none.")
+        predictor = spec.predictor.from_model(_hf_model(learn), tok, {"labels": list(labels)} if labels is not None else {})
+    return predict_json(predictor, inputs, spec.fields, bs, detail_level, options)
 
 
 def save(learn: Any, path: str | os.PathLike[str], task: Any = None, tokenizer: Any = None,

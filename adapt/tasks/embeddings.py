@@ -1,8 +1,10 @@
 """Word, stacked and document embeddings from any transformers model, on flair (as AdaptNLP offered them).
 
-`EasyWordEmbeddings`, `EasyStackedEmbeddings` and `EasyDocumentEmbeddings` return JSON-safe dicts (or NumPy
-arrays with `return_tensors="np"`). Words come from flair's tokenizer; each word's vector is its first sub-token's
-last-layer state, and texts longer than the model maximum are embedded in overlapping windows by flair.
+`EasyWordEmbeddings`, `EasyStackedEmbeddings` and `EasyDocumentEmbeddings` return dicts whose AdaptNLP keys
+(`sentence_embeddings`, `token_embeddings`) hold torch tensors, as AdaptNLP's did, beside adapt's JSON keys
+(`sentences`, `tokens`, `embeddings`: lists of floats); `return_tensors="np"` gives NumPy arrays throughout, and
+`EmbeddingResult.to_dict()` is the JSON-safe view. Words come from flair's tokenizer; each word's vector is its
+first sub-token's last-layer state, and texts longer than the model maximum are embedded in overlapping windows.
 flair places models on `flair.device` (CUDA when available). Importing this module does not import flair.
 """
 
@@ -46,9 +48,10 @@ class Pooling(ChoiceEnum):
 class EmbeddingResult:
     """Vectors for a list of texts: per word (`tokens` set, one `(n_words, dim)` array per text) or per document.
 
-    AdaptNLP's names are properties: `inputs`, `sentence_embeddings` (one vector per text; empty for word
-    vectors) and `token_embeddings` (per text, one vector per word; empty lists for document vectors).
-    `embed_text(..., detail_level=None)` returns this object; with a level, `to_dict(level)`.
+    AdaptNLP's names are properties holding CPU float32 torch tensors, as AdaptNLP's did: `inputs`,
+    `sentence_embeddings` (one `(n_texts, dim)` tensor; `[]` for word vectors) and `token_embeddings` (per text, an
+    `(n_words, dim)` tensor sharing memory with `vectors`; an empty list per text for document vectors).
+    `embed_text(..., detail_level=None)` returns this object; `to_dict(level)` is its JSON-safe view.
     """
 
     sentences: list[str]
@@ -60,18 +63,24 @@ class EmbeddingResult:
         return list(self.sentences)
 
     @property
-    def sentence_embeddings(self) -> list[Any]:
-        return [] if self.tokens is not None else list(self.vectors)
+    def sentence_embeddings(self) -> Any:
+        import numpy as np
+        import torch
+
+        return [] if self.tokens is not None else torch.from_numpy(np.stack(self.vectors))
 
     @property
     def token_embeddings(self) -> list[Any]:
-        return list(self.vectors) if self.tokens is not None else [[] for _ in self.sentences]
+        import torch
+
+        return [torch.from_numpy(v) for v in self.vectors] if self.tokens is not None else [[] for _ in self.sentences]
 
     def to_dict(
         self, detail_level: DetailLevel | str | None = DetailLevel.Low, return_tensors: str | None = None
     ) -> dict[str, Any]:
-        """`{"sentences", ["tokens",] "embeddings"}` with nested lists of floats (NumPy arrays for `"np"`), and
-        AdaptNLP's `inputs`, `sentence_embeddings`, `token_embeddings` (the same vectors, not copies); Medium adds
+        """The JSON-safe view: `{"sentences", ["tokens",] "embeddings"}` with nested lists of floats (NumPy arrays
+        for `"np"`), and AdaptNLP's `inputs`, `sentence_embeddings`, `token_embeddings` (the same lists as
+        `embeddings`, not copies; the Easy methods put the torch tensors there instead); Medium adds
         `tokenized_inputs`."""
         import numpy as np
 
@@ -97,9 +106,16 @@ EmbeddingResults = EmbeddingResult  # adapt's earlier name
 
 
 def _answer(result: EmbeddingResult, detail_level: DetailLevel | str | None, return_tensors: str | None) -> Any:
-    """`detail_level=None`: the result object (AdaptNLP's); else its dict."""
+    """What every Easy embedding method returns. `detail_level=None`: the result object (AdaptNLP's); else its
+    `to_dict` view, whose AdaptNLP keys then hold the result's torch tensors (as AdaptNLP's did) unless
+    `return_tensors="np"` asks for NumPy throughout. Only `to_dict` is JSON-safe."""
     _check_return_tensors(return_tensors)
-    return result if detail_level is None else result.to_dict(detail_level, return_tensors)
+    if detail_level is None:
+        return result
+    out = result.to_dict(detail_level, return_tensors)
+    if return_tensors is None:
+        out["sentence_embeddings"], out["token_embeddings"] = result.sentence_embeddings, result.token_embeddings
+    return out
 
 
 def _check_return_tensors(value: Any) -> None:
@@ -215,7 +231,8 @@ class EasyWordEmbeddings(_WordEmbedder):
         detail_level: DetailLevel | str | None = DetailLevel.Low,
     ) -> Any:
         """`{"sentences", "tokens": [[word, ...]], "embeddings": [[[float]]]}` (lists of length 1 for one string),
-        plus AdaptNLP's `inputs`/`sentence_embeddings`/`token_embeddings` (see `EmbeddingResult`)."""
+        plus AdaptNLP's `inputs`, `sentence_embeddings` (`[]`) and `token_embeddings` (one `(n_words, dim)` torch
+        tensor per text)."""
         return self._embed_words(text, _names([model_name_or_path]), mini_batch_size, detail_level, return_tensors)
 
     def embed_all(
@@ -367,7 +384,7 @@ class EasyDocumentEmbeddings:
         detail_level: DetailLevel | str | None = DetailLevel.Low,
     ) -> Any:
         """`{"sentences", "embeddings": [[float]]}` (a `(n_texts, dim)` array for `return_tensors="np"`), plus
-        AdaptNLP's keys (`sentence_embeddings` holds the same vectors)."""
+        AdaptNLP's keys: `sentence_embeddings`, the same vectors as one `(n_texts, dim)` torch tensor."""
         return self._document(self._embedding(Pooling(pooling)), text, mini_batch_size, detail_level, return_tensors)
 
     def embed_pool(

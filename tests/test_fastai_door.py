@@ -1,0 +1,166 @@
+"""The fastai door, for every task in the registry (the toy task included: it gets the door from its declaration).
+
+A `DataBlock` with the task's `TaskBlock` gives the batches `TaskDatasets` gives for the same rows; a `Learner`
+built by hand with the public callback learns; `show_batch`/`show_results` render through fastai's dispatch; the
+learner saves to an adapt folder that Easy, `adapt predict` and `POST /predict` answer from identically.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+
+from adapt.errors import AdaptError
+from adapt.tasks import get_task
+
+from .contract_utils import DATA, INPUTS, TASK_NAMES, easy_call, max_length, run_cli, server, write_jsonl
+from .serving_utils import http
+
+
+def _frame(path: Path) -> pd.DataFrame:
+    from adapt.tasks.token_classification import read_conll
+
+    if path.suffix == ".csv":
+        df = pd.read_csv(path)
+    elif path.suffix == ".jsonl":
+        df = pd.read_json(path, lines=True)
+    else:
+        df = pd.DataFrame(read_conll(path))
+    valid = [i % 5 == 0 for i in range(len(df))]
+    if "tags" in df:  # a validation sentence only with tags that training has
+        seen = {t for tags, v in zip(df.tags, valid, strict=True) if not v for t in tags}
+        valid = [v and set(tags) <= seen for tags, v in zip(df.tags, valid, strict=True)]
+    return df.assign(is_valid=valid)
+
+
+def _dls(task: str, df: pd.DataFrame, model: Path) -> Any:
+    from fastai.data.block import DataBlock
+    from fastai.data.transforms import ColSplitter
+
+    from adapt.fastai import TaskBlock
+
+    spec = get_task(task)
+    block = TaskBlock(task, str(model), max_length=max_length(task), **spec.data_defaults)
+    return DataBlock(blocks=block, splitter=ColSplitter()).dataloaders(df, bs=8, shuffle=False)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(torch.equal(a, b))
+
+
+@pytest.fixture(scope="module")
+def fastai_learners(toy_registered, task_files: Path, tiny_models) -> dict[str, tuple[Any, float, float]]:
+    """task -> (a hand-built Learner trained 3 epochs, its training-set loss before, after)."""
+    import fastai.callback.schedule  # noqa: F401 - fit_one_cycle, as `from fastai.text.all import *` brings it
+    from fastai.learner import Learner
+
+    from adapt import set_seed
+    from adapt.fastai import HFCallback, HFLoss, hf_splitter
+    from adapt.loading import with_head
+
+    out = {}
+    for task in TASK_NAMES:
+        spec = get_task(task)
+        file, kind = DATA[task]
+        set_seed(0)
+        dls = _dls(task, _frame(task_files / file), tiny_models[kind])
+        labels = list(dls.vocab or [])
+        model, _ = with_head(spec, str(tiny_models[kind]), _config(tiny_models[kind]), labels, str(tiny_models[kind]), {})
+        keys = ("start_logits", "end_logits") if task == "question_answering" else ("logits",)
+        learn = Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback(keys)], splitter=hf_splitter)
+        before = float(learn.validate(ds_idx=0)[0])
+        learn.fit_one_cycle(3, 3e-3)
+        out[task] = (learn, before, float(learn.validate(ds_idx=0)[0]))
+    return out
+
+
+def _config(model: Path) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model)
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_a_datablock_batch_is_the_task_datasets_batch(task: str, toy_registered, task_files: Path, tiny_models) -> None:
+    spec = get_task(task)
+    file, kind = DATA[task]
+    df = _frame(task_files / file)
+    dls = _dls(task, df, tiny_models[kind])
+    dsets = spec.datasets.from_dfs(df[~df.is_valid], tokenizer_name=str(tiny_models[kind]), valid_df=df[df.is_valid],
+                                   max_length=max_length(task), **spec.data_defaults)
+    theirs = dsets.dataloaders(batch_size=8, shuffle_train=False)
+    for ours, want in ((dls.train, theirs.train), (dls.valid, theirs.valid)):
+        assert len(ours.dataset) == len(want.dataset)
+        torch.manual_seed(0)  # a masked LM's collator masks at random
+        a = next(iter(ours))
+        torch.manual_seed(0)
+        assert _equal(a, next(iter(want))), f"{task}: the DataBlock batch differs from the TaskDatasets batch"
+    assert dls.tokenizer is dsets.tokenizer or dls.tokenizer.name_or_path == dsets.tokenizer.name_or_path
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_a_hand_built_learner_with_the_public_callback_learns(task: str, fastai_learners) -> None:
+    _, before, after = fastai_learners[task]
+    assert after < before * 0.95, f"{task}: training-set loss {before:.4f} -> {after:.4f}"
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_show_batch_and_show_results_render(task: str, fastai_learners, capsys) -> None:
+    learn = fastai_learners[task][0]
+    shown = learn.dls.show_batch(max_n=3)
+    assert isinstance(shown, pd.DataFrame) and len(shown) == 3
+    assert capsys.readouterr().out.strip()
+    learn.show_results(max_n=2)
+    out = capsys.readouterr().out
+    assert "predicted" in out, out
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_the_learner_saves_a_folder_every_door_answers_from_alike(task: str, fastai_learners, tmp_path: Path,
+                                                                  capsys) -> None:
+    from adapt.fastai import predict, save
+
+    spec = get_task(task)
+    learn = fastai_learners[task][0]
+    folder = save(learn, tmp_path / "model")
+    assert (folder / "adapt.json").is_file()
+    inputs = INPUTS[task]
+    want = easy_call(spec, spec.easy(), inputs, folder, "medium")
+    assert predict(learn, inputs, detail_level="medium") == want
+    path = write_jsonl(tmp_path / "inputs.jsonl", inputs)
+    code, out, err = run_cli(capsys, "predict", folder, "--file", path, "--detail-level", "medium", "--output", "json")
+    assert code == 0, err
+    assert json.loads(out) == want
+    with server(folder) as base:
+        status, got = http("POST", f"{base}/predict", {"texts": inputs, "detail_level": "medium"})
+    assert status == 200 and got == want
+
+
+def test_a_labelled_test_set_is_encoded_as_the_validation_rows(fastai_learners, bbc_df) -> None:
+    learn = fastai_learners["sequence_classification"][0]
+    rows = bbc_df.groupby("label").head(2).assign(text=lambda d: d.text.str[:300])[["text", "label"]]
+    dl = learn.dls.test_dl(rows)
+    preds, targets = learn.get_preds(dl=dl)
+    assert preds.shape == (len(rows), len(learn.dls.vocab))
+    assert [learn.dls.vocab[i] for i in targets.tolist()] == list(rows.label)
+    with pytest.raises(AdaptError, match="label"):  # rows without the label column: the task's own error
+        learn.dls.test_dl(rows[["text"]])
+
+
+def test_rows_without_column_names_are_refused(tiny_models) -> None:
+    from fastai.data.block import DataBlock
+    from fastai.data.transforms import RandomSplitter
+
+    from adapt.fastai import TaskBlock
+
+    block = DataBlock(blocks=TaskBlock("classification", str(tiny_models["bert"])), splitter=RandomSplitter(seed=0))
+    with pytest.raises(AdaptError, match="named columns"):
+        block.dataloaders(["just a text", "another text", "a third"], bs=2)
