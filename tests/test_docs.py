@@ -343,10 +343,14 @@ ns = {"__name__": "__main__"}
 for i, src in enumerate(blocks, 1):
     exec(compile(src, f"<README.md python block {i}>", "exec"), ns)
 
+def _tolist(o):  # tensors and arrays (AdaptNLP's embedding results) as lists
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
 def jsonable(v):
     try:
-        json.dumps(v)
-        return v
+        return json.loads(json.dumps(v, default=_tolist))
     except (TypeError, ValueError):
         return repr(v)
 

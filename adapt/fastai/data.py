@@ -44,9 +44,14 @@ def _record(item: Any) -> dict[str, Any]:
 
 
 def _rows_dataset(records: list[dict[str, Any]]) -> Any:
+    import pyarrow as pa
     from datasets import Dataset
 
-    return Dataset.from_pandas(pd.DataFrame.from_records(records), preserve_index=False)
+    try:
+        return Dataset.from_pandas(pd.DataFrame.from_records(records), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise InvalidDataError(f"A column of the rows mixes kinds of values (text and numbers, say): {e}. Give each "
+                               "column one kind, or drop the columns the task does not read.") from e
 
 
 class TaskRows(Transform):
@@ -81,14 +86,42 @@ class TaskRows(Transform):
     def encodes(self, x: Any) -> Any:
         return x
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (`Learner.export`) without the rows themselves: an exported learner predicts and validates on
+        new dataloaders, and is not a copy of the data."""
+        return {**self.__dict__, "records": ([], [])}
+
     def encode(self, items: Any) -> Any:
         """Other rows (a DataFrame, a list of dicts), encoded as the validation rows are: the validation split of the
         task's datasets built from the block's training rows and these (a test set with labels, `dls.test_dl(df)`)."""
         records = [_record(r) for _, r in items.iterrows()] if isinstance(items, pd.DataFrame) else [_record(r) for r in items]
+        if not self.records[0]:
+            raise InvalidInputError("These dataloaders were loaded from an export and hold no training rows to encode new "
+                                    "rows alike: predict with adapt.fastai.predict(learn, texts), or build a DataBlock.")
         if not records:
             raise InvalidInputError("No rows to encode: pass at least one.")
         data = {"train": _rows_dataset(self.records[0]), "validation": _rows_dataset(records)}
         return self.spec.datasets.from_hf(data, *self.columns, **{"tokenizer": self.tokenizer, **self.options}).split(1)
+
+
+class TaskSplit:
+    """One split's rows for a `TaskDL`: a `datasets.Dataset` with fastai's `new_empty` (what `Learner.export` keeps)."""
+
+    def __init__(self, dset: Any) -> None:
+        self.dset = dset
+
+    def __len__(self) -> int:
+        return len(self.dset)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.dset[i]
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.dset.column_names)
+
+    def new_empty(self) -> TaskSplit:
+        return TaskSplit(self.dset.select([]))
 
 
 def TaskBlock(task: Any, tokenizer: Any, *columns: Any, **options: Any) -> TransformBlock:
@@ -138,6 +171,7 @@ class TaskDL(DataLoader):
             kwargs.pop(key, None)
         if "after_batch" in kwargs and not callable(kwargs["after_batch"]):  # a DataBlock's batch_tfms
             kwargs["after_batch"] = Pipeline(list(kwargs["after_batch"]))
+        dataset = dataset if isinstance(dataset, TaskSplit) else TaskSplit(dataset)
         self.block, self.task_datasets = block, block.task_datasets
         self._collate = HFBatchCollate(self.task_datasets.default_collate(), self.task_datasets.label_keys)
         self._columns = self.task_datasets.model_columns(dataset)

@@ -2,8 +2,10 @@
 
 Words are tagged on their first sub-word (the others are ignored with -100, or labelled too on request).
 Sentences and texts longer than the model maximum are split into overlapping windows, so no token is
-dropped in training or inference; each word takes its prediction from the window where it sits most
-centrally. HF and flair taggers share one postprocessing path from word probabilities to entities.
+dropped in training or inference; each sub-word takes its prediction from the window where it sits most
+centrally. `aggregation_strategy` (`AggregationStrategy`: first, max, average, simple or none, as in
+transformers' token-classification pipeline) turns sub-word predictions into word tags. HF and flair taggers
+share one postprocessing path from word probabilities to entities.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ IGNORE = -100
 
 __all__ = [
     "TASKS",
+    "AggregationStrategy",
     "EasyTokenTagger",
     "Entity",
     "FlairTokenTagger",
@@ -532,11 +535,108 @@ def group_entities(text: str, words: Sequence[TaggedWord]) -> list[Entity]:
     return entities
 
 
-def _result(text: str, words: list[TaggedWord], windows: int) -> TokenTaggingResult:
-    return TokenTaggingResult(text=text, entities=group_entities(text, words), words=words, windows=windows)
+class AggregationStrategy(ChoiceEnum):
+    """How sub-word predictions become word tags and entities: transformers' `aggregation_strategy`, same names.
+
+    A word is a run of sub-words with one tokenizer word id (BERT-style tokenizers split punctuation off).
+    - `First` (`"first"`, the default): a word takes the tag and every tag's probability of its first sub-word.
+    - `Max` (`"max"`): a word takes those of its sub-word with the highest top score (the first one on a tie).
+    - `Average` (`"average"`): a word's probabilities are the mean of its sub-words' probability vectors; its
+      tag is their argmax and its score that mean probability.
+    - `Simple` (`"simple"`): no word aggregation; every sub-word keeps its own tag, so an entity may begin or end
+      inside a word.
+    - `PerToken` (`"none"`): every sub-word with its own tag, score and offsets, never grouped: `entities` lists
+      each sub-word not tagged O, with its full tag (`B-PER`) as `label`.
+
+    Except with `"none"`, words (sub-words for `"simple"`) are then grouped into entities by their tags (`B-X I-X
+    ...` runs; a stray `I-X` starts a new entity) scored by the mean of their words' scores. `start`/`end` are
+    always character offsets into the input: a word spans its first sub-word's start to its last one's end.
+    Medium's `tokens` lists the words, or the sub-words for `"simple"` and `"none"`. Flair taggers predict whole
+    words, so every strategy gives their word tags (`"none"` lists them ungrouped).
+
+    Example:
+        >>> EasyTokenTagger().tag_text("Anna visited Kalamazoo", "models/wnut", aggregation_strategy="max")
+    """
+
+    PerToken = "none"
+    Simple = "simple"
+    First = "first"
+    Average = "average"
+    Max = "max"
+
+    @property
+    def per_word(self) -> bool:
+        """True when sub-words are merged into words before grouping (first, max, average)."""
+        return self.value in ("first", "average", "max")
+
+
+def _result(text: str, words: list[TaggedWord], windows: int, strategy: AggregationStrategy) -> TokenTaggingResult:
+    if strategy == AggregationStrategy.PerToken:
+        entities = [Entity(w.word, w.tag, w.score, w.start, w.end) for w in words if _split_tag(w.tag)[1] is not None]
+    else:
+        entities = group_entities(text, words)
+    return TokenTaggingResult(text=text, entities=entities, words=words, windows=windows)
+
+
+def _tagged(text: str, start: int, end: int, probs: Any, tags: Sequence[str]) -> TaggedWord:
+    j = int(probs.argmax())
+    return TaggedWord(text[start:end], start, end, tags[j], float(probs[j]), [float(x) for x in probs])
+
+
+SubWord = tuple[int, int, int, Any]  # (word id, start, end, tag probabilities)
+
+
+def _sub_words(enc: Any, logits: Sequence[Any], n_texts: int) -> list[list[SubWord]]:
+    """Per text, every sub-word in order, each with the probabilities of the window where it sits most centrally
+    (farthest from either edge; the first such window on a tie)."""
+    import numpy as np
+
+    best: list[dict[tuple[int, int, int, int], tuple[int, Any]]] = [{} for _ in range(n_texts)]
+    for k, sid in enumerate(enc.sample_ids):
+        wids, offs = enc.word_ids[k], enc.offsets[k]
+        probs = softmax(np.asarray(logits[k][: len(wids)]))
+        content = [p for p, w in enumerate(wids) if w is not None]
+        lo, hi = (content[0], content[-1]) if content else (0, 0)
+        repeats: dict[tuple[int, int, int], int] = {}  # sub-words of one word with the same offsets (byte pieces)
+        for p, w in enumerate(wids):
+            if w is None:
+                continue
+            start, end = int(offs[p][0]), int(offs[p][1])
+            n = repeats[w, start, end] = repeats.get((w, start, end), -1) + 1
+            centrality = min(p - lo, hi - p)
+            if (w, start, end, n) not in best[sid] or centrality > best[sid][w, start, end, n][0]:
+                best[sid][w, start, end, n] = (centrality, probs[p])
+    return [[(key[0], key[1], key[2], found[key][1]) for key in sorted(found)] for found in best]
+
+
+def _aggregate(text: str, pieces: Sequence[SubWord], strategy: AggregationStrategy, tags: Sequence[str]) -> list[TaggedWord]:
+    """Word tags from sub-word probabilities by `strategy` (see `AggregationStrategy`); sub-word tags for none/simple."""
+    import numpy as np
+
+    if not strategy.per_word:
+        return [_tagged(text, start, end, probs, tags) for _, start, end, probs in pieces]
+    words: dict[int, list[SubWord]] = {}
+    for piece in pieces:
+        words.setdefault(piece[0], []).append(piece)
+    out = []
+    for group in words.values():
+        vectors = [piece[3] for piece in group]
+        if strategy == AggregationStrategy.First:
+            probs = vectors[0]
+        elif strategy == AggregationStrategy.Max:
+            probs = max(vectors, key=lambda v: v.max())
+        else:
+            probs = np.mean(vectors, axis=0)
+        out.append(_tagged(text, min(p[1] for p in group), max(p[2] for p in group), probs, tags))
+    return out
 
 
 GROUPED = Option("grouped_entities", bool, True, "AdaptNLP's `tags`: one per entity, or one per tagged word", False)
+AGGREGATION = Option(
+    "aggregation_strategy", AggregationStrategy, AggregationStrategy.First,
+    "sub-words to words: first, max or average (then entities); simple: sub-word tags grouped; none: every sub-word",
+    "max",
+)
 
 
 @dataclass
@@ -547,6 +647,7 @@ class HFTokenTagger:
         Option("max_length", int, None, "tokens per window (default: the trained length)", 64),
         Option("stride", int, None, "overlap of windows in tokens (default: max_length // 4)", 8),
         GROUPED,
+        AGGREGATION,
     )
 
     model: Any
@@ -567,41 +668,20 @@ class HFTokenTagger:
         max_length: int | None = None,
         stride: int | None = None,
         grouped_entities: bool = True,
+        aggregation_strategy: AggregationStrategy | str = AggregationStrategy.First,
     ) -> TokenTaggingResults:
-        """Tag raw texts: overlapping windows over long texts, length-sorted batches, first-sub-word tags."""
-        import numpy as np
-
+        """Tag raw texts: overlapping windows over long texts, length-sorted batches, and sub-word predictions made
+        word tags by `aggregation_strategy` (first sub-word by default; see `AggregationStrategy`)."""
+        strategy = AggregationStrategy(aggregation_strategy)
         if any(not isinstance(t, str) for t in texts):
             raise InvalidInputError("Token tagging takes plain strings, not (text, text_pair) pairs.")
         max_len = resolve_max_length(max_length, self.max_length, model_max_length(self.model, self.tokenizer))
         enc = encode(self.tokenizer, texts, max_len, LongText.Window, stride, return_offsets=True, return_word_ids=True)
         logits = forward_logits(self.model, self.tokenizer, enc, batch_size)
-        best: list[dict[int, tuple[int, Any, int]]] = [{} for _ in texts]
-        word_end: list[dict[int, int]] = [{} for _ in texts]
-        for k, sid in enumerate(enc.sample_ids):
-            wids, offs = enc.word_ids[k], enc.offsets[k]  # type: ignore[index]
-            n = len(wids)
-            probs = softmax(np.asarray(logits[k][:n]))
-            content = [p for p, w in enumerate(wids) if w is not None]
-            lo, hi = (content[0], content[-1]) if content else (0, 0)
-            for p, w in enumerate(wids):  # a word's end is its furthest piece in any window
-                if w is not None:
-                    word_end[sid][w] = max(word_end[sid].get(w, 0), int(offs[p][1]))
-            for p, w in enumerate(wids):
-                if w is None or (p > 0 and wids[p - 1] == w):
-                    continue
-                centrality = min(p - lo, hi - p)
-                if w not in best[sid] or centrality > best[sid][w][0]:
-                    best[sid][w] = (centrality, probs[p], int(offs[p][0]))
-        items = []
-        for i, text in enumerate(texts):
-            words = []
-            for w in sorted(best[i]):
-                _, pr, start = best[i][w]
-                end = word_end[i][w]
-                j = int(pr.argmax())
-                words.append(TaggedWord(text[start:end], start, end, self.tags[j], float(pr[j]), [float(x) for x in pr]))
-            items.append(_result(text, words, enc.n_windows[i]))
+        items = [
+            _result(text, _aggregate(text, pieces, strategy, self.tags), enc.n_windows[i], strategy)
+            for i, (text, pieces) in enumerate(zip(texts, _sub_words(enc, logits, len(texts)), strict=True))
+        ]
         return TokenTaggingResults(items, list(self.tags), grouped_entities)
 
 
@@ -609,7 +689,7 @@ class HFTokenTagger:
 class FlairTokenTagger:
     """A flair `SequenceTagger` behind the same `predict` interface; its tokens carry character offsets."""
 
-    options: ClassVar[tuple[Option, ...]] = (GROUPED,)
+    options: ClassVar[tuple[Option, ...]] = (GROUPED, AGGREGATION)
 
     model: Any
 
@@ -617,10 +697,18 @@ class FlairTokenTagger:
     def tags(self) -> list[str]:
         return [t for t in self.model.label_dictionary.get_items() if not t.startswith("<")]
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32, grouped_entities: bool = True) -> TokenTaggingResults:
-        """Tag with flair (which sorts by length itself) and read each token's full tag distribution."""
+    def predict(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        grouped_entities: bool = True,
+        aggregation_strategy: AggregationStrategy | str = AggregationStrategy.First,
+    ) -> TokenTaggingResults:
+        """Tag with flair (which sorts by length itself) and read each token's full tag distribution. Flair tags
+        whole words, so every `aggregation_strategy` gives the same tags; `"none"` lists them ungrouped."""
         from flair.data import Sentence
 
+        strategy = AggregationStrategy(aggregation_strategy)
         if any(not isinstance(t, str) for t in texts):
             raise InvalidInputError("Token tagging takes plain strings, not (text, text_pair) pairs.")
         tags = self.tags
@@ -642,7 +730,7 @@ class FlairTokenTagger:
                 j = max(range(len(probs)), key=probs.__getitem__)
                 start, end = int(tok.start_position), int(tok.end_position)
                 words.append(TaggedWord(text[start:end], start, end, tags[j], probs[j], probs))
-            items.append(_result(text, words, 1))
+            items.append(_result(text, words, 1, strategy))
         return TokenTaggingResults(items, tags, grouped_entities)
 
 
@@ -800,10 +888,12 @@ class TokenClassificationTuner(Tuner):
 class EasyTokenTagger(EasyBase):
     """Tag entities with any saved HF token classifier (adapt, plain transformers, hub) or a flair `SequenceTagger` `.pt`.
 
-    `tag_text(text, model_name_or_path, mini_batch_size=32, detail_level="low", max_length=None, stride=None)`
-    takes one string or a list and returns `{"sentences", "entities"}` (plus word-level `tokens` at Medium and
-    every tag's score per word at High), lists of length 1 for one string; entity `start`/`end` are character
-    offsets into the input. Long texts are tagged in overlapping windows.
+    `tag_text(text, model_name_or_path, mini_batch_size=32, detail_level="low", max_length=None, stride=None,
+    aggregation_strategy="first")` takes one string or a list and returns `{"sentences", "entities"}` (plus
+    word-level `tokens` at Medium and every tag's score per word at High), lists of length 1 for one string; entity
+    `start`/`end` are character offsets into the input. Long texts are tagged in overlapping windows.
+    `aggregation_strategy` turns sub-word predictions into words: `"first"`, `"max"` or `"average"` sub-word,
+    `"simple"` (sub-word tags grouped as they are) or `"none"` (every sub-word, ungrouped); see `AggregationStrategy`.
 
     Example:
         >>> EasyTokenTagger().tag_text("Barack Obama visited Paris", "models/wnut", detail_level="medium")
@@ -834,7 +924,7 @@ TASKS = (
         metrics=("accuracy", "precision", "recall", "f1"),
         fast_copies=frozenset({"int8", "onnx"}),
         flair="SequenceTagger",
-        exports=("NERMetric",),
+        exports=("NERMetric", "AggregationStrategy"),
         flair_predictor=FlairTokenTagger,
         data_forms=("conll", "jsonl"),
     ),

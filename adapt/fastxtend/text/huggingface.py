@@ -106,10 +106,7 @@ def save_adapt_folder(learn: Any, path: str | os.PathLike[str], task: Any, token
                       card_data: dict[str, Any] | None = None) -> Path:
     """Write the learner's transformers model and `tokenizer` as an adapt folder of `task` (a registry name or
     alias, or a `TaskSpec`): weights, config with `labels` (else the config's own), `adapt.json` with checksums,
-    and a model card. Returns the folder."""
-    from ...publish import save_model
-    from ...tasks import get_task
+    and a model card (`adapt.fastai.save`). Returns the folder."""
+    from ...fastai import save
 
-    spec = get_task(task) if isinstance(task, str) else task
-    model = getattr(learn, "hf_model", None) or getattr(learn.model, "hf_model", learn.model)
-    return save_model(model, tokenizer, path, spec, labels, base_model_name, card_data)
+    return save(learn, path, task, tokenizer, labels, base_model_name, card_data)

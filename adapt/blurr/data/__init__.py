@@ -1,0 +1,1 @@
+"""blurr's `blurr.data` package on adapt."""

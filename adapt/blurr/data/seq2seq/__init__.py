@@ -1,0 +1,1 @@
+"""blurr's `blurr.data.seq2seq` package on adapt."""

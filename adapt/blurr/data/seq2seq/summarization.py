@@ -1,0 +1,7 @@
+"""blurr's `blurr.data.seq2seq.summarization` on adapt."""
+
+from adapt.blurr._names import exports
+
+_names = exports(__name__)
+globals().update(_names)
+__all__ = sorted(_names)

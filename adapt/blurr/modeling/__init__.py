@@ -1,0 +1,1 @@
+"""blurr's `blurr.modeling` package on adapt."""

@@ -1,0 +1,1 @@
+"""blurr's `blurr.modeling.seq2seq` package on adapt."""

@@ -1,0 +1,1 @@
+"""blurr's `blurr.text` package on adapt."""

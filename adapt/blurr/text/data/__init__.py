@@ -1,0 +1,1 @@
+"""blurr's `blurr.text.data` package on adapt."""

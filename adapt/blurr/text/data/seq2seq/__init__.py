@@ -1,0 +1,1 @@
+"""blurr's `blurr.text.data.seq2seq` package on adapt."""

@@ -1,0 +1,1 @@
+"""blurr's `blurr.text.modeling.seq2seq` package on adapt."""
