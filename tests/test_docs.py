@@ -344,7 +344,7 @@ for i, src in enumerate(blocks, 1):
     exec(compile(src, f"<README.md python block {i}>", "exec"), ns)
 
 def _tolist(o):  # tensors and arrays (AdaptNLP's embedding results) as lists
-    if hasattr(o, "tolist"):
+    if type(o).__module__.split(".")[0] in ("torch", "numpy"):
         return o.tolist()
     raise TypeError(type(o).__name__)
 
@@ -478,6 +478,9 @@ README_RUNNERS = {
     "Language models, generation and embeddings": ["test_readme_language_models_run"],
     "Question answering, summarization and translation": ["test_readme_qa_summarization_translation_run"],
     "Coming from AdaptNLP": ["test_readme_coming_from_adaptnlp_runs"],
+    "The fastai way: your own DataBlock and Learner": ["test_readme_fastai_fastxtend_and_blurr_sections_run"],
+    "Coming from fastxtend": ["test_readme_fastai_fastxtend_and_blurr_sections_run"],
+    "Coming from blurr": ["test_readme_fastai_fastxtend_and_blurr_sections_run"],
     "Serving and the command line": ["test_readme_command_line_runs"],
     "Docker": ["test_readme_docker_build_lines_are_what_the_smoke_test_builds",
                "test_readme_docker_run_blocks_run_as_written",

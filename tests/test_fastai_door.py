@@ -164,3 +164,25 @@ def test_rows_without_column_names_are_refused(tiny_models) -> None:
     block = DataBlock(blocks=TaskBlock("classification", str(tiny_models["bert"])), splitter=RandomSplitter(seed=0))
     with pytest.raises(AdaptError, match="named columns"):
         block.dataloaders(["just a text", "another text", "a third"], bs=2)
+
+
+def test_readme_fastai_fastxtend_and_blurr_sections_run(tmp_path: Path) -> None:
+    """The README's three fastai-door sections, run as written in one session (they share the data and model)."""
+    import sys
+
+    from .readme_utils import section_blocks
+    from .test_docs import _README_DRIVER, _run, _tiny_env
+
+    blocks = [b for heading in ("The fastai way: your own DataBlock and Learner", "Coming from fastxtend", "Coming from blurr")
+              for b in section_blocks(heading, "python")]
+    assert len(blocks) == 3
+    env = _tiny_env(ADAPT_README_FASTAI_DOCS="40", ADAPT_README_FASTAI_EPOCHS="1")
+    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+    ns = json.loads(tail)
+    assert ns["same"] is True, "Easy differs from adapt.fastai.predict"
+    assert ns["reloaded"]["probs"][0] == pytest.approx(ns["answer"]["probs"][0], abs=1e-6)
+    assert "predicted labels" in printed and "prediction" in printed  # show_results of both doors
+    assert set(ns["blurr_answer"][0]) == {"label", "score", "class_index", "class_labels", "probs"}
+    for folder in ("models/fastai-news", "models/fastxtend-news", "models/blurr-news"):
+        assert (tmp_path / folder / "adapt.json").is_file(), folder
