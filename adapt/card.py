@@ -213,6 +213,13 @@ def _pipeline_lines(tag: str | None, call: str) -> list[str]:
             f'answer = pipeline("{task}", model=".")', f"print({call})", "```", ""]
 
 
+def _labels_line(manifest: dict[str, Any]) -> str:
+    labels = [str(label) for label in manifest.get("labels") or []]
+    if manifest.get("regression"):
+        return f" A regression model: it predicts one number per input ({', '.join(labels) or 'its value'})."
+    return f" Labels: {', '.join(labels)}." if labels else ""
+
+
 def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None, spec: TaskSpec | None = None) -> str:
     """The model card (`README.md`) of a saved folder of `spec`'s task, from its manifest."""
     from huggingface_hub import ModelCardData
@@ -226,8 +233,7 @@ def model_card(manifest: dict[str, Any], card_data: dict[str, Any] | None = None
         "---", meta, "---", "",
         f"# A `{task}` model, fine-tuned with adapt",
         "",
-        _base_line(manifest)
-        + (f" Labels: {', '.join(map(str, manifest['labels']))}." if manifest.get("labels") else ""),
+        _base_line(manifest) + _labels_line(manifest),
         "",
         _metrics_heading(manifest),
         "",

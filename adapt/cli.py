@@ -507,9 +507,11 @@ def evaluate(
     pairs.update({k: v for k, v in (("text_col", text_col), ("label_col", label_col)) if v is not None})
     data_kwargs, _ = _route_options(spec, pairs)
     form = _data_form(data, spec)
-    trained = read_manifest(model).get("max_length") if Path(model).is_dir() else None
-    length = max_length or trained
-    kwargs: dict[str, Any] = {"encoding": encoding, **spec.data_defaults, **data_kwargs,
+    saved = read_manifest(model) if Path(model).is_dir() else {}
+    length = max_length or saved.get("max_length")
+    # a regression model scores numeric labels (the data option `regression`, unless --option sets it)
+    as_saved = {"regression": True} if saved.get("regression") and "regression" in {o.name for o in spec.datasets.options} else {}
+    kwargs: dict[str, Any] = {"encoding": encoding, **spec.data_defaults, **as_saved, **data_kwargs,
                               **({"max_length": length} if length else {})}
     with contextlib.redirect_stdout(sys.stderr):  # fastai's bars are progress, not output
         dsets = _load_data(spec, data, data, form, model, kwargs)  # every row is scored: it is the validation split

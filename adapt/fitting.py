@@ -75,8 +75,9 @@ def check_epochs(epochs: Any) -> None:
 
 
 def lower_is_better(metric: str) -> bool:
-    """Losses, perplexity and error rates improve downwards; every other metric upwards."""
-    return any(word in metric.lower() for word in ("loss", "perplexity", "error"))
+    """Losses, perplexity and error rates (regression's mse, rmse, mae) improve downwards; every other metric upwards."""
+    name = metric.lower()
+    return any(word in name for word in ("loss", "perplexity", "error")) or name in ("mse", "rmse", "mae")
 
 
 def finite(value: Any) -> Any:

@@ -26,6 +26,7 @@ NER_NOTEBOOK = ROOT / "nbs" / "02_token_classification.ipynb"
 LM_NOTEBOOK = ROOT / "nbs" / "03_language_models.ipynb"
 READING_NOTEBOOK = ROOT / "nbs" / "04_qa_summarization_translation.ipynb"
 EFFICIENT_NOTEBOOK = ROOT / "nbs" / "05_efficient_fine_tuning.ipynb"
+FASTAI_NOTEBOOK = ROOT / "nbs" / "06_fastai_datablock.ipynb"
 DEMO = ROOT / "examples" / "demo.py"
 LABELS = ["business", "entertainment", "politics", "sports", "tech"]
 TIMEOUT = 300  # seconds per notebook cell / subprocess
@@ -108,7 +109,8 @@ def _committed_images(path: Path) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("path", [NOTEBOOK, NER_NOTEBOOK, LM_NOTEBOOK, READING_NOTEBOOK, EFFICIENT_NOTEBOOK],
+@pytest.mark.parametrize("path", [NOTEBOOK, NER_NOTEBOOK, LM_NOTEBOOK, READING_NOTEBOOK, EFFICIENT_NOTEBOOK,
+                                  FASTAI_NOTEBOOK],
                          ids=lambda p: p.stem)
 def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
@@ -121,7 +123,7 @@ def test_notebooks_are_committed_with_outputs_and_plots(path: Path) -> None:
     assert len([c for c in code if c.get("outputs")]) >= len(code) // 2, f"{path.name}: most cells should show output"
     assert not [c for c in code if "execution" in c.get("metadata", {})], f"{path.name}: clean the run timestamps"
     plots = {NOTEBOOK: ("lr-find", "plot-loss", "confusion-matrix"), NER_NOTEBOOK: ("plot-loss", "entity-f1"),
-             EFFICIENT_NOTEBOOK: ("plot-loss",)}
+             EFFICIENT_NOTEBOOK: ("plot-loss",), FASTAI_NOTEBOOK: ("lr-find", "plot-loss")}
     for cell in plots.get(path, ()):
         assert _committed_images(path).get(cell, 0) >= 1, f"{path.name}: the {cell!r} plot is missing"
 
@@ -174,6 +176,28 @@ def test_efficient_fine_tuning_notebook_runs(tmp_path: Path, monkeypatch: pytest
     adapter = tmp_path / "efficient" / "bbc-lora"
     assert (adapter / "adapter_model.safetensors").stat().st_size < 0.05 * (
         tmp_path / "efficient" / "bbc-full" / "model.safetensors").stat().st_size
+
+
+def test_fastai_datablock_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = {"ADAPT_NB_DOCS": "40", "ADAPT_NB_EPOCHS": "1", "ADAPT_NB_MAX_LENGTH": "32", "ADAPT_NB_LR_FIND_ITERS": "10",
+              "ADAPT_NB_OUT": str(tmp_path / "bbc-fastai")}
+    raw = _execute_notebook(FASTAI_NOTEBOOK, budget, tmp_path, monkeypatch)
+    out = {c.id: _cell_text(c) for c in raw.cells if c.cell_type == "code"}
+
+    assert "40 articles, 10 for validation" in out["data"], out["data"][:2000]
+    assert "30 training and 10 validation rows" in out["datablock"] and str(LABELS) in out["datablock"]
+    assert "labels" in out["show-batch"] and any(label in out["show-batch"] for label in LABELS), out["show-batch"][:2000]
+    assert re.search(r"minimum/10 \S+, steep \S+, valley \S+; base_lr", out["lr-find"]), out["lr-find"][-2000:]
+    assert "train_loss" in out["fine-tune"] and "accuracy" in out["fine-tune"]
+    assert "predicted labels" in out["show-results"], out["show-results"][-2000:]
+    assert "'predictions'" in out["predict"] and "'probs'" in out["predict"]
+    assert "adapt.json" in out["save"] and "model.safetensors" in out["save"] and "README.md" in out["save"]
+    assert "'sequence_classification'" in out["save"] and "'max_length': 32" in out["save"]
+    assert out["easy"].rstrip().endswith("True"), f"Easy's predictions differ from the Learner's:\n{out['easy']}"
+    assert out["serve"].rstrip().endswith("True"), f"the server's answers differ from Easy's:\n{out['serve']}"
+    images = {c.id: sum("image/png" in o.get("data", {}) for o in c.outputs) for c in raw.cells if c.cell_type == "code"}
+    assert images["lr-find"] == 1 and images["plot-loss"] == 1, images
+    assert (tmp_path / "bbc-fastai" / "adapt.json").is_file()
 
 
 _NER_STATE = r"""

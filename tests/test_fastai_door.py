@@ -144,6 +144,19 @@ def test_the_learner_saves_a_folder_every_door_answers_from_alike(task: str, fas
     assert status == 200 and got == want
 
 
+def test_a_tuner_from_fastai_dataloaders_exports_an_int8_copy(fastai_learners, tmp_path: Path) -> None:
+    from adapt import EasySequenceClassifier, SequenceClassificationTuner
+
+    learn = fastai_learners["sequence_classification"][0]
+    tuner = SequenceClassificationTuner(learn.dls, learn.hf_model)  # fastai dataloaders that carry a tokenizer
+    assert tuner.classes == list(learn.dls.vocab) and tuner.datasets is learn.dls.task_datasets
+    tuner.export(tmp_path / "dist", quantize=True, on_parity_fail="warn")  # the int8 copy, checked on held-out rows
+    assert (tmp_path / "dist" / "adapt.json").is_file()
+    texts = ["Shares fell sharply", "The striker scored twice"]
+    quick = EasySequenceClassifier().tag_text(texts, str(tmp_path / "dist"))
+    assert len(quick["predictions"]) == 2 and all(p in learn.dls.vocab for p in quick["predictions"])
+
+
 def test_a_labelled_test_set_is_encoded_as_the_validation_rows(fastai_learners, bbc_df) -> None:
     learn = fastai_learners["sequence_classification"][0]
     rows = bbc_df.groupby("label").head(2).assign(text=lambda d: d.text.str[:300])[["text", "label"]]

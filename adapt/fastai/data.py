@@ -116,9 +116,10 @@ class TaskSplit:
     def __getitem__(self, i: Any) -> Any:
         return self.dset[i]
 
-    @property
-    def column_names(self) -> list[str]:
-        return list(self.dset.column_names)
+    def __getattr__(self, name: str) -> Any:  # the rest of `datasets.Dataset` (`column_names`, `select`, ...)
+        if name.startswith("_") or name == "dset":
+            raise AttributeError(name)
+        return getattr(self.dset, name)
 
     def new_empty(self) -> TaskSplit:
         return TaskSplit(self.dset.select([]))

@@ -1,6 +1,7 @@
 """Sequence classification: datasets, tuner, shared prediction path and `EasySequenceClassifier`.
 
-Single-label (softmax, cross-entropy) and multi-label (sigmoid, BCE, tuned threshold) models.
+Single-label (softmax, cross-entropy) and multi-label (sigmoid, BCE, tuned threshold) models, and regression
+(`regression=True`: one output, MSE loss, a number per text).
 Importing this module is cheap: datasets, transformers, fastai and flair are imported when used.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,7 +22,14 @@ from typing import Any, ClassVar
 from ..data import LoadOptions, TaskDatasets, bad_rows, check_columns, tokenize_text_columns
 from ..easy import EasyBase
 from ..enums import DetailLevel, LongText
-from ..errors import EmptyDatasetError, InvalidInputError, NumClassesError, UnknownLabelError
+from ..errors import (
+    EmptyDatasetError,
+    InvalidDataError,
+    InvalidInputError,
+    InvalidOptionError,
+    NumClassesError,
+    UnknownLabelError,
+)
 from ..inference import TEXT_PAIR, encode, forward_logits, model_max_length, normalize_texts, resolve_max_length, softmax
 from ..options import Option
 from ..results import Results, json_text
@@ -39,11 +48,14 @@ __all__ = [
     "EasySequenceClassifier",
     "FlairClassifier",
     "HFClassifier",
+    "RegressionResult",
+    "RegressionResults",
     "SequenceClassificationDatasets",
     "SequenceClassificationTuner",
     "best_threshold",
     "classification_metrics",
     "parent_label",
+    "regression_metrics",
 ]
 
 
@@ -128,7 +140,31 @@ def _encode_labels(
     return {"labels": [index[str(v)] for v in batch[label_col]]}
 
 
-def _row_problems(dset: Any, text_cols: Sequence[str], label_col: str) -> list[tuple[int, str]]:
+def _number(value: Any) -> float | None:
+    """A regression target as a float (a number, or text that reads as one), or None when it is not a finite number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _label_problem(value: Any, label_col: str, regression: bool) -> str | None:
+    """What is wrong with a row's label (a class: missing; a regression target: not a finite number), or None."""
+    if regression:
+        return None if _number(value) is not None else f"{label_col!r} is missing or not a finite number ({value!r:.40})"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{label_col!r} is missing ({value!r})"
+    return None
+
+
+def _row_problems(dset: Any, text_cols: Sequence[str], label_col: str, regression: bool = False) -> list[tuple[int, str]]:
     """Every row without text or without a label, with what is wrong (checked before anything is encoded)."""
     problems: dict[int, str] = {}
     for col in text_cols:
@@ -136,12 +172,15 @@ def _row_problems(dset: Any, text_cols: Sequence[str], label_col: str) -> list[t
             if not isinstance(t, str) or not t.strip():
                 problems.setdefault(i, f"{col!r} is empty or not text ({t!r:.40})")
     for i, v in enumerate(dset[label_col]):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            problems.setdefault(i, f"{label_col!r} is missing ({v!r})")
+        why = _label_problem(v, label_col, regression)
+        if why is not None:
+            problems.setdefault(i, why)
     return sorted(problems.items())
 
 
-def _checked_splits(train: Any, valid: Any, text_col: str, text_pair_col: str | None, label_col: str) -> list[str]:
+def _checked_splits(
+    train: Any, valid: Any, text_col: str, text_pair_col: str | None, label_col: str, regression: bool = False
+) -> list[str]:
     """The text columns, once both splits have the columns, rows, and no bad rows (all of these named at once)."""
     for split, d in (("train", train), ("validation", valid)):
         check_columns(d.column_names, [text_col, text_pair_col, label_col], f"{split} split")
@@ -149,10 +188,35 @@ def _checked_splits(train: Any, valid: Any, text_col: str, text_pair_col: str | 
             raise EmptyDatasetError(f"The {split} split is empty; pass at least one row.")
     text_cols = [c for c in (text_col, text_pair_col) if c]
     problems = [(s, i, why) for s, d in (("train", train), ("validation", valid))
-                for i, why in _row_problems(d, text_cols, label_col)]
+                for i, why in _row_problems(d, text_cols, label_col, regression)]
     if problems:
         raise bad_rows(problems)
     return text_cols
+
+
+def _encode_targets(batch: dict[str, list[Any]], label_col: str) -> dict[str, list[Any]]:
+    """Regression targets -> floats (the rows were checked before: `_row_problems`)."""
+    return {"labels": [_number(v) for v in batch[label_col]]}
+
+
+def _with_targets(dset: Any, text_cols: list[str], label_col: str, num_proc: int | None) -> Any:
+    """`dset` with only its text columns and the regression targets as float `labels`."""
+    return dset.map(
+        partial(_encode_targets, label_col=label_col),
+        batched=True,
+        remove_columns=[c for c in dset.column_names if c not in text_cols],
+        num_proc=num_proc,
+        desc="Encoding targets",
+    )
+
+
+def _check_targets_vary(train: Any, label_col: str) -> None:
+    """A regression needs training targets that differ (a constant has nothing to learn)."""
+    values = {_number(v) for v in train[label_col]}
+    if len(values) < 2:
+        raise InvalidDataError(
+            f"Every training target in {label_col!r} is {next(iter(values))!r}; a regression needs targets that vary."
+        )
 
 
 def _label_vocab(train: Any, valid: Any, label_col: str, multi: bool, delim: str) -> tuple[list[str], Any, Any]:
@@ -210,6 +274,8 @@ class SequenceClassificationDatasets(TaskDatasets):
         Option("is_multicategory", bool, False, "multi-label: each row has several labels", False),
         Option("label_delim", str, " ", "separator of the labels of a multi-label row", " "),
         Option("tokenize", bool, True, "tokenize now (False: keep raw text)", True),
+        Option("regression", bool, False, "regression: the labels are numbers, the model predicts one per text (MSE)",
+               True),
     )
     folder_args: ClassVar[tuple[Option, ...]] = (
         Option("get_label", Callable, parent_label, "get_label(path) -> label (default: the parent folder's name)"),
@@ -220,6 +286,7 @@ class SequenceClassificationDatasets(TaskDatasets):
     text_pair_col: str | None = None
     label_col: str | None = None
     label_delim: str = " "
+    regression: bool = False  # numeric targets (float `labels`, no vocabulary), for a one-output MSE model
 
     @classmethod
     def _from_splits(  # type: ignore[override]
@@ -234,11 +301,22 @@ class SequenceClassificationDatasets(TaskDatasets):
         is_multicategory: bool = False,
         label_delim: str = " ",
         tokenize: bool = True,
+        regression: bool = False,
     ) -> SequenceClassificationDatasets:
         multi, delim = is_multicategory, label_delim
-        text_cols = _checked_splits(train, valid, text_col, text_pair_col, label_col)
-        vocab, train, valid = _label_vocab(train, valid, label_col, multi, delim)
-        encoded = [_with_label_ids(d, text_cols, label_col, vocab, multi, delim, load.num_proc) for d in (train, valid)]
+        if regression and multi:
+            raise InvalidOptionError(
+                "regression=True predicts one number per text; it cannot be multi-label too (is_multicategory=True). "
+                "Pass one of them."
+            )
+        text_cols = _checked_splits(train, valid, text_col, text_pair_col, label_col, regression)
+        vocab: list[str] | None = None
+        if regression:
+            _check_targets_vary(train, label_col)
+            encoded = [_with_targets(d, text_cols, label_col, load.num_proc) for d in (train, valid)]
+        else:
+            vocab, train, valid = _label_vocab(train, valid, label_col, multi, delim)
+            encoded = [_with_label_ids(d, text_cols, label_col, vocab, multi, delim, load.num_proc) for d in (train, valid)]
         dsets = cls(
             encoded[0],
             encoded[1],
@@ -250,6 +328,7 @@ class SequenceClassificationDatasets(TaskDatasets):
             **load.build_kwargs(),
         )
         dsets.text_col, dsets.text_pair_col, dsets.label_col, dsets.label_delim = text_col, text_pair_col, label_col, delim
+        dsets.regression = regression
         dsets._log_truncation()
         return dsets
 
@@ -310,6 +389,71 @@ class ClassificationResults(Results):
         return out
 
 
+PARITY_TOLERANCE = 0.1  # int8/ONNX copies of a regressor agree when values differ by at most 10% of their spread
+
+
+@dataclass(frozen=True, eq=False)
+class _Close:
+    """A predicted value as a parity decision: equal to another within the larger of their tolerances (not hashable:
+    equality within a tolerance is not transitive)."""
+
+    value: float
+    tolerance: float
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Close):
+            return NotImplemented
+        return abs(self.value - other.value) <= max(self.tolerance, other.tolerance)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass
+class RegressionResult:
+    """One input's predicted value (a regression model)."""
+
+    text: Any
+    prediction: float
+    windows: int = 1
+    truncated: bool = False
+
+
+@dataclass
+class RegressionResults(Results):
+    """Predicted values for a list of inputs; `target` names what they predict (the training label column)."""
+
+    items: list[RegressionResult]
+    target: str = "LABEL_0"
+
+    def decisions(self) -> list[Any]:
+        """Each value, for parity checks: two agree within `PARITY_TOLERANCE` of the values' standard deviation (of
+        their mean magnitude when they do not vary)."""
+        import numpy as np
+
+        values = np.asarray([r.prediction for r in self.items], dtype=float)
+        scale = float(values.std()) or float(np.abs(values).mean()) or 1.0
+        return [_Close(float(v), PARITY_TOLERANCE * scale) for v in values]
+
+    def to_dict(self, detail_level: DetailLevel | str = DetailLevel.Low) -> dict[str, Any]:
+        """Low: `sentences` and `predictions` (one float per input). Medium adds `target` (the name of the predicted
+        value). High adds `truncated`, `windows` and `regression` (True).
+
+        Example: `{"sentences": ["Great film"], "predictions": [4.31], "target": "stars"}` at Medium.
+        """
+        level = DetailLevel(detail_level)
+        out: dict[str, Any] = {
+            "sentences": [json_text(r.text) for r in self.items],
+            "predictions": [r.prediction for r in self.items],
+        }
+        if level.at_least(DetailLevel.Medium):
+            out["target"] = self.target
+        if level.at_least(DetailLevel.High):
+            out["truncated"] = [r.truncated for r in self.items]
+            out["windows"] = [r.windows for r in self.items]
+            out["regression"] = True
+        return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # shared prediction path
 # ---------------------------------------------------------------------------------------------------
@@ -357,10 +501,11 @@ class HFClassifier:
     multi_label: bool = False
     threshold: float = 0.5
     max_length: int | None = None
+    regression: bool = False  # one output, the predicted value (`problem_type="regression"`)
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, manifest: dict[str, Any] | None = None) -> HFClassifier:
-        """Read labels, problem type and threshold from the model config (and manifest)."""
+        """Read labels, problem type (regression too) and threshold from the model config (and manifest)."""
         cfg = model.config
         id2label = {int(k): v for k, v in (cfg.id2label or {}).items()}
         classes = [str(id2label.get(i, f"LABEL_{i}")) for i in range(cfg.num_labels)]
@@ -375,6 +520,7 @@ class HFClassifier:
             multi_label=cfg.problem_type == "multi_label_classification",
             threshold=float(threshold),
             max_length=manifest.get("max_length"),
+            regression=cfg.problem_type == "regression" or bool(manifest.get("regression")),
         )
 
     def predict(
@@ -386,11 +532,15 @@ class HFClassifier:
         max_length: int | None = None,
         stride: int | None = None,
         threshold: float | None = None,
-    ) -> ClassificationResults:
-        """Classify validated texts: encode (truncate or window), length-sorted batches, average window logits."""
+    ) -> ClassificationResults | RegressionResults:
+        """Classify validated texts: encode (truncate or window), length-sorted batches, average window logits (a
+        regression model: its output, the predicted value)."""
         import numpy as np
 
         classes = _check_class_names(class_names, len(self.classes)) or self.classes
+        if threshold is not None and self.regression:
+            raise InvalidInputError("threshold is the decision threshold of multi-label classifiers; this model is a "
+                                    "regression (it predicts a number per text).")
         if threshold is not None and not (isinstance(threshold, (int, float)) and 0 <= threshold <= 1):
             raise InvalidInputError(f"threshold must be a number in [0, 1], got {threshold!r}.")
         max_len = resolve_max_length(max_length, self.max_length, model_max_length(self.model, self.tokenizer))
@@ -401,6 +551,8 @@ class HFClassifier:
             sums[sid] += lg
         counts = np.bincount(enc.sample_ids, minlength=len(texts))[:, None]
         logits = sums / counts
+        if self.regression:
+            return _regression_results(texts, logits, counts[:, 0], enc.n_windows, classes[0])
         probs = _sigmoid(logits) if self.multi_label else softmax(logits)
         thr = self.threshold if threshold is None else float(threshold)
         items = [
@@ -415,6 +567,17 @@ class HFClassifier:
             for t, p, lg, c, n in zip(texts, probs, logits, counts[:, 0], enc.n_windows, strict=True)
         ]
         return ClassificationResults(items, classes, self.multi_label, thr if self.multi_label else None)
+
+
+def _regression_results(
+    texts: Sequence[Any], outputs: Any, windows: Any, n_windows: Sequence[int], target: str
+) -> RegressionResults:
+    """One predicted value per input (a regression model's single output, averaged over its windows)."""
+    items = [
+        RegressionResult(text=t, prediction=float(out[0]), windows=int(c), truncated=bool(n > c))
+        for t, out, c, n in zip(texts, outputs, windows, n_windows, strict=True)
+    ]
+    return RegressionResults(items, str(target))
 
 
 @dataclass
@@ -555,6 +718,79 @@ def _collapse_warning(
     return None
 
 
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2", "pearson")
+REGRESSION_ADVICE = "Try another learning rate (for example lr=5e-5 or 3e-4), more epochs, or targets scaled to about unit size."
+COLLAPSE_SPREAD = 0.01  # predictions whose spread is under 1% of the targets' are one value for every text
+
+
+def _regression_scores(targets: Any, preds: Any) -> dict[str, float]:
+    """MSE, RMSE, MAE, R^2 and Pearson's r (NaN where undefined: r^2 of constant targets, r of constant values)."""
+    import numpy as np
+    from scipy.stats import pearsonr
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    y, p = np.asarray(targets, dtype=float).reshape(-1), np.asarray(preds, dtype=float).reshape(-1)
+    if not len(y) or not np.isfinite(p).all():  # nothing to score, or a model whose outputs overflowed
+        return {name: float("nan") for name in REGRESSION_METRICS}
+    mse = float(mean_squared_error(y, p))
+    y_varies, p_varies = len(y) > 1 and np.ptp(y) > 0, len(p) > 1 and np.ptp(p) > 0
+    return {
+        "mse": mse,
+        "rmse": math.sqrt(mse),
+        "mae": float(mean_absolute_error(y, p)),
+        "r2": float(r2_score(y, p)) if y_varies else float("nan"),
+        "pearson": float(pearsonr(y, p)[0]) if y_varies and p_varies else float("nan"),
+    }
+
+
+def _regression_score(targets: Any, preds: Any, key: str) -> float:
+    return _regression_scores(targets, preds)[key]
+
+
+def _regression_fastai_metrics() -> list[Any]:
+    """mse, rmse, mae, r2 and pearson as fastai metrics, named like the keys of `evaluate()`."""
+    from fastai.metrics import skm_to_fastai
+
+    return [skm_to_fastai(_regression_score, is_class=False, name=name, key=name) for name in REGRESSION_METRICS]
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def regression_metrics(preds: Any, targets: Any, train_mean: float | None = None) -> dict[str, Any]:
+    """`n`, mse, rmse, mae, r2 and pearson (None where undefined), the `mean_baseline` (always predicting the
+    training targets' mean, `train_mean`, else the evaluated targets' mean) and a `warning` when the predictions show
+    a model that learned nothing useful; JSON-safe."""
+    import numpy as np
+
+    y, p = np.asarray(targets, dtype=float).reshape(-1), np.asarray(preds, dtype=float).reshape(-1)
+    scores = _regression_scores(y, p)
+    mean = float(train_mean) if train_mean is not None else float(y.mean()) if len(y) else 0.0
+    base = _regression_scores(y, np.full_like(y, mean))
+    baseline = {"value": mean, **{k: _json_number(base[k]) for k in ("mse", "rmse", "mae", "r2")}}
+    out: dict[str, Any] = {"n": len(y), **{k: _json_number(v) for k, v in scores.items()}, "mean_baseline": baseline}
+    warning = _regression_warning(y, p, scores["mse"], base["mse"], mean)
+    return {**out, **({"warning": warning} if warning else {})}
+
+
+def _regression_warning(y: Any, p: Any, mse: float, baseline_mse: float, mean: float) -> str | None:
+    """Why these predicted values show a model that learned nothing useful, or None."""
+    import numpy as np
+
+    if not np.isfinite(p).all():
+        return f"The model answers NaN or infinite values: training diverged. {REGRESSION_ADVICE}"
+    if len(y) < 2 or not np.ptp(y) > 0:
+        return None
+    if float(np.std(p)) < COLLAPSE_SPREAD * float(np.std(y)):
+        return (f"The model predicts about the same value ({float(np.mean(p)):.4g}) for all {len(y)} evaluated texts: it "
+                f"has learned nothing beyond one answer. {REGRESSION_ADVICE}")
+    if mse >= baseline_mse:
+        return (f"MSE {mse:.4g} is no better than always predicting the training mean {mean:.4g} ({baseline_mse:.4g}). "
+                f"{REGRESSION_ADVICE}")
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------
 # tuner
 # ---------------------------------------------------------------------------------------------------
@@ -583,11 +819,30 @@ def _train_label_ids(dls: Any) -> list[int]:
     return [int(v) for v in dset["labels"]] if "labels" in dset.column_names else []
 
 
+def _train_mean(dls: Any) -> float | None:
+    """The mean of the training targets (a regression), the mean-predictor baseline."""
+    import numpy as np
+
+    dset = dls.train.dataset
+    return float(np.mean(dset["labels"])) if "labels" in dset.column_names and len(dset) else None
+
+
+def _checked_targets(values: Sequence[Any], label_col: str) -> Any:
+    """Regression targets of evaluation data as floats; rows that are not finite numbers are named."""
+    import numpy as np
+
+    problems = [("evaluation", i, why) for i, v in enumerate(values) if (why := _label_problem(v, label_col, True))]
+    if problems:
+        raise bad_rows(problems)
+    return np.asarray([_number(v) for v in values], dtype=float)
+
+
 class SequenceClassificationTuner(Tuner):
-    """Fine-tune a sequence classifier (single- or multi-label) with fastai.
+    """Fine-tune a sequence classifier (single- or multi-label) or a regressor with fastai.
 
     Options: `num_classes` (checked against the data), `class_weights` (a list, or "balanced"), `threshold`
-    (multi-label; tuned on validation after training when not given).
+    (multi-label; tuned on validation after training when not given). Data built with `regression=True` trains a
+    one-output head (`problem_type="regression"`) with MSE, reported as mse, rmse, mae, r2 and pearson.
 
     Example:
         >>> tuner = SequenceClassificationTuner(dls, model_path)
@@ -601,7 +856,10 @@ class SequenceClassificationTuner(Tuner):
         Option("class_weights", (list, str), None, "loss weight per class, or 'balanced'", "balanced"),
         Option("threshold", float, None, "multi-label decision threshold (default: tuned on validation)", 0.5),
     )
-    metric_aliases: ClassVar[dict[str, str]] = {"f1_score": "f1_macro", "f1": "f1_macro"}  # AdaptNLP named it f1_score
+    metric_aliases: ClassVar[dict[str, str]] = {  # AdaptNLP named it f1_score; sklearn's and scipy's names
+        "f1_score": "f1_macro", "f1": "f1_macro", "r2_score": "r2", "pearsonr": "pearson",
+        "mean_squared_error": "mse", "mean_absolute_error": "mae",
+    }
     num_classes: int | None
     class_weights: list[float] | str | None
     threshold: float
@@ -612,11 +870,27 @@ class SequenceClassificationTuner(Tuner):
         if not isinstance(dsets, TaskDatasets):
             raise InvalidInputError("SequenceClassificationTuner needs dataloaders built by TaskDatasets(...).dataloaders().")
         self.multi_label = bool(getattr(dls, "multi_label", False))
+        self.regression = bool(getattr(dsets, "regression", False))
+        if self.regression:
+            self._check_regression_options()
         self.user_threshold = self.threshold
         self.threshold = 0.5 if self.threshold is None else float(self.threshold)
         return dsets
 
+    def _check_regression_options(self) -> None:
+        """Refuse the classifier options on regression data (and multi-label regression)."""
+        if self.multi_label:
+            raise InvalidOptionError("The data is both multi-label and regression; build it with one of them.")
+        given = [name for name in ("class_weights", "threshold") if getattr(self, name) is not None]
+        if given:
+            raise InvalidOptionError(f"{', '.join(given)} apply to classifiers; this data is for regression (a number "
+                                     "per text). Leave them out.")
+        if self.num_classes not in (None, 1):
+            raise NumClassesError(f"num_classes={self.num_classes}, but a regression model has one output.")
+
     def _classes(self, dls: Any) -> list[str]:
+        if self.regression:  # one output, named by the target's column
+            return [str(getattr(self.datasets, "label_col", None) or "LABEL_0")]
         vocab = getattr(dls, "vocab", None)
         num_classes = self.num_classes
         if vocab:
@@ -633,19 +907,27 @@ class SequenceClassificationTuner(Tuner):
             raise NumClassesError(f"num_classes={num_classes}, but the training labels use ids {sorted(ids)}.")
         return [f"LABEL_{i}" for i in range(num_classes)]
 
+    def _problem_type(self) -> str:
+        """transformers' `problem_type` of this model."""
+        if self.regression:
+            return "regression"
+        return "multi_label_classification" if self.multi_label else "single_label_classification"
+
     def _config_kwargs(self) -> dict[str, Any]:
-        return {"problem_type": "multi_label_classification" if self.multi_label else "single_label_classification"}
+        return {"problem_type": self._problem_type()}
 
     def default_loss(self) -> Any:
-        from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
+        from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
 
+        if self.regression:
+            return MSELossFlat()
         if self.multi_label:
             return BCEWithLogitsLossFlat(thresh=self.threshold)
         return CrossEntropyLossFlat(weight=self._class_weight_tensor())
 
     def _searchable(self) -> tuple[str, ...]:
         """Class weights, where the default single-label loss uses them."""
-        return ("class_weights",) if self._default_loss_used and not self.multi_label else ()
+        return ("class_weights",) if self._default_loss_used and not (self.multi_label or self.regression) else ()
 
     def _search_space(self) -> dict[str, Any]:
         """Class weights (none or balanced) unless the user chose them."""
@@ -685,6 +967,8 @@ class SequenceClassificationTuner(Tuner):
         return torch.tensor([float(w) for w in weights], dtype=torch.float32)
 
     def default_metrics(self) -> list[Any]:
+        if self.regression:
+            return _regression_fastai_metrics()
         return _default_metrics(self.multi_label, self.threshold)
 
     # -- after training: the multi-label threshold ---------------------------------------------------------
@@ -715,7 +999,8 @@ class SequenceClassificationTuner(Tuner):
     def evaluate(
         self, data: Any = None, text_col: str | None = None, label_col: str | None = None, bs: int = 32
     ) -> dict[str, Any]:
-        """Metrics and a confusion matrix on the validation set (`data=None`) or on a labelled DataFrame/Dataset."""
+        """Metrics and a confusion matrix on the validation set (`data=None`) or on a labelled DataFrame/Dataset (a
+        regression: mse, rmse, mae, r2, pearson and the `mean_baseline`, see `regression_metrics`)."""
         import numpy as np
 
         if data is None:
@@ -728,6 +1013,10 @@ class SequenceClassificationTuner(Tuner):
         check_columns(columns, [text_col, pair_col, label_col], "evaluation data")
         texts = list(data[text_col]) if not pair_col else list(zip(data[text_col], data[pair_col], strict=True))
         labels = list(data[label_col])
+        if self.regression:
+            targets = _checked_targets(labels, label_col)
+            res = self.predictor().predict(normalize_texts(texts)[0], batch_size=bs)
+            return self._metrics(np.asarray([r.prediction for r in res.items]), targets)
         index = {c: i for i, c in enumerate(self.classes)}
         delim = getattr(dsets, "label_delim", " ")
         wanted = {lab for v in labels for lab in (_split_labels(v, delim) if self.multi_label else [str(v)])}
@@ -754,12 +1043,16 @@ class SequenceClassificationTuner(Tuner):
         return probs.numpy(), targets.numpy()
 
     def _metrics(self, probs: Any, targets: Any, log: bool = True) -> dict[str, Any]:
-        """`classification_metrics`, the baseline being the training set's majority class; a collapse is logged."""
+        """`classification_metrics`, the baseline being the training set's majority class (a regression:
+        `regression_metrics`, the baseline its mean); a collapse is logged."""
         import numpy as np
 
-        ids = [] if self.multi_label else list(_train_label_ids(self.dls))
-        majority = int(np.bincount(ids).argmax()) if ids else None
-        out = classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold, majority)
+        if self.regression:
+            out = regression_metrics(probs, targets, _train_mean(self.dls))
+        else:
+            ids = [] if self.multi_label else list(_train_label_ids(self.dls))
+            majority = int(np.bincount(ids).argmax()) if ids else None
+            out = classification_metrics(probs, targets, self.classes, self.multi_label, self.threshold, majority)
         if log and out.get("warning"):
             logger.warning("%s", out["warning"])
         return out
@@ -771,6 +1064,9 @@ class SequenceClassificationTuner(Tuner):
         """A heatmap of the validation confusion matrix (single-label), as a matplotlib Figure; `path=` saves it."""
         from ..plots import confusion_matrix_figure, save_figure
 
+        if self.regression:
+            raise InvalidInputError("A regression model has no confusion matrix: evaluate() gives its mse, rmse, mae, r2 "
+                                    "and pearson.")
         if self.multi_label:
             raise InvalidInputError("A multi-label model has one 2x2 matrix per label: see evaluate()['confusion_matrix'].")
         return save_figure(confusion_matrix_figure(self.evaluate()["confusion_matrix"], self.classes), path)
@@ -779,7 +1075,7 @@ class SequenceClassificationTuner(Tuner):
     def _update_config(self) -> None:
         super()._update_config()
         cfg = self.model.config
-        cfg.problem_type = "multi_label_classification" if self.multi_label else "single_label_classification"
+        cfg.problem_type = self._problem_type()
         cfg.threshold = self.threshold if self.multi_label else None
 
     def _manifest(self) -> dict[str, Any]:
@@ -787,6 +1083,7 @@ class SequenceClassificationTuner(Tuner):
             "multi_label": self.multi_label,
             "threshold": self.threshold if self.multi_label else None,
             "problem_type": self.model.config.problem_type,
+            **({"regression": True} if self.regression else {}),
         }
 
 
@@ -844,7 +1141,8 @@ class EasySequenceClassifier(EasyBase):
     `tag_text(text, model_name_or_path, mini_batch_size=32, detail_level="low", **options)` takes one string, a
     `(text, text_pair)` tuple or `{"text", "text_pair"}` object, or a list mixing them. Options: `long_text`
     ('truncate' or 'window'), `max_length`, `stride`, `threshold` (multi-label), `class_names`. It returns a
-    JSON-safe dict with lists of length 1 for a single input.
+    JSON-safe dict with lists of length 1 for a single input. A regression model (`problem_type="regression"`)
+    answers a number per input: `{"sentences": [...], "predictions": [float, ...]}` (see `RegressionResults`).
 
     Example:
         >>> clf = EasySequenceClassifier()
@@ -870,7 +1168,7 @@ class EasySequenceClassifier(EasyBase):
 TASKS = (
     TaskSpec(
         name=TASK,
-        summary="label texts or text pairs (single- or multi-label)",
+        summary="label texts or text pairs (single- or multi-label), or score them (regression)",
         aliases=("classification", "text_classification", "cls"),
         datasets=SequenceClassificationDatasets,
         tuner=SequenceClassificationTuner,
@@ -885,6 +1183,6 @@ TASKS = (
         flair="TextClassifier",
         flair_predictor=FlairClassifier,
         data_forms=("csv", "jsonl", "folder"),
-        exports=("ClassificationResults", "parent_label"),
+        exports=("ClassificationResults", "RegressionResults", "parent_label"),
     ),
 )
