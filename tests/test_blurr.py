@@ -125,7 +125,7 @@ def _run(code: str, **names: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def imdb_df(bbc_df) -> pd.DataFrame:
     """A tiny stand-in for IMDB_SAMPLE: two BBC labels, short texts, an `is_valid` column."""
-    two = bbc_df[bbc_df.label.isin(["sports", "business"])].groupby("label").head(24).reset_index(drop=True)
+    two = bbc_df[bbc_df.label.isin(["sports", "business"])].groupby("label").head(14).reset_index(drop=True)
     return pd.DataFrame({"label": two.label, "text": two.text.str[:200], "is_valid": [i % 4 == 0 for i in range(len(two))]})
 
 

@@ -199,3 +199,39 @@ def test_readme_fastai_fastxtend_and_blurr_sections_run(tmp_path: Path) -> None:
     assert set(ns["blurr_answer"][0]) == {"label", "score", "class_index", "class_labels", "probs"}
     for folder in ("models/fastai-news", "models/fastxtend-news", "models/blurr-news"):
         assert (tmp_path / folder / "adapt.json").is_file(), folder
+
+
+def test_regression_through_the_datablock_and_blurr_doors(bbc_df, tiny_models, tmp_path: Path) -> None:
+    import fastai.callback.schedule  # noqa: F401 - fit_one_cycle
+    from fastai.data.block import DataBlock
+    from fastai.data.transforms import ColSplitter
+    from fastai.learner import Learner
+
+    from adapt import EasySequenceClassifier, set_seed
+    from adapt.blurr.text.modeling.all import BlearnerForSequenceClassification
+    from adapt.fastai import HFCallback, HFLoss, TaskBlock, predict, save
+    from adapt.loading import with_head
+
+    set_seed(0)
+    rows = bbc_df.head(60).reset_index(drop=True)
+    marks = [i % 4 for i in range(len(rows))]  # the target: how many marker words open the text
+    df = pd.DataFrame({"text": [" ".join(["goal"] * m + [t[:150]]) for m, t in zip(marks, rows.text, strict=True)],
+                       "score": [float(m) for m in marks], "is_valid": [i % 5 == 0 for i in range(len(rows))]})
+    bert = str(tiny_models["bert"])
+    dls = DataBlock(blocks=TaskBlock("classification", bert, "text", "score", regression=True, max_length=48),
+                    splitter=ColSplitter()).dataloaders(df, bs=8)
+    assert dls.one_batch()[1].dtype == torch.float32
+    model, _ = with_head(get_task("classification"), bert, _config(tiny_models["bert"]), ["score"], bert,
+                         {"problem_type": "regression"})
+    learn = Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback()])
+    before = float(learn.validate(ds_idx=0)[0])
+    learn.fit_one_cycle(4, 3e-3)
+    assert float(learn.validate(ds_idx=0)[0]) < 0.5 * before
+    texts = ["goal goal goal Shares fell", "Shares fell"]
+    folder = save(learn, tmp_path / "reg")
+    got = predict(learn, texts)
+    assert all(isinstance(v, float) for v in got["predictions"])
+    assert EasySequenceClassifier().tag_text(texts, str(folder))["predictions"] == pytest.approx(got["predictions"], abs=1e-5)
+    blurr = BlearnerForSequenceClassification.from_data(df, bert, label_attr="score", dl_kwargs={"bs": 8})
+    assert blurr.model.hf_model.config.problem_type == "regression"
+    assert isinstance(blurr.blurr_predict("Shares fell")[0]["label"], float)

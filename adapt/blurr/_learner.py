@@ -240,7 +240,8 @@ class _FromData:
 
 
 class BlearnerForSequenceClassification(_FromData, Blearner):
-    """Text (or text-pair) classification; a list of label columns makes it multi-label."""
+    """Text (or text-pair) classification; a list of label columns makes it multi-label, a float label column a
+    regression (one output, MSE)."""
 
     task = "sequence_classification"
 
@@ -260,6 +261,8 @@ class BlearnerForSequenceClassification(_FromData, Blearner):
         pair = text[1] if isinstance(text, (list, tuple)) else None
         text = text[0] if isinstance(text, (list, tuple)) else text
         options: dict[str, Any] = {"text_pair_col": pair} if pair else {}
+        if not isinstance(label, (list, tuple)) and pd.api.types.is_float_dtype(df[label]):  # blurr #58: regression
+            options["regression"] = True
         if isinstance(label, (list, tuple)):  # one 0/1 column per label: multi-label
             names = [str(c) for c in label]
             joined = df[label].apply(lambda r: "|".join(n for n, v in zip(names, r, strict=True) if v), axis=1)
