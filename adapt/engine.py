@@ -201,17 +201,48 @@ class HFModel(nn.Module):
 
 class HFLoss:
     """`loss_func=HFLoss()`: train on the transformers model's own loss (the batch's labels are passed to the model
-    by `HFCallback`). Any other fastai or PyTorch loss replaces it, called on the outputs and the labels."""
+    by `HFCallback`). Any other fastai or PyTorch loss replaces it, called on the outputs and the labels.
+
+    With `reduction="none"` (what fastai sets for `get_preds(with_loss=True)` and `Interpretation`) it gives each
+    item's loss, computed from the outputs as the model computes its own: cross-entropy over classes, tags (-100
+    ignored) or answer starts and ends, BCE for multi-hot targets, MSE for one output, next-token cross-entropy
+    for a causal LM (`causal`, which `HFCallback` sets)."""
 
     value: Any = None
+    reduction: str = "mean"
+    causal: bool = False
 
     def __call__(self, pred: Any, *targets: Any) -> Any:
+        if self.reduction == "none":
+            return per_item_loss(pred, targets, self.causal)
         if self.value is None:
             from .errors import InvalidInputError
 
             raise InvalidInputError("HFLoss needs HFCallback in the Learner's callbacks (it hands over the model's loss): "
                                     "Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback()]).")
         return self.value
+
+
+def per_item_loss(pred: Any, targets: Sequence[Any], causal: bool = False) -> torch.Tensor:
+    """Each item's loss, for outputs `pred` (a tensor, or a tuple such as QA's start and end logits) and `targets`."""
+    import torch.nn.functional as F
+
+    if isinstance(pred, (tuple, list)):
+        return sum(per_item_loss(p, (t,)) for p, t in zip(pred, targets, strict=True))  # type: ignore[return-value]
+    pred, targ = pred.float(), targets[0]
+    if targ.is_floating_point():
+        if pred.shape[-1] == 1 and targ.dim() == 1:  # regression
+            return F.mse_loss(pred.view(-1), targ, reduction="none")
+        return F.binary_cross_entropy_with_logits(pred, targ, reduction="none").mean(-1)
+    if causal:
+        pred, targ = pred[:, :-1], targ[:, 1:]
+    if targ.dim() == 1:
+        return F.cross_entropy(pred, targ, reduction="none", ignore_index=IGNORE_INDEX)
+    losses = F.cross_entropy(pred.transpose(1, -1), targ, reduction="none", ignore_index=IGNORE_INDEX)
+    return losses.sum(-1) / (targ != IGNORE_INDEX).sum(-1).clamp(min=1)
+
+
+IGNORE_INDEX = -100
 
 
 class WrapsModel(Callback):
@@ -251,11 +282,21 @@ class HFCallback(WrapsModel):
     order = -10  # before every other callback sees the model
     wrapper = HFModel
 
-    def __init__(self, output_keys: Sequence[str] = ("logits",)) -> None:
-        self.output_keys = tuple(output_keys)
+    def __init__(self, output_keys: Sequence[str] | None = None) -> None:
+        self.output_keys = tuple(output_keys) if output_keys is not None else None
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        return HFModel(model, self.output_keys)
+        """`model` in `HFModel`, returning the outputs `output_keys` names (by default those the dataloaders' task
+        declares, else `logits`); a tokenizer the dataloaders carry and the model pad alike (`pad_alike`)."""
+        from .modelio import pad_alike
+
+        tokenizer = getattr(self.dls, "tokenizer", None)
+        if tokenizer is not None and hasattr(model, "config"):
+            pad_alike(model, tokenizer)
+        if isinstance(self.learn.loss_func, HFLoss):
+            self.learn.loss_func.causal = type(model).__name__.endswith("ForCausalLM")
+        keys = self.output_keys or getattr(self.dls, "output_keys", None) or ("logits",)
+        return HFModel(model, keys)
 
     def before_batch(self) -> None:
         if isinstance(self.learn.loss_func, HFLoss) and self.yb:  # the targets by the names the model takes them

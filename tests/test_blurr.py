@@ -256,6 +256,8 @@ def test_from_data_sequence_classification_with_pairs_and_multilabel(task_files:
     learn = BlearnerForSequenceClassification.from_data(pairs, str(tiny_models["bert"]), text_attr=["text", "text2"],
                                                         dl_kwargs={"bs": 4})
     assert set(learn.blurr_predict([("Shares fell", "in London")])[0]) >= {"label", "probs"}
+    by_row = learn.blurr_predict(pairs.head(2))  # DataFrame rows, read by the data's own columns
+    assert by_row == learn.blurr_predict(list(zip(pairs.text.head(2), pairs.text2.head(2), strict=True)))
     labels = sorted(df.label.unique())
     multi = df.assign(**{lab: (df.label == lab).astype(int) for lab in labels})
     multi[labels[0]] = 1  # a second label on every row
@@ -276,7 +278,8 @@ def test_from_data_token_classification(task_files: Path, tiny_models, tmp_path:
     learn = BlearnerForTokenClassification.from_data(ids, str(tiny_models["bert"]), tokens_attr="tokens",
                                                      token_labels_attr="ner_tags", labels=labels, dl_kwargs={"bs": 4})
     learn.unfreeze()
-    learn.fit_one_cycle(1, lr_max=3e-3)
+    learn.fit_one_cycle(1, lr_max=3e-3, moms=(0.8, 0.7, 0.8), cbs=[BlearnerForTokenClassification.get_metrics_cb()])
+    assert "micro avg" in learn.token_classification_report  # seqeval's report, as blurr left it
     res = learn.predict(["Barack Obama visited Paris", "shares in London fell"])
     assert len(res) == 2 and all(isinstance(r, list) for r in res)
     assert all(set(e) == {"entity_group", "score", "word", "start", "end"} for r in res for e in r)
@@ -329,7 +332,9 @@ def test_from_data_summarization_and_translation(task_files: Path, tiny_models, 
     df = _frame(task_files, "summarization")
     learn = BlearnerForSummarization.from_data(df, str(tiny_models["bart"]), text_attr="text", summary_attr="summary",
                                                max_length=64, max_target_length=16, dl_kwargs={"bs": 2})
-    learn.fit_one_cycle(1, lr_max=1e-3)
+    with pytest.warns(UserWarning, match="BERTScore and METEOR"):
+        metrics_cb = BlearnerForSummarization.get_metrics_cb()
+    learn.fit_one_cycle(1, lr_max=1e-3, cbs=[metrics_cb])
     assert list(learn.predict("The company reported a loss.")[0]) == ["summary_texts"]
     three = learn.predict("The company reported a loss.", num_return_sequences=3)[0]["summary_texts"]
     assert isinstance(three, list) and len(three) == 3
@@ -364,5 +369,6 @@ def test_export_and_load_learner_round_trip(task_files: Path, tiny_models, tmp_p
     learn.fit_one_cycle(1, lr_max=1e-3)
     learn.export(fname=tmp_path / "export.pkl")
     inf_learn = load_learner(tmp_path / "export.pkl")
+    assert len(inf_learn.dls.task_datasets.train) == 0  # the export holds no copy of the data
     texts = ["This movie should not be seen by anyone!!!!", "Shares fell"]
     assert inf_learn.blurr_predict(texts) == learn.blurr_predict(texts)

@@ -74,8 +74,7 @@ def fastai_learners(toy_registered, task_files: Path, tiny_models) -> dict[str, 
         dls = _dls(task, _frame(task_files / file), tiny_models[kind])
         labels = list(dls.vocab or [])
         model, _ = with_head(spec, str(tiny_models[kind]), _config(tiny_models[kind]), labels, str(tiny_models[kind]), {})
-        keys = ("start_logits", "end_logits") if task == "question_answering" else ("logits",)
-        learn = Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback(keys)], splitter=hf_splitter)
+        learn = Learner(dls, model, loss_func=HFLoss(), cbs=[HFCallback()], splitter=hf_splitter)  # outputs: the task's
         before = float(learn.validate(ds_idx=0)[0])
         learn.fit_one_cycle(3, 3e-3)
         out[task] = (learn, before, float(learn.validate(ds_idx=0)[0]))
@@ -180,19 +179,20 @@ def test_rows_without_column_names_are_refused(tiny_models) -> None:
 
 
 def test_readme_fastai_fastxtend_and_blurr_sections_run(tmp_path: Path) -> None:
-    """The README's three fastai-door sections, run as written in one session (they share the data and model)."""
+    """The README's three fastai-door sections, each run as written on its own."""
     import sys
 
     from .readme_utils import section_blocks
     from .test_docs import _README_DRIVER, _run, _tiny_env
 
-    blocks = [b for heading in ("The fastai way: your own DataBlock and Learner", "Coming from fastxtend", "Coming from blurr")
-              for b in section_blocks(heading, "python")]
-    assert len(blocks) == 3
     env = _tiny_env(ADAPT_README_FASTAI_DOCS="40", ADAPT_README_FASTAI_EPOCHS="1")
-    proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
-    printed, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
-    ns = json.loads(tail)
+    ns, printed = {}, ""
+    for heading in ("The fastai way: your own DataBlock and Learner", "Coming from fastxtend", "Coming from blurr"):
+        blocks = section_blocks(heading, "python")
+        assert len(blocks) == 1, heading
+        proc = _run([sys.executable, "-c", _README_DRIVER], cwd=tmp_path, env=env, stdin=json.dumps(blocks))
+        out, _, tail = proc.stdout.rpartition("@@NAMESPACE@@")
+        ns, printed = {**ns, **json.loads(tail)}, printed + out
     assert ns["same"] is True, "Easy differs from adapt.fastai.predict"
     assert ns["reloaded"]["probs"][0] == pytest.approx(ns["answer"]["probs"][0], abs=1e-6)
     assert "predicted labels" in printed and "prediction" in printed  # show_results of both doors
@@ -232,6 +232,25 @@ def test_regression_through_the_datablock_and_blurr_doors(bbc_df, tiny_models, t
     got = predict(learn, texts)
     assert all(isinstance(v, float) for v in got["predictions"])
     assert EasySequenceClassifier().tag_text(texts, str(folder))["predictions"] == pytest.approx(got["predictions"], abs=1e-5)
-    blurr = BlearnerForSequenceClassification.from_data(df, bert, label_attr="score", dl_kwargs={"bs": 8})
+    blurr = BlearnerForSequenceClassification.from_data(df, bert, label_attr="score", n_labels=1, dl_kwargs={"bs": 8})
     assert blurr.model.hf_model.config.problem_type == "regression"
     assert isinstance(blurr.blurr_predict("Shares fell")[0]["label"], float)
+
+
+def test_interpretation_and_show_results_with_a_fastai_loss(fastai_learners) -> None:
+    from fastai.interpret import ClassificationInterpretation
+    from fastai.learner import Learner
+    from fastai.losses import CrossEntropyLossFlat
+
+    from adapt.fastai import HFCallback
+
+    learn = fastai_learners["sequence_classification"][0]
+    interp = ClassificationInterpretation.from_learner(learn)  # per-item losses from HFLoss(reduction="none")
+    losses, _idx = interp.top_losses(3)
+    assert len(losses) == 3 and bool((losses >= 0).all()) and losses[0] >= losses[-1]
+    plain = Learner(learn.dls, learn.hf_model, loss_func=CrossEntropyLossFlat(), cbs=[HFCallback()])
+    dl = learn.dls.valid
+    b = dl.one_batch()
+    _, _, decoded = plain.get_preds(dl=[b], with_decoded=True)  # class ids, as fastai's show_results passes them
+    _, _, _samples, predicted = dl.show_results(b, decoded, show=False)
+    assert all(p["labels"] in learn.dls.vocab for p in predicted), predicted

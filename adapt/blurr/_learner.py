@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from fastai.data.block import DataBlock
 from fastai.data.transforms import ColSplitter, RandomSplitter
+from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
 from torch import nn
@@ -97,7 +98,7 @@ class BaseModelCallback(WrapsModel):
         self.learn.pred = preds[0] if len(preds) == 1 else preds
 
     def after_loss(self) -> None:
-        if self.hf_loss is not None:
+        if self.hf_loss is not None and getattr(self.learn.loss_func, "reduction", "mean") != "none":
             self.learn.loss_grad = self.hf_loss
             self.learn.loss = self.hf_loss.clone().detach()
 
@@ -130,6 +131,19 @@ def calculate_token_class_metrics(pred_toks: Sequence[Sequence[str]], targ_toks:
     return func(targ_toks, pred_toks)
 
 
+class TaskReportCallback(Callback):
+    """What blurr's metrics callbacks left on the learner after a fit: `learn.token_classification_report` (seqeval's
+    per-entity precision, recall, F1 and support on the validation set) for token classification."""
+
+    order = 100
+
+    def after_fit(self) -> None:
+        if _task(self.learn) == "token_classification":
+            from ..fastai import tuner_from_learner
+
+            self.learn.token_classification_report = tuner_from_learner(self.learn).entity_report()
+
+
 # -- Blearner -----------------------------------------------------------------------------------------------------
 _PRECALCULATED = ((CrossEntropyLossFlat, PreCalculatedCrossEntropyLoss), (BCEWithLogitsLossFlat, PreCalculatedBCELoss))
 
@@ -156,12 +170,9 @@ class Blearner(Learner):
     def __init__(self, dls: Any, hf_model: nn.Module, base_model_cb: Any = BaseModelCallback, **kwargs: Any) -> None:
         splitter = kwargs.pop("splitter", hf_splitter)
         cbs = list(kwargs.pop("cbs", None) or [])
-        if isinstance(dls.train, TaskDL):
-            from ..tasks import get_task
-
-            keys = get_task(self.task).tuner.output_keys if self.task else ("logits",)
+        if isinstance(dls.train, TaskDL):  # the outputs the task's loss takes come from the dataloaders
             loss_func, model = kwargs.pop("loss_func", None) or HFLoss(), kwargs.pop("model", hf_model)
-            cbs.insert(0, HFCallback(keys))
+            cbs.insert(0, HFCallback())
         else:
             loss_func = kwargs.pop("loss_func", getattr(dls, "loss_func", None))
             tfm = first_blurr_tfm(dls)
@@ -197,6 +208,7 @@ class _FromData:
     """`from_data` (1.0) and `from_dataframe`/`from_csv`/`from_dictionaries` (2021) of every `BlearnerFor*`."""
 
     task: str | None = None
+    text_gen_kwargs: dict[str, Any]
 
     @classmethod
     def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
@@ -208,20 +220,34 @@ class _FromData:
                learner_kwargs: dict[str, Any] | None, **attrs: Any) -> Any:
         from ..tasks import get_task
 
+        from ..data import check_columns
+
         df = _read(data)
+        check_columns(list(df.columns), [v for k, v in attrs.items() if k.endswith("_attr") and isinstance(v, str)],
+                      "data (from_data)")
         if splitter is None:
             splitter = ColSplitter() if "is_valid" in df else RandomSplitter()
         df, columns, options = cls._columns(df, **attrs)
         spec = get_task(str(cls.task))
-        block = TaskBlock(spec, str(name), *columns, **{**spec.data_defaults, **options})
+        tok_kwargs = attrs.get("hf_tok_kwargs") or {}
+        block = TaskBlock(spec, str(name), *columns, **{**spec.data_defaults, **options,
+                                                         **({"auto_kwargs": tok_kwargs} if tok_kwargs else {})})
         dls = DataBlock(blocks=block, splitter=splitter).dataloaders(df, **(dl_kwargs or {}))
         tuner = spec.tuner(dls, str(name))  # the model with adapt's task head, and the task's metrics
         kwargs = {"metrics": list(tuner.learn.metrics), **cls._learner_defaults(), **(learner_kwargs or {})}
-        return cls(dls, tuner.model, **kwargs)  # type: ignore[call-arg]
+        learn = cls(dls, tuner.model, **kwargs)  # type: ignore[call-arg]
+        learn.text_gen_kwargs = dict(attrs.get("text_gen_kwargs") or {})  # blurr_generate's defaults
+        return learn
 
     @classmethod
     def _learner_defaults(cls) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def get_metrics_cb(cls) -> Any:
+        """blurr's metrics callback: the learner already reports the task's metrics each epoch, so this adds what
+        blurr's callbacks also left on the learner (`token_classification_report` for NER) and nothing else."""
+        return TaskReportCallback()
 
     @classmethod
     def from_dataframe(cls, df: Any, pretrained_model_name_or_path: Any, preprocess_func: Any = None, **kwargs: Any) -> Any:
@@ -261,14 +287,32 @@ class BlearnerForSequenceClassification(_FromData, Blearner):
         pair = text[1] if isinstance(text, (list, tuple)) else None
         text = text[0] if isinstance(text, (list, tuple)) else text
         options: dict[str, Any] = {"text_pair_col": pair} if pair else {}
-        if not isinstance(label, (list, tuple)) and pd.api.types.is_float_dtype(df[label]):  # blurr #58: regression
+        if not isinstance(label, (list, tuple)) and _is_regression(df[label], attrs["n_labels"]):  # blurr #58
             options["regression"] = True
+        elif attrs["n_labels"] is not None:
+            options["num_classes_check"] = attrs["n_labels"]
         if isinstance(label, (list, tuple)):  # one 0/1 column per label: multi-label
             names = [str(c) for c in label]
             joined = df[label].apply(lambda r: "|".join(n for n, v in zip(names, r, strict=True) if v), axis=1)
             df = df.assign(_labels=joined)
             label, options = "_labels", {**options, "is_multicategory": True, "label_delim": "|"}
+        n = options.pop("num_classes_check", None)
+        found = len(label) if isinstance(label, (list, tuple)) else df[label].nunique()
+        if n is not None and not options.get("is_multicategory") and n != found:
+            from ..errors import NumClassesError
+
+            raise NumClassesError(f"n_labels={n}, but {label!r} holds {found} labels: {sorted(map(str, df[label].unique()))}.")
         return df, (text, label), options
+
+
+def _is_regression(values: pd.Series, n_labels: int | None) -> bool:
+    """A regression target: `n_labels=1`, or a float column whose values are not all whole numbers."""
+    if n_labels == 1:
+        return True
+    if not pd.api.types.is_float_dtype(values):
+        return False
+    present = values.dropna()
+    return bool(len(present)) and not bool((present == present.round()).all())
 
 
 class BlearnerForTokenClassification(_FromData, Blearner):
@@ -310,14 +354,17 @@ class BlearnerForQuestionAnswering(_FromData, Blearner):
                   ans_start_char_idx_attr: str = "ans_start_char_idx") -> Any:
         return cls._build(data, pretrained_model_name_or_path, dblock_splitter, dl_kwargs, learner_kwargs,
                           max_seq_len=max_seq_len, context_attr=context_attr, question_attr=question_attr,
-                          answer_text_attr=answer_text_attr, start_attr=ans_start_char_idx_attr)
+                          answer_text_col=answer_text_attr, start_col=ans_start_char_idx_attr)
 
     @classmethod
     def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
         if "answers" not in df:
-            text, start = df[attrs["answer_text_attr"]].fillna("").astype(str), df[attrs["start_attr"]].fillna(0).astype(int)
+            from ..data import check_columns
+
+            check_columns(list(df.columns), [attrs["answer_text_col"], attrs["start_col"]], "data (from_data: the answers)")
+            text, start = df[attrs["answer_text_col"]].fillna("").astype(str), df[attrs["start_col"]].fillna(0).astype(int)
             df = df.assign(answers=[{"text": [t] if t else [], "answer_start": [s] if t else []}
-                                    for t, s in zip(text, start, strict=True)], **{attrs["start_attr"]: start})
+                                    for t, s in zip(text, start, strict=True)], **{attrs["start_col"]: start})
         options: dict[str, Any] = {"question_col": attrs["question_attr"], "context_col": attrs["context_attr"]}
         if attrs["max_seq_len"]:
             options["max_length"] = attrs["max_seq_len"]
@@ -354,6 +401,16 @@ class _Seq2Seq(_FromData, Blearner):
         return {"splitter": seq2seq_splitter}
 
     @classmethod
+    def get_metrics_cb(cls) -> Any:
+        """The learner reports ROUGE (summarization) or BLEU (translation) each epoch already; blurr's BERTScore and
+        METEOR need downloads at run time and are left out."""
+        import warnings
+
+        warnings.warn("adapt.blurr leaves out BERTScore and METEOR (they download models and data when used); the learner "
+                      "reports the task's metrics (ROUGE with rouge-score, BLEU with sacrebleu) each epoch.", stacklevel=2)
+        return super().get_metrics_cb()
+
+    @classmethod
     def _seq2seq(cls, df: pd.DataFrame, attrs: dict[str, Any]) -> Any:
         (source, target), prefix = attrs["cols"], attrs["prefix"]
         options = {"max_source_length": attrs.get("max_length"), "max_target_length": attrs.get("max_target_length"),
@@ -381,7 +438,8 @@ class BlearnerForSummarization(_Seq2Seq):
         prefix = "summarize: " if _t5(pretrained_model_name_or_path) else ""
         return cls._build(data, pretrained_model_name_or_path, dblock_splitter, dl_kwargs, learner_kwargs,
                           cols=(text_attr, summary_attr), prefix=prefix, max_length=max_length,
-                          max_target_length=max_target_length)
+                          max_target_length=max_target_length, text_attr=text_attr, summary_attr=summary_attr,
+                          hf_tok_kwargs=hf_tok_kwargs, text_gen_kwargs=text_gen_kwargs)
 
     @classmethod
     def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
@@ -403,9 +461,10 @@ class BlearnerForTranslation(_Seq2Seq):
                   hf_tok_kwargs: dict[str, Any] | None = None, text_gen_kwargs: dict[str, Any] | None = None,
                   dl_kwargs: dict[str, Any] | None = None, learner_kwargs: dict[str, Any] | None = None) -> Any:
         prefix = f"translate {src_lang_name} to {trg_lang_name}: " if _t5(pretrained_model_name_or_path) else ""
-        return cls._build(data, pretrained_model_name_or_path, dblock_splitter or RandomSplitter(), dl_kwargs,
-                          learner_kwargs, cols=(src_lang_attr, trg_lang_attr), prefix=prefix, max_length=max_length,
-                          max_target_length=max_target_length)
+        return cls._build(data, pretrained_model_name_or_path, dblock_splitter, dl_kwargs, learner_kwargs,
+                          cols=(src_lang_attr, trg_lang_attr), prefix=prefix, max_length=max_length,
+                          max_target_length=max_target_length, src_lang_attr=src_lang_attr, trg_lang_attr=trg_lang_attr,
+                          hf_tok_kwargs=hf_tok_kwargs, text_gen_kwargs=text_gen_kwargs)
 
     @classmethod
     def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
@@ -451,16 +510,25 @@ def blurr_predict(self: Learner, items: Any, rm_type_tfms: Any = None) -> list[d
     """Classify a text, a `(text, text_pair)` tuple, a dict row, a list of those or a DataFrame: per item
     `label`, `score`, `class_index`, `class_labels`, `probs` (multi-label: `labels`, `scores`, `class_indices`)."""
     rows, _ = _listed(items)
-    inputs = [_pair(r) for r in rows]
+    dsets = getattr(self.dls, "task_datasets", None)
+    cols = (getattr(dsets, "text_col", None) or "text", getattr(dsets, "text_pair_col", None))
+    inputs = [_pair(r, *cols) for r in rows]
     res = _predict(self, inputs, "sequence_classification")
     if "classes" not in res:  # regression: the value
         return [{"label": v, "score": v} for v in res["predictions"]]
     return [_classification_row(p, probs, res["classes"]) for p, probs in zip(res["predictions"], res["probs"], strict=True)]
 
 
-def _pair(item: Any) -> Any:
+def _pair(item: Any, text_col: str = "text", pair_col: str | None = None) -> Any:
+    """One input as the classifier takes it, from blurr's forms: a text, a `(text, pair)` tuple or a row (a dict with
+    the data's text columns, or blurr's `{"text": ...}`)."""
     if isinstance(item, dict):
-        item = item.get("text", item)
+        key = text_col if text_col in item else "text"
+        if key not in item:
+            from ..errors import MissingColumnError
+
+            raise MissingColumnError(f"A row to classify needs its {text_col!r} column; it has {sorted(item)}.")
+        item = (item[key], item[pair_col]) if pair_col and pair_col in item else item[key]
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return {"text": str(item[0]), "text_pair": str(item[1])}
     return item
@@ -496,10 +564,11 @@ def _generation_task(learn: Any) -> str:
 def blurr_generate(self: Learner, items: Any, key: str = "generated_texts", **kwargs: Any) -> list[dict[str, Any]]:
     """Generate for a text or a list: per item `{key: text}`, or a list of texts with `num_return_sequences > 1`."""
     texts, _ = _listed(items)
+    task = _generation_task(self)
+    kwargs = {**getattr(self, "text_gen_kwargs", {}), **kwargs}  # from_data's text_gen_kwargs, then the call's
     n = int(kwargs.pop("num_return_sequences", 1) or 1)
     if n > 1:
         return [{key: _sequences(self, t, n, kwargs)} for t in texts]
-    task = _generation_task(self)
     res = _predict(self, texts, task, level="low", **_generation_options(task, kwargs))
     outputs = next(v for k, v in res.items() if k != "sentences")
     return [{key: o} for o in outputs]
@@ -526,7 +595,9 @@ def _sequences(learn: Any, text: str, n: int, kwargs: dict[str, Any]) -> list[st
     dsets = learn.dls.task_datasets
     enc = tok(getattr(dsets, "prefix", "") + text, return_tensors="pt", truncation=True,
               max_length=getattr(dsets, "max_source_length", None) or 512).to(next(model.parameters()).device)
-    gen = {"num_beams": max(n, 1), "max_new_tokens": 32, **kwargs, "num_return_sequences": n}
+    given = dict(kwargs)
+    new_tokens = given.pop("max_length", None) or given.pop("num_tokens_to_produce", None) or 32
+    gen = {"num_beams": max(n, 1), **given, "max_new_tokens": new_tokens, "num_return_sequences": n}
     with torch.no_grad():
         out = model.eval().generate(**enc, **gen)
     start = 0 if model.config.is_encoder_decoder else enc["input_ids"].shape[1]

@@ -75,7 +75,9 @@ def str_to_type(typename: str) -> type:
         found = getattr(importlib.import_module(module), typename, None)
         if isinstance(found, type):
             return found
-    raise ValueError(f"No transformers or fastai class is named {typename!r}.")
+    from ..errors import InvalidChoiceError
+
+    raise InvalidChoiceError(f"No transformers or fastai class is named {typename!r}.")
 
 
 str_to_class = str_to_type
@@ -100,7 +102,9 @@ def _model_cls(task: Any) -> Any:
     name = getattr(task, "name", task)
     cls = getattr(transformers, f"AutoModelFor{name}", None)
     if cls is None:
-        raise ValueError(f"No transformers auto class for the task {name!r}.")
+        from ..errors import InvalidChoiceError, unknown_name
+
+        raise InvalidChoiceError(unknown_name("task", str(name), [t.name for t in HF_TASKS_ALL]))
     return cls
 
 
@@ -162,6 +166,8 @@ class PreCalculatedLoss(BaseLoss):
     it over); fastai still calls this for the value it shows, so it returns 0."""
 
     def __call__(self, inp: Any, targ: Any = None, **kwargs: Any) -> torch.Tensor:
+        if getattr(self, "reduction", "mean") == "none":  # per-item losses (get_preds(with_loss=True), Interpretation)
+            return super().__call__(inp, targ, **kwargs)
         return torch.tensor(0.0)
 
 

@@ -17,7 +17,7 @@ method to fastai's classes.
 
 from ..engine import HFCallback, HFLoss, HFModel
 from .data import TaskBatch, TaskBlock, TaskDL, TaskRows, predicted_row
-from .learner import hf_splitter, predict, save, seq2seq_splitter, task_of, tuner_from_learner
+from .learner import hf_splitter, layer_splitter, predict, save, seq2seq_splitter, task_of, tuner_from_learner
 
 __all__ = [
     "HFCallback",
@@ -28,6 +28,7 @@ __all__ = [
     "TaskDL",
     "TaskRows",
     "hf_splitter",
+    "layer_splitter",
     "predict",
     "predicted_row",
     "save",

@@ -40,7 +40,8 @@ def _record(item: Any) -> dict[str, Any]:
         return dict(item)
     raise InvalidDataError(
         f"TaskBlock reads rows with named columns (a DataFrame's rows, or dicts); got a {type(item).__name__}. Pass the "
-        "DataFrame itself to dblock.dataloaders(df), or a list of dicts, and leave get_x out (or make it return a row).")
+        "DataFrame itself to dblock.dataloaders(df), or a list of dicts, and leave get_x out (or make it return a row). "
+        "To predict texts with a trained Learner: adapt.fastai.predict(learn, texts).")
 
 
 def _rows_dataset(records: list[dict[str, Any]]) -> Any:
@@ -87,9 +88,14 @@ class TaskRows(Transform):
         return x
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (`Learner.export`) without the rows themselves: an exported learner predicts and validates on
-        new dataloaders, and is not a copy of the data."""
-        return {**self.__dict__, "records": ([], [])}
+        """Pickled (`Learner.export`) without the rows: the datasets keep their tokenizer, labels and settings (what
+        `adapt.fastai.predict` and `save` read), with empty splits, so an export is not a copy of the data."""
+        import copy
+
+        dsets = copy.copy(self.task_datasets)
+        if dsets is not None:
+            dsets.train, dsets.valid = (d.select([]) for d in (dsets.train, dsets.valid))
+        return {**self.__dict__, "records": ([], []), "task_datasets": dsets}
 
     def encode(self, items: Any) -> Any:
         """Other rows (a DataFrame, a list of dicts), encoded as the validation rows are: the validation split of the
@@ -100,8 +106,14 @@ class TaskRows(Transform):
                                     "rows alike: predict with adapt.fastai.predict(learn, texts), or build a DataBlock.")
         if not records:
             raise InvalidInputError("No rows to encode: pass at least one.")
+        from ..errors import MissingColumnError
+
         data = {"train": _rows_dataset(self.records[0]), "validation": _rows_dataset(records)}
-        return self.spec.datasets.from_hf(data, *self.columns, **{"tokenizer": self.tokenizer, **self.options}).split(1)
+        try:
+            return self.spec.datasets.from_hf(data, *self.columns, **{"tokenizer": self.tokenizer, **self.options}).split(1)
+        except MissingColumnError as e:
+            raise MissingColumnError(f"{e} A test set is encoded with its targets, as the validation rows are; to predict "
+                                     "rows without them use adapt.fastai.predict(learn, texts).") from e
 
 
 class TaskSplit:
@@ -131,7 +143,7 @@ def TaskBlock(task: Any, tokenizer: Any, *columns: Any, **options: Any) -> Trans
     if isinstance(tokenizer, (str, bytes)) or hasattr(tokenizer, "__fspath__"):
         from ..modelio import load_tokenizer
 
-        tokenizer = load_tokenizer(str(tokenizer))
+        tokenizer = load_tokenizer(str(tokenizer), **dict(options.pop("auto_kwargs", None) or {}))
     return TransformBlock(type_tfms=TaskRows(task, tokenizer, columns, options), dl_type=TaskDL)
 
 
@@ -173,12 +185,15 @@ class TaskDL(DataLoader):
         if "after_batch" in kwargs and not callable(kwargs["after_batch"]):  # a DataBlock's batch_tfms
             kwargs["after_batch"] = Pipeline(list(kwargs["after_batch"]))
         dataset = dataset if isinstance(dataset, TaskSplit) else TaskSplit(dataset)
-        self.block, self.task_datasets = block, block.task_datasets
+        self.block = block
         self._collate = HFBatchCollate(self.task_datasets.default_collate(), self.task_datasets.label_keys)
         self._columns = self.task_datasets.model_columns(dataset)
         self._last_rows: list[dict[str, Any]] = []
         super().__init__(dataset, **kwargs)
 
+    task_datasets = property(lambda self: self.block.task_datasets)
+    task_spec = property(lambda self: self.block.spec)
+    output_keys = property(lambda self: self.block.spec.tuner.output_keys)  # what `HFCallback` hands to the loss
     tokenizer = property(lambda self: self.task_datasets.tokenizer)
     vocab = property(lambda self: self.task_datasets.vocab)
     label_keys = property(lambda self: self.task_datasets.label_keys)
@@ -228,8 +243,17 @@ class TaskBatch:
 
 
 def _prediction(target: Any, out: Any) -> Any:
-    """A model output for one row as the row's target would hold it (ids, multi-hot, a value, token ids)."""
-    out = out.detach().float().cpu()
+    """A model output for one row as the row's target would hold it (ids, multi-hot, a value, token ids); `out` is
+    raw (logits) or already decoded by the loss (`CrossEntropyLossFlat` gives class ids, BCE a boolean mask)."""
+    out = out.detach().cpu()
+    if not out.is_floating_point():  # decoded by the loss
+        vals = out.tolist()
+        if isinstance(target, (list, tuple)):
+            if target and isinstance(target[0], float):
+                return [float(v) for v in vals]
+            return [IGNORE if t == IGNORE else p for t, p in zip(target, vals, strict=False)]
+        return int(vals)
+    out = out.float()
     if isinstance(target, (list, tuple)):
         if out.dim() == 1:  # multi-label: one score per class
             return [float(v) for v in (out.sigmoid() >= 0.5).float().tolist()]

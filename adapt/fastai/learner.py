@@ -35,15 +35,14 @@ def layer_splitter(chunks: int) -> Any:
 
 
 def seq2seq_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
-    """fastai `splitter=` for encoder-decoder models (T5, BART, Marian): shared embeddings, encoder, decoder, head."""
+    """fastai `splitter=` for encoder-decoder models (T5, BART, Marian): shared embeddings, encoder, decoder with
+    the rest (a head tied to the embeddings has no weights of its own), so `freeze()` trains the decoder."""
     hf: Any = getattr(model, "hf_model", model)
     if not (hasattr(hf, "get_encoder") and hasattr(hf, "get_decoder")):
         return hf_layer_groups(model)
-    embed = hf.get_input_embeddings()
-    parts = [embed, hf.get_encoder(), hf.get_decoder()]
     seen: set[int] = set()
     groups: list[list[nn.Parameter]] = []
-    for part in parts:
+    for part in (hf.get_input_embeddings(), hf.get_encoder()):
         groups.append([p for p in part.parameters() if id(p) not in seen])
         seen.update(id(p) for p in part.parameters())
     groups.append([p for p in model.parameters() if id(p) not in seen])
@@ -66,8 +65,13 @@ def task_of(learn: Any, task: Any = None) -> TaskSpec:
         return task
     if task is not None:
         return get_task(str(task))
+    known = getattr(learn.dls, "task_spec", None)  # a TaskBlock's
+    if isinstance(known, TaskSpec):
+        return known
     dsets = getattr(learn.dls, "task_datasets", None)
-    kinds = [s for s in all_tasks().values() if dsets is not None and type(dsets) is s.datasets]
+    kinds = [s for s in all_tasks().values() if dsets is not None and isinstance(dsets, s.datasets)
+             and all(bool(getattr(dsets, k, False)) == bool(v) for k, v in s.variant.items())]
+    kinds.sort(key=lambda s: type(dsets).__mro__.index(s.datasets))  # the nearest datasets class: a subclass's own task
     if not kinds:
         raise InvalidInputError(
             "Name the task (task='classification', ...): this Learner's dataloaders were not built by a TaskBlock or "

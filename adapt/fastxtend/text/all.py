@@ -1,9 +1,9 @@
-"""`from adapt.fastxtend.text.all import *`: fastai's basics and fastxtend's Hugging Face names, as fastxtend's
-`text.all` gives them (fastai's text modules are not needed for transformers models)."""
+"""`from adapt.fastxtend.text.all import *`: fastai's names (`fastai.text.all`, with its callbacks and fit policies)
+and fastxtend's Hugging Face names, as fastxtend's `text.all` gives them."""
 
 from typing import Any
 
-import fastai.basics as _fastai
+import fastai.text.all as _fastai
 
 from . import huggingface as _hf
 from .huggingface import (  # noqa: F401 - this module's names (`__all__` is built below)
