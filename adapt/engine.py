@@ -167,16 +167,24 @@ class AdaptiveDataLoaders(DataLoaders):
     def show_batch(self, ds_idx: int = 0, n: int = 5, raw: bool = False, seed: int | None = None) -> None:
         """Show decoded text and label names (`raw=True`: token ids and lengths): HTML in notebooks, a table in a terminal."""
         df = self.batch_table(ds_idx=ds_idx, n=n, raw=raw, seed=seed)
-        if "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None:
-            from IPython.display import display
+        if not _in_ipython() and "text" in df:
+            width = max(40, shutil.get_terminal_size((120, 20)).columns - 30)
+            df = df.assign(text=[textwrap.shorten(t, width=width, placeholder=" ...") for t in df["text"]])
+        display_table(df)
 
-            display(df)
-            return
-        width = max(40, shutil.get_terminal_size((120, 20)).columns - 30)
-        shown = df.copy()
-        if "text" in shown:
-            shown["text"] = [textwrap.shorten(t, width=width, placeholder=" ...") for t in shown["text"]]
-        sys.stdout.write(shown.to_string(index=False) + "\n")
+
+def _in_ipython() -> bool:
+    return "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None
+
+
+def display_table(df: Any) -> None:
+    """A DataFrame as HTML in a notebook (or IPython), else as text on stdout."""
+    if _in_ipython():
+        from IPython.display import display
+
+        display(df)
+        return
+    sys.stdout.write(df.to_string(index=False) + "\n")
 
 
 class HFModel(nn.Module):

@@ -255,6 +255,13 @@ def push_to_hub(
 
 
 # -- a model trained elsewhere (a user's own fastai Learner) ----------------------------------------------
+def name_labels(config: Any, labels: Sequence[Any]) -> None:
+    """Write `labels` (the names of the model's outputs, in order) into a transformers config."""
+    names = [str(c) for c in labels]
+    config.id2label = dict(enumerate(names))
+    config.label2id = {c: i for i, c in enumerate(names)}
+
+
 def save_model(model: Any, tokenizer: Any, directory: str | os.PathLike[str], spec: TaskSpec,
                labels: Sequence[str] | None = None, base_model_name: str | None = None,
                card_data: dict[str, Any] | None = None) -> Path:
@@ -270,8 +277,7 @@ def save_model(model: Any, tokenizer: Any, directory: str | os.PathLike[str], sp
         if len(labels) != config.num_labels:
             raise NumClassesError(f"{len(labels)} labels given for a model with {config.num_labels} outputs.")
         manifest["labels"] = [str(c) for c in labels]
-        config.id2label = dict(enumerate(manifest["labels"]))
-        config.label2id = {c: i for i, c in enumerate(manifest["labels"])}
+        name_labels(config, manifest["labels"])
     base, local = (base_model_name, False) if base_model_name else base_model_id(getattr(config, "_name_or_path", ""))
     manifest.update(base_model=base, base_model_is_local=local)
     text = card(manifest, card_data, spec)

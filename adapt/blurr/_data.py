@@ -181,10 +181,10 @@ def _text(tok: Any, ids: Any, trunc_at: int | None) -> str:
 
 
 def _table(x: Any, rows: list[dict[str, Any]], max_n: int) -> pd.DataFrame:
-    from ..fastai.data import _display
+    from ..engine import display_table
 
     df = pd.DataFrame.from_records(rows[:max_n])
-    _display(df)
+    display_table(df)
     return df
 
 

@@ -411,7 +411,7 @@ class _Seq2Seq(_FromData, Blearner):
         return super().get_metrics_cb()
 
     @classmethod
-    def _seq2seq(cls, df: pd.DataFrame, attrs: dict[str, Any]) -> Any:
+    def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
         (source, target), prefix = attrs["cols"], attrs["prefix"]
         options = {"max_source_length": attrs.get("max_length"), "max_target_length": attrs.get("max_target_length"),
                    "prefix": prefix}
@@ -441,10 +441,6 @@ class BlearnerForSummarization(_Seq2Seq):
                           max_target_length=max_target_length, text_attr=text_attr, summary_attr=summary_attr,
                           hf_tok_kwargs=hf_tok_kwargs, text_gen_kwargs=text_gen_kwargs)
 
-    @classmethod
-    def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
-        return cls._seq2seq(df, attrs)
-
 
 class BlearnerForTranslation(_Seq2Seq):
     """Translation with an encoder-decoder model (T5 gets its "translate X to Y: " prefix)."""
@@ -465,10 +461,6 @@ class BlearnerForTranslation(_Seq2Seq):
                           cols=(src_lang_attr, trg_lang_attr), prefix=prefix, max_length=max_length,
                           max_target_length=max_target_length, src_lang_attr=src_lang_attr, trg_lang_attr=trg_lang_attr,
                           hf_tok_kwargs=hf_tok_kwargs, text_gen_kwargs=text_gen_kwargs)
-
-    @classmethod
-    def _columns(cls, df: pd.DataFrame, **attrs: Any) -> tuple[pd.DataFrame, tuple[Any, ...], dict[str, Any]]:
-        return cls._seq2seq(df, attrs)
 
 
 # -- blurr's prediction methods, as blurr 1.0 shaped their results ---------------------------------------------

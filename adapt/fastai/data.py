@@ -13,7 +13,6 @@ fastai's own dispatch on `TaskBatch`), adapt's `Tuner` and `adapt.fastai.save` w
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from fastai.data.load import DataLoader
 from fasttransform import Pipeline, Transform
 from plum import dispatch
 
-from ..engine import HFBatchCollate
+from ..engine import HFBatchCollate, display_table
 from ..errors import InvalidDataError, InvalidInputError
 
 __all__ = ["TaskBatch", "TaskBlock", "TaskDL", "TaskRows", "predicted_row"]
@@ -45,14 +44,9 @@ def _record(item: Any) -> dict[str, Any]:
 
 
 def _rows_dataset(records: list[dict[str, Any]]) -> Any:
-    import pyarrow as pa
-    from datasets import Dataset
+    from ..data import _frame_dataset
 
-    try:
-        return Dataset.from_pandas(pd.DataFrame.from_records(records), preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise InvalidDataError(f"A column of the rows mixes kinds of values (text and numbers, say): {e}. Give each "
-                               "column one kind, or drop the columns the task does not read.") from e
+    return _frame_dataset(pd.DataFrame.from_records(records), "DataBlock's rows")
 
 
 class TaskRows(Transform):
@@ -278,20 +272,11 @@ def predicted_row(row: dict[str, Any], outs: Sequence[Any], label_keys: Sequence
     return new
 
 
-def _display(df: pd.DataFrame) -> None:
-    if "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None:
-        from IPython.display import display
-
-        display(df)
-        return
-    sys.stdout.write(df.to_string(index=False) + "\n")
-
-
 @dispatch
 def show_batch(x: TaskBatch, y: Any, samples: Any, ctxs: Any = None, max_n: int = 9, **kwargs: Any) -> Any:
     """A table of the batch's rows as the task shows them (decoded text and label names)."""
     df = pd.DataFrame.from_records(list(samples)[:max_n])
-    _display(df)
+    display_table(df)
     return df
 
 
@@ -307,6 +292,6 @@ def show_results(x: TaskBatch, y: Any, samples: Any, outs: Any, ctxs: Any = None
     changed = changed or [k for k in keys if not k.startswith("n_")]
     shown = [{**r, **{f"predicted {k}": p.get(k) for k in changed}} for r, p in zip(rows, preds, strict=True)]
     df = pd.DataFrame.from_records(shown)
-    _display(df)
+    display_table(df)
     return df
 

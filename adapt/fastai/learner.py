@@ -114,8 +114,9 @@ def predict(learn: Any, inputs: Any, task: Any = None, tokenizer: Any = None, la
             raise InvalidInputError("Pass tokenizer=: this Learner's dataloaders carry none.")
         model = _hf_model(learn)
         if labels is not None:  # the names of the model's outputs, as `save` writes them into its config
-            model.config.id2label = dict(enumerate(str(c) for c in labels))
-            model.config.label2id = {str(c): i for i, c in enumerate(labels)}
+            from ..publish import name_labels
+
+            name_labels(model.config, labels)
         predictor = spec.predictor.from_model(model, tok, {"labels": [str(c) for c in labels]} if labels is not None else {})
     return predict_json(predictor, inputs, spec.fields, bs, detail_level, options)
 
