@@ -146,22 +146,30 @@ def serve(
     log_level: str = typer.Option("info", envvar="ADAPT_LOG_LEVEL", help="uvicorn log level."),
     adapter_base: str | None = typer.Option(None, envvar="ADAPT_ADAPTER_BASE", help="A LoRA adapter folder: where its "
                                             "base model is here (Hub id or folder), when its recorded name is not reachable."),
+    name: str | None = typer.Option(None, envvar="ADAPT_NAME", help="The model's name on every protocol (default: the "
+                                    "folder's name)."),
+    adapter: Annotated[list[str] | None, typer.Option(
+        "--adapter", envvar="ADAPT_ADAPTERS", help="NAME=FOLDER of a LoRA adapter, or a folder of adapter folders "
+        "(repeat it): MODEL_DIR is their base, loaded once; each adapter is a model name of its own.")] = None,
 ) -> None:
-    """Serve a model of any task over REST: POST /predict /reload, GET /health /ready /metadata /metrics, /docs."""
+    """Serve a model of any task over REST (POST /predict /reload, GET /health /ready /metadata /metrics, /docs), the
+    Open Inference Protocol v2 (/v2/...), Hugging Face task JSON (POST /) and, for an embedding folder, OpenAI's
+    POST /v1/embeddings."""
     import uvicorn
 
     from .serving.app import ServerConfig
     from .serving.guards import HeaderTimeoutProtocol, header_timeout_protocol
-    from .tasks import task_for_folder
+    from .serving.models import ModelSet
 
     config = ServerConfig(
         model_dir, device=device, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_texts=max_texts,
         max_chars=max_chars, max_body_bytes=max_body_bytes, max_tokens=max_tokens, max_queued_texts=max_queued_texts,
         request_timeout=request_timeout, header_timeout=header_timeout, body_timeout=body_timeout, api_key=api_key,
-        public_ready=public_ready, public_metrics=public_metrics, adapter_base=adapter_base,
+        public_ready=public_ready, public_metrics=public_metrics, adapter_base=adapter_base, name=name,
+        adapters=",".join(adapter) if adapter else None,
     )
     if workers != 1:  # fail fast, before workers start (one worker: create_app below checks the folder, once)
-        task_for_folder(model_dir)
+        ModelSet(config)
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
         "http": "auto",

@@ -11,7 +11,7 @@ import contextvars
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Union
 
@@ -44,6 +44,7 @@ __all__ = [
     "predict_json",
     "prepare",
     "resolve_max_length",
+    "rows_keywords",
     "run",
     "softmax",
     "truncated_inputs",
@@ -461,7 +462,8 @@ def forward_logits(
             budget = MAX_BATCH_TOKENS * (1 if getattr(device, "type", "cpu") == "cpu" else 16)
             for idx in progress(list(token_batches(order, lengths, batch_size, budget)), len(order)):
                 batch = {k: v.to(device) for k, v in pad_batch(encoded.features, idx, pad_id, names).items()}
-                out = model(**batch)
+                route = _ROWS_KEYWORDS.get()
+                out = model(**batch, **(route([encoded.sample_ids[i] for i in idx]) if route else {}))
                 keys = list(output_keys)
                 logits = getattr(out, keys[0]) if len(keys) == 1 else torch.stack([getattr(out, k) for k in keys], 1)
                 if positions is not None:
@@ -474,6 +476,21 @@ def forward_logits(
     finally:
         model.train(was_training)
     return results
+
+
+_ROWS_KEYWORDS: contextvars.ContextVar[Callable[[list[int]], dict[str, Any]] | None] = contextvars.ContextVar(
+    "adapt_rows_keywords", default=None)
+
+
+@contextlib.contextmanager
+def rows_keywords(keywords: Callable[[list[int]], dict[str, Any]]) -> Iterator[None]:
+    """Inside, `forward_logits` passes `keywords(inputs)` to each model call, `inputs` being the input index of each
+    row of the call (e.g. peft's `adapter_names`, one per row, when requests for several adapters share a call)."""
+    token = _ROWS_KEYWORDS.set(keywords)
+    try:
+        yield
+    finally:
+        _ROWS_KEYWORDS.reset(token)
 
 
 class Predictor(Protocol):

@@ -58,12 +58,12 @@ def test_predictions_match_easy(server, saved_dir):
 
 
 def _batched_calls(metrics_text: str) -> tuple[float, float]:
-    vals = {}
+    vals = {"le1": 0.0, "count": 0.0}  # summed over the model names (one here)
     for line in metrics_text.splitlines():
-        if line.startswith("adapt_model_batch_size_bucket{le=\"1.0\"}"):
-            vals["le1"] = float(line.split()[-1])
+        if line.startswith("adapt_model_batch_size_bucket{") and 'le="1.0"' in line:
+            vals["le1"] += float(line.split()[-1])
         elif line.startswith("adapt_model_batch_size_count"):
-            vals["count"] = float(line.split()[-1])
+            vals["count"] += float(line.split()[-1])
     return vals["count"], vals["le1"]
 
 
@@ -83,7 +83,9 @@ def test_concurrent_clients_are_batched(server, saved_dir):
     calls, single_calls = count - count0, single - single0
     assert 0 < calls < 20 and calls - single_calls > 0  # model batches larger than 1 happened
     metrics = http("GET", f"{base}/metrics")[1]
-    assert 'adapt_requests_total{path="/predict",status="200"}' in metrics and "adapt_request_latency_seconds" in metrics
+    name = saved_dir.resolve().name  # a folder is served under its name
+    assert f'adapt_requests_total{{model="{name}",path="/predict",status="200"}}' in metrics
+    assert f'adapt_model_batch_size_count{{model="{name}"}}' in metrics and "adapt_request_latency_seconds" in metrics
 
 
 @pytest.mark.parametrize(
@@ -142,7 +144,7 @@ def test_internal_error_gives_500_with_request_id(saved_dir, monkeypatch):
         def boom(*a, **k):
             raise RuntimeError("kaboom")
 
-        monkeypatch.setattr(app.state.predictor, "predict", boom)
+        monkeypatch.setattr(app.state.models.get(None).predictor, "predict", boom)
         r = client.post("/predict", json={"texts": ["hello"]})
         assert r.status_code == 500 and r.json()["request_id"] == r.headers["x-request-id"]
         monkeypatch.undo()

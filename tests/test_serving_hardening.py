@@ -42,7 +42,8 @@ class _Poisoned:
 
 def _poison(delay: float = 0.0) -> Any:
     def hook(app: Any) -> None:
-        app.state.predictor = _Poisoned(app.state.predictor, delay)
+        served = app.state.models.get(None)
+        served.predictor = _Poisoned(served.predictor, delay)
 
     return hook
 

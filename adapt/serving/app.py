@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,17 +28,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ..errors import AdaptError, InvalidInputError
-from ..inference import prepare
-from ..tasks import task_for_folder
-from .batching import MicroBatcher, QueueFullError
 from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
+from .models import MODEL_KEY, ModelSet, ServeError, Served
 
 if TYPE_CHECKING:
     from ..tasks.base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DOCS_ASSETS", "ServerConfig", "app_from_env", "create_app"]
+__all__ = ["DOCS_ASSETS", "ServerConfig", "app_from_env", "create_app", "model_metadata"]
 
 DOCS_ASSETS = "/docs-assets"  # where the Swagger UI and ReDoc files are served
 
@@ -71,6 +68,8 @@ class ServerConfig:
     public_ready: bool = True
     public_metrics: bool = False
     adapter_base: str | None = None  # a LoRA adapter folder's base model here, when its recorded name is not reachable
+    name: str | None = None  # the model's name on every protocol (default: the folder's name)
+    adapters: str | None = None  # NAME=FOLDER entries and folders of adapter folders, comma-separated: model_dir is their base
 
     @property
     def api_keys(self) -> list[str]:
@@ -117,10 +116,12 @@ class PredictRequest(BaseModel):
     texts: list[str | dict[str, str]] = Field(min_length=1, description="Strings or objects with the task's fields")
     detail_level: str = Field("low", description="low, medium or high")
     parameters: dict[str, Any] = Field(default_factory=dict, description="The task's options (GET /metadata lists them)")
+    model: str | None = Field(None, description="The model to ask, when the server serves several (GET /metadata)")
+    adapter: str | None = Field(None, description="The same as model: an adapter served on the shared base")
 
 
 class _Metrics:
-    """Prometheus metrics in a registry of the app's own (nothing global)."""
+    """Prometheus metrics in a registry of the app's own (nothing global), by route and by model name."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -128,140 +129,116 @@ class _Metrics:
         from ..inference import truncated_inputs
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("adapt_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry)
-        self.latency = Histogram("adapt_request_latency_seconds", "Request latency", ["path"], registry=self.registry)
+        self.requests = Counter("adapt_requests", "HTTP requests by path, status and model", ["path", "status", "model"],
+                                registry=self.registry)
+        self.latency = Histogram("adapt_request_latency_seconds", "Request latency", ["path", "model"], registry=self.registry)
         self.batch = Histogram(
             "adapt_model_batch_size",
             "Texts per model call",
+            ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=self.registry,
         )
         self.queued = Gauge("adapt_queued_texts", "Texts waiting for the model", registry=self.registry)
+        self.queued_by_model = Gauge("adapt_model_queued_texts", "Texts waiting, by model", ["model"], registry=self.registry)
         truncated = Gauge("adapt_truncated_inputs", "Inputs cut to the model's length so far", registry=self.registry)
         truncated.set_function(truncated_inputs)
 
-    def render(self) -> tuple[bytes, str]:
+    def render(self, models: ModelSet) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        waiting = models.batcher.queued_by_model(MODEL_KEY)
+        for name in models.names():
+            self.queued_by_model.labels(name).set(waiting.get(name, 0))
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class _TokenCounter:
-    """Counts a request's tokens (both texts of a pair) for `max_tokens`, before it is queued.
-
-    It has a tokenizer of its own and a lock: a fast tokenizer is not safe to use from two threads at once, and the
-    model thread uses the predictor's.
-    """
-
-    def __init__(self, predictor: Any) -> None:
-        import copy
-
-        tokenizer = getattr(predictor, "tokenizer", None)
-        self.tokenizer = copy.deepcopy(tokenizer) if tokenizer is not None else None
-        self.lock = threading.Lock()
-
-    def count(self, inputs: list[Any]) -> int:
-        if self.tokenizer is None:
-            return 0
-        texts = [t for item in inputs for t in (item if isinstance(item, tuple) else (item,))]
-        with self.lock:
-            return sum(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"])
-
-
 def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
-    """Build the app for one model folder; the model loads once, when the app starts (now, with `preload`).
+    """Build the app for one model folder, an embedding folder, or a base with adapters; models load once, when the
+    app starts (now, with `preload`).
 
     `preload=True` lets a bad folder fail here, as an `AdaptError`, before any server starts.
     """
-    from ..modelio import resolve_model_source
-
-    source = resolve_model_source(config.model_dir)  # the folder verified once (checksums included) at start
-    served = _ServedModel(config, task_for_folder(source), source)
+    served = _Server(config)
     # the docs pages load Swagger UI and ReDoc from the package, not a CDN, so they work air-gapped
     app = FastAPIOffline(title="adapt model server", version=_adapt_version(), lifespan=served.lifespan, docs_url="/docs",
                          static_url=DOCS_ASSETS)
     served.attach(app, preload)
     _add_middleware(app, served)
-    _add_probe_routes(app)
+    _add_probe_routes(app, served.models)
     _add_metadata_route(app, served)
     _add_admin_routes(app, served)
-    _add_predict_route(app, served)
-    served.known_paths.update(getattr(r, "path", None) for r in app.routes)
+    _add_predict_route(app, served.models)
+    _add_protocols(app, served.models)
     return app
 
 
-class _ServedModel:
-    """The model one app serves: loads it, swaps it in on reload, and micro-batches the calls to it.
+def _add_protocols(app: FastAPI, models: ModelSet) -> None:
+    """The standard protocols beside adapt's own: Open Inference Protocol v2, Hugging Face task JSON, OpenAI."""
+    import importlib
 
-    The predictor, its token counter and the manifest it was loaded with live in `app.state` (`predictor`, `counter`,
-    `manifest`), set together on every load.
-    """
+    for module, adder in (("oip", "add_oip_routes"), ("hf_api", "add_hf_routes"), ("openai_api", "add_openai_routes")):
+        try:
+            mod = importlib.import_module(f".{module}", __package__)
+        except ModuleNotFoundError:
+            continue
+        getattr(mod, adder)(app, models)
 
-    def __init__(self, config: ServerConfig, spec: TaskSpec, source: Any) -> None:
-        self.config, self.spec = config, spec
-        self.source: Any = source  # the folder as verified at start: the first load uses it, a reload verifies again
+
+class _Server:
+    """What one app serves: its `ModelSet` (loaded at start, swapped on reload) and its metrics."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
         self.metrics = _Metrics()
-        self.reload_lock = asyncio.Lock()
-        self.known_paths: set[str | None] = set()  # the app's routes: the bounded values of the metrics' path label
-        self.batcher = MicroBatcher(self.run, config.max_batch_size, config.max_wait_ms, on_batch=self.metrics.batch.observe,
-                                    max_queued_texts=config.max_queued_texts)
-        self.metrics.queued.set_function(lambda: self.batcher.queued_texts)
+        self.models = ModelSet(config, on_batch=lambda name, n: self.metrics.batch.labels(name).observe(n))
+        self.metrics.queued.set_function(lambda: self.models.batcher.queued_texts)
         self.state: Any = None
 
     def attach(self, app: FastAPI, preload: bool) -> None:
-        """Keep the app's state; with `preload`, load the model into it now (loaded once per worker)."""
+        """Keep the models in the app's state; with `preload`, load them now (loaded once per worker)."""
         self.state = app.state
-        self.state.predictor = self.state.counter = None
-        self.state.manifest = {}
+        app.state.models = self.models
         if preload:
-            self.install(*self.load())
+            self.models.install(self.models.load())
 
-    def load(self) -> tuple[Any, dict[str, Any]]:
-        """A fresh Easy module's predictor (every load verifies the folder and owns its weights) and the folder's manifest."""
-        from ..modelio import pickle_allowed, read_manifest
-
-        config = self.config
-        easy = self.spec.easy(device=config.device, trust_pickle=pickle_allowed(), adapter_base=config.adapter_base)
-        source, self.source = self.source or config.model_dir, None
-        predictor = easy.get_model(source)
-        return predictor, getattr(source, "manifest", None) or read_manifest(config.model_dir)
-
-    def install(self, predictor: Any, manifest: dict[str, Any]) -> None:
-        """Serve `predictor` (loaded with `manifest`) from the next request on."""
-        self.state.counter, self.state.predictor, self.state.manifest = _TokenCounter(predictor), predictor, manifest
-
-    def run(self, texts: list[Any], params: dict[str, Any]) -> Any:
-        """One model call of the batcher, on the predictor served now."""
-        return self.state.predictor.predict(texts, batch_size=self.config.max_batch_size, **params)
+    @property
+    def spec(self) -> TaskSpec | None:
+        return self.models.spec
 
     async def reload(self) -> dict[str, Any]:
-        """Load the folder again (checksums verified) and swap it in; requests in flight finish on the old model."""
-        async with self.reload_lock:
-            self.install(*await asyncio.to_thread(self.load))
-        logger.warning("reloaded the %s model from %s", self.spec.name, Path(self.config.model_dir).name)
-        return {"reloaded": True, "task": self.spec.name}
+        """Load again (checksums verified) and swap in; requests in flight finish on the old models."""
+        answer = await self.models.reload()
+        logger.warning("reloaded the %s models %s from %s", self.models.task_name, self.models.names(),
+                       Path(self.config.model_dir).name)
+        return answer
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """Load the model unless preloaded, start the batcher, reload on SIGHUP; stop the batcher at shutdown."""
-        if app.state.predictor is None:
-            self.install(*self.load())
-        await self.batcher.start()
+        """Load the models unless preloaded, start the batcher, reload on SIGHUP; stop the batcher at shutdown."""
+        if not self.models.loaded:
+            self.models.install(await asyncio.to_thread(self.models.load))
+        await self.models.batcher.start()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):  # main thread only
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_quiet(self.reload)))
-        logger.info("serving %s model from %s", self.spec.name, Path(self.config.model_dir).name)
+        logger.info("serving %s models %s from %s", self.models.task_name, self.models.names(),
+                    Path(self.config.model_dir).name)
         try:
             yield
         finally:
-            await self.batcher.stop()
+            await self.models.batcher.stop()
 
 
-def _add_middleware(app: FastAPI, served: _ServedModel) -> None:
+OPEN_PROBES = ("/health", "/v2/health/live")  # liveness: open to every caller, like the readiness probes by default
+READY_PROBES = ("/ready", "/v2/health/ready", "/v2")
+
+
+def _add_middleware(app: FastAPI, served: _Server) -> None:
     """The guards (401/408/413) inside, and outside them `observe`: request ids, 500s, and metrics of every answer."""
     config, metrics = served.config, served.metrics
     app.add_middleware(BodyGuard, limit=config.max_body_bytes, timeout=config.body_timeout or None)
-    open_paths = {"/health"} | ({"/ready"} if config.public_ready else set()) | ({"/metrics"} if config.public_metrics else set())
-    app.add_middleware(ApiKeyGuard, keys=config.api_keys, open_paths=open_paths)
+    open_paths = {*OPEN_PROBES, *(READY_PROBES if config.public_ready else ()), *(("/metrics",) if config.public_metrics else ())}
+    app.add_middleware(ApiKeyGuard, keys=config.api_keys, open_paths=open_paths, open_prefixes=_ready_prefixes(config))
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Any) -> Any:
@@ -275,13 +252,21 @@ def _add_middleware(app: FastAPI, served: _ServedModel) -> None:
             logger.exception("request %s failed", rid)
             response = error_response(500, "Internal server error.", rid)
         response.headers["x-request-id"] = rid
-        path = request.url.path if request.url.path in served.known_paths else "other"  # bounded label values
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or "other"  # the route's template: bounded label values
+        model = getattr(request.state, "model", None)
+        model = model if model in served.models.models else "-" if model is None else "other"
+        metrics.requests.labels(path, str(response.status_code), model).inc()
+        metrics.latency.labels(path, model).observe(time.perf_counter() - start)
         return response
 
 
-def _add_probe_routes(app: FastAPI) -> None:
+def _ready_prefixes(config: ServerConfig) -> tuple[str, ...]:
+    """A model's own readiness (`/v2/models/NAME/ready`) is as open as the server's."""
+    return ("/v2/models/",) if config.public_ready else ()
+
+
+def _add_probe_routes(app: FastAPI, models: ModelSet) -> None:
     """`GET /health` (liveness) and `GET /ready` (readiness)."""
 
     @app.get("/health")
@@ -291,8 +276,8 @@ def _add_probe_routes(app: FastAPI) -> None:
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """Readiness: the model is loaded."""
-        ok = getattr(app.state, "predictor", None) is not None
+        """Readiness: the models are loaded."""
+        ok = models.loaded
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
@@ -300,88 +285,74 @@ _LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_batch_
            "request_timeout")
 
 
-def _add_metadata_route(app: FastAPI, served: _ServedModel) -> None:
-    """`GET /metadata`, from the manifest the served model was loaded with (the folder is not read again)."""
+def model_metadata(served: Served) -> dict[str, Any]:
+    """One served model's description: task, labels, input fields, parameters, folder and base model names."""
     from ..modelio import public_model_name
+
+    manifest = served.manifest
+    return {
+        "name": served.name,
+        "task": served.task,
+        "labels": served.labels,
+        "model_dir": public_model_name(served.folder),
+        "base_model": public_model_name(manifest.get("base_model")),
+        "adapter": served.adapter,
+        "input_fields": [f.name for f in served.fields],
+        "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
+                       for o in served.options},
+    }
+
+
+def _add_metadata_route(app: FastAPI, served: _Server) -> None:
+    """`GET /metadata`, from the manifests the served models were loaded with (no folder is read again)."""
     from ..utils import library_versions
 
-    spec, config = served.spec, served.config
+    config, models = served.config, served.models
 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
-        """Task, labels, input fields, parameters, model folder name, library versions and limits."""
-        predictor = getattr(app.state, "predictor", None)
-        labels = getattr(predictor, "classes", None) or getattr(predictor, "tags", None)
-        manifest = app.state.manifest
-        return {
-            "task": spec.name,
-            "labels": list(labels) if labels else manifest.get("labels"),
-            "model_dir": public_model_name(config.model_dir),
-            "base_model": public_model_name(manifest.get("base_model")),
-            "input_fields": [f.name for f in spec.fields],
-            "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
-                           for o in spec.predictor.options},
-            "versions": library_versions(),
-            "limits": {name: getattr(config, name) for name in _LIMITS},
-        }
+        """The default model's description (task, labels, input fields, parameters, ...), every model by name under
+        `models`, library versions and limits."""
+        described = {name: model_metadata(s) for name, s in models.models.items()}
+        default = described.get(models.default or "", {"task": models.task_name})
+        return {**default, "models": described, "versions": library_versions(),
+                "limits": {name: getattr(config, name) for name in _LIMITS}}
 
 
-def _add_admin_routes(app: FastAPI, served: _ServedModel) -> None:
+def _add_admin_routes(app: FastAPI, served: _Server) -> None:
     """`GET /metrics` (Prometheus) and `POST /reload`."""
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:
-        """Prometheus text format: requests by status, latency, model batch sizes, queue, truncated inputs."""
-        body, ctype = served.metrics.render()
+        """Prometheus text format: requests by route, status and model, latency, batch sizes and queue by model."""
+        body, ctype = served.metrics.render(served.models)
         return PlainTextResponse(body, media_type=ctype)
 
     @app.post("/reload")
     async def reload() -> JSONResponse:
-        """Load the folder again, verifying its checksums, and serve it; on failure keep serving the old model (409)."""
+        """Load the folders again, verifying their checksums, and serve them (a folder of adapters is read again:
+        adapters come and go); on failure keep serving the old models (409)."""
         try:
             return JSONResponse(await served.reload())
         except AdaptError as e:
-            return error_response(409, f"Reload refused, still serving the previous model: {e}")
+            return error_response(409, f"Reload refused, still serving the previous models: {e}")
 
 
-def _add_predict_route(app: FastAPI, served: _ServedModel) -> None:
-    """`POST /predict`: size limits (413), the task's front door (422), the queue (503) and the deadline (504)."""
-    spec, config, batcher = served.spec, served.config, served.batcher
+def _add_predict_route(app: FastAPI, models: ModelSet) -> None:
+    """`POST /predict`: size limits (413), unknown models (404), the task's front door (422), the queue (503) and the
+    deadline (504)."""
 
     @app.post("/predict")
     async def predict(body: PredictRequest, request: Request) -> JSONResponse:
         """Predict for a list of texts; the response is the matching `Easy*` call's JSON."""
         rid = request.state.request_id
-        refusal = _check_sizes(body, config)
-        if refusal is not None:
-            return error_response(413, refusal, rid)
-        predictor = app.state.predictor
+        name = body.model or body.adapter
+        request.state.model = name or models.default
         try:
-            call = prepare(predictor, body.texts, spec.fields, body.detail_level, body.parameters, f"{spec.name} prediction")
-            tokens = await asyncio.to_thread(app.state.counter.count, call.inputs)
-            if tokens > config.max_tokens:
-                return error_response(413, f"The texts hold {tokens} tokens, over max_tokens={config.max_tokens}; "
-                                           "split the request.", rid)
-            compute = call.compute if getattr(predictor, "computes_scores", False) else {}
-            result = await batcher.submit(call.inputs, {**call.options, **compute}, timeout=config.request_timeout or None)
-        except QueueFullError as e:
-            return error_response(503, str(e), rid, headers={"Retry-After": "1"})
-        except asyncio.TimeoutError:
-            return error_response(504, f"The request took over request_timeout={config.request_timeout:g} s and was "
-                                       "dropped; send fewer or shorter texts.", rid)
-        except AdaptError as e:
-            return error_response(422, str(e), rid)
-        return JSONResponse(result.to_dict(call.level))
-
-
-def _check_sizes(body: PredictRequest, config: ServerConfig) -> str | None:
-    if len(body.texts) > config.max_texts:
-        return f"{len(body.texts)} texts exceed max_texts={config.max_texts}; split the request."
-    for i, item in enumerate(body.texts):
-        size = len(item) if isinstance(item, str) else sum(len(v) for v in item.values())
-        if size > config.max_chars:
-            return f"texts[{i}] has {size} characters, over max_chars={config.max_chars}."
-    return None
+            _served, result, level = await models.predict(name, body.texts, body.detail_level, body.parameters)
+        except ServeError as e:
+            return error_response(e.status, e.message, rid, headers=e.headers or None)
+        return JSONResponse(result.to_dict(level))
 
 
 async def _quiet(reload: Any) -> None:

@@ -63,12 +63,15 @@ class MicroBatcher:
         on_batch: Callable[[int], None] | None = None,
         max_queued_texts: int = 4096,
         max_batch_chars: int = 32_000,
+        route_key: str | None = None,
     ) -> None:
         if max_batch_size < 1 or max_wait_ms < 0 or max_queued_texts < 1 or max_batch_chars < 1:
             raise InvalidInputError("max_batch_size, max_queued_texts and max_batch_chars must be >= 1, max_wait_ms >= 0.")
         self.run, self.max_batch_size, self.max_wait = run, max_batch_size, max_wait_ms / 1000
         self.max_queued_texts, self.max_batch_chars = max_queued_texts, max_batch_chars
         self.on_batch = on_batch
+        # requests that differ only in this parameter share calls: `run` gets its value per text, as a list
+        self.route_key = route_key
         self.queued_texts = 0
         self._queue: asyncio.Queue[_Job] | None = None
         self._active: deque[_Job] = deque()
@@ -97,6 +100,15 @@ class MicroBatcher:
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown)
 
+    def queued_by_model(self, key: str) -> dict[str, int]:
+        """Texts waiting (queued or partly run), by the value of parameter `key` of their requests."""
+        out: dict[str, int] = {}
+        waiting = list(self._active) + (list(self._queue._queue) if self._queue is not None else [])  # type: ignore[attr-defined]
+        for job in waiting:
+            name = str(job.params.get(key))
+            out[name] = out.get(name, 0) + job.left
+        return out
+
     async def submit(self, texts: list[Any], params: dict[str, Any], timeout: float | None = None) -> Any:
         """Queue `texts` and wait for their results; `timeout` seconds at most (then `asyncio.TimeoutError`)."""
         if self._queue is None:
@@ -109,7 +121,8 @@ class MicroBatcher:
         fut: asyncio.Future[Any] = loop.create_future()
         deadline = loop.time() + timeout if timeout else None
         self.queued_texts += len(texts)
-        await self._queue.put(_Job(list(texts), params, json.dumps(params, sort_keys=True, default=str), fut, deadline))
+        key = json.dumps({k: v for k, v in params.items() if k != self.route_key}, sort_keys=True, default=str)
+        await self._queue.put(_Job(list(texts), params, key, fut, deadline))
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout) if timeout else await fut
         except asyncio.TimeoutError:
@@ -177,10 +190,17 @@ class MicroBatcher:
             self.on_batch(len(texts))
         return result
 
+    def _params(self, chunk: list[tuple[_Job, int, int]]) -> dict[str, Any]:
+        """The parameters of a chunk's call: its group's, with the route of each text when the batcher routes."""
+        params = chunk[0][0].params
+        if self.route_key is None:
+            return params
+        return {**params, self.route_key: [job.params.get(self.route_key) for job, a, b in chunk for _ in range(b - a)]}
+
     async def _run_chunk(self, chunk: list[tuple[_Job, int, int]]) -> None:
         texts = [t for job, a, b in chunk for t in job.texts[a:b]]
         try:
-            result = await self._call(texts, chunk[0][0].params)
+            result = await self._call(texts, self._params(chunk))
         except asyncio.CancelledError:
             raise
         except BaseException as e:  # e.g. a tokenizer panic: only the job that caused it may fail

@@ -80,13 +80,19 @@ class BodyGuard:
 class ApiKeyGuard:
     """Answer 401 unless the request carries one of `keys` (`Authorization: Bearer KEY` or `X-API-Key: KEY`).
 
-    Keys are compared in constant time, each against every key. Paths in `open_paths` (`/health`) need none.
+    Keys are compared in constant time, each against every key. Paths in `open_paths` (`/health`) need none, nor
+    paths under one of `open_prefixes` that end in `/ready` (a model's own readiness probe).
     """
 
-    def __init__(self, app: Any, keys: Iterable[str], open_paths: Iterable[str]) -> None:
+    def __init__(self, app: Any, keys: Iterable[str], open_paths: Iterable[str], open_prefixes: Iterable[str] = ()) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys if k]
         self.open_paths = set(open_paths)
+        self.open_prefixes = tuple(open_prefixes)
+
+    def is_open(self, path: str) -> bool:
+        return path in self.open_paths or (path.startswith(self.open_prefixes) and path.endswith("/ready")
+                                           and bool(self.open_prefixes))
 
     def allowed(self, headers: dict[bytes, bytes]) -> bool:
         auth = headers.get(b"authorization", b"")
@@ -95,7 +101,7 @@ class ApiKeyGuard:
         return bool(given) and any(matches)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope.get("path") in self.open_paths:
+        if scope["type"] != "http" or not self.keys or self.is_open(scope.get("path") or ""):
             await self.app(scope, receive, send)
             return
         if not self.allowed(dict(scope.get("headers") or [])):
