@@ -25,6 +25,14 @@ _CORE: dict[str, tuple[str, ...] | None] = {
     "adapt.hub": None,
     "adapt.publish": ("PushResult", "push_to_hub"),
     "adapt.compat": None,
+    "adapt.sentence_embeddings": (
+        "EasySentenceEmbeddings",
+        "EmbeddingPredictor",
+        "SentenceEmbeddings",
+        "SentencePooling",
+        "load_embedder",
+        "save_embedder",
+    ),
     "adapt.tasks.embeddings": (
         "EasyDocumentEmbeddings",
         "EasyStackedEmbeddings",
