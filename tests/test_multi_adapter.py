@@ -89,6 +89,15 @@ def test_every_adapter_answers_as_served_alone_under_mixed_traffic(adapters, tin
 
         with ThreadPoolExecutor(12) as pool:
             assert all(pool.map(ask, jobs))
+        for name in adapters:  # each adapter is a model name on the other protocols too
+            tensor = {"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}
+            status, v2 = http("POST", f"{url}/v2/models/{name}/infer", {"inputs": [tensor]})
+            assert status == 200 and v2["model_name"] == name, v2
+            outputs = {o["name"]: o["data"] for o in v2["outputs"]}
+            assert outputs["label"] == solo[name]["predictions"]
+            assert json_close(outputs["probabilities"], [x for row in solo[name]["probs"] for x in row])
+            status, hf = http("POST", f"{url}/models/{name}", {"inputs": TEXTS[0]})
+            assert status == 200 and hf[0][0]["label"] == solo[name]["predictions"][0], hf
         meta = http("GET", f"{url}/metadata")[1]
         metrics = http("GET", f"{url}/metrics")[1]
     assert sorted(meta["models"]) == sorted(adapters)

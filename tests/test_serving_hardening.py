@@ -292,3 +292,37 @@ def test_the_docs_pages_work_air_gapped(tiny_cls_dir: Path) -> None:
             assert "cdn.jsdelivr" not in html and "unpkg.com" not in html, html
             status, js = http("GET", f"{base}{DOCS_ASSETS}/{asset}")
             assert status == 200 and len(js) > 100_000
+
+
+def test_keys_limits_and_request_ids_apply_to_every_protocol(tiny_cls_dir: Path, model_path: str) -> None:
+    """The API key, the size limits and the request ids of /predict hold on the v2, Hugging Face and OpenAI routes;
+    the probes stay open."""
+    name = tiny_cls_dir.resolve().name
+    one = {"v2": (f"/v2/models/{name}/infer", {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                                                             "data": ["Shares fell"]}]}),
+           "hf": ("/", {"inputs": "Shares fell"})}
+    many = {"v2": {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [5], "data": ["Shares fell"] * 5}]},
+            "hf": {"inputs": ["Shares fell"] * 5}}
+    key = {"X-API-Key": "k", "X-Request-Id": "my-id"}
+    with server(tiny_cls_dir, api_key="k", max_texts=4) as base:
+        for protocol, (path, body) in one.items():
+            assert http("POST", f"{base}{path}", body)[0] == 401, protocol
+            status, answer = http("POST", f"{base}{path}", body, headers=key)
+            assert status == 200, (protocol, answer)
+            status, answer = http("POST", f"{base}{path}", many[protocol], headers=key)
+            assert status == 413 and "max_texts=4" in json.dumps(answer), (protocol, answer)
+        for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{name}/ready"):
+            assert http("GET", f"{base}{path}")[0] == 200, path
+        assert http("GET", f"{base}/v2/models/{name}")[0] == 401
+        import urllib.request
+
+        req = urllib.request.Request(f"{base}/", data=json.dumps(one["hf"][1]).encode(), headers={**key, "Content-Type":
+                                                                                                   "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.headers["x-request-id"] == "my-id"
+    with server(Path(model_path), api_key="k", max_texts=4) as base:
+        body = {"model": Path(model_path).resolve().name, "input": ["Shares fell"]}
+        assert http("POST", f"{base}/v1/embeddings", body)[0] == 401
+        assert http("POST", f"{base}/v1/embeddings", body, headers=key)[0] == 200
+        status, answer = http("POST", f"{base}/v1/embeddings", {**body, "input": ["a"] * 5}, headers=key)
+        assert status == 413 and "max_texts=4" in answer["error"]["message"]

@@ -1,10 +1,16 @@
-"""The REST app: `POST /predict`, `GET /health`, `/ready`, `/metadata`, `/metrics`, OpenAPI docs at `/docs`.
+"""The REST app: adapt's own routes and the standard protocols, on one port, for every model it serves.
 
-One app serves a saved or exported adapt model of any registered task (the task comes from `adapt.json`) and
-plain transformers folders whose head a task declares. Requests go through the same front door as the Easy
-verbs (`adapt.inference.prepare`), so options are checked against the task's declared ones. Concurrent
-requests are micro-batched; limits give 413, bad bodies 422, and internal errors 500 with a request id, after
-which the server keeps serving.
+- adapt's own: `POST /predict`, `GET /health`, `/ready`, `/metadata`, `/metrics`, `POST /reload`, docs at `/docs`.
+- The Open Inference Protocol v2 (KServe, Triton clients): `/v2/...` (`oip.py`).
+- Hugging Face task JSON on `POST /` and `POST /models/{name}` (`huggingface_hub.InferenceClient`; `hf_api.py`).
+- OpenAI's `POST /v1/embeddings` for an embedding folder (`openai_api.py`).
+
+It serves a saved or exported adapt model of any registered task (the task comes from `adapt.json`), plain
+transformers folders whose head a task declares, embedding folders, or a base model with LoRA adapters beside
+it, each a model name of its own (`models.py`, `adapters.py`). Every route goes through `ModelSet.predict`, the
+task's front door, so options are checked against the task's declared ones. Concurrent requests are
+micro-batched; limits give 413, bad bodies 422 (400 on the standard protocols), and internal errors 500 with a
+request id, after which the server keeps serving.
 """
 
 from __future__ import annotations

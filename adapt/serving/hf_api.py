@@ -284,14 +284,14 @@ def _body_parts(body: Any, hf: HFTask) -> tuple[Any, dict[str, Any]]:
     """A request body's `inputs` and its parameters (`generate_parameters` and TEI's top-level ones included)."""
     if not isinstance(body, dict):
         raise _Refusal(400, f'The body must be a JSON object: {{"inputs": {hf.shape}, "parameters": {{...}}}}.')
+    extra = {k: v for k, v in body.items() if k not in _BODY_KEYS}
+    if extra and not hf.root_parameters:
+        raise _Refusal(400, unknown_name("field", next(iter(extra)), _BODY_KEYS, "a request body"))
     if "inputs" not in body:
         raise _Refusal(400, f"inputs is missing: send {hf.shape} as inputs.")
     params = body.get("parameters") or {}
-    extra = {k: v for k, v in body.items() if k not in _BODY_KEYS}
     if not isinstance(params, dict):
         raise _Refusal(400, f"parameters must be an object of {hf.name} parameters, got {type(params).__name__}.")
-    if extra and not hf.root_parameters:
-        raise _Refusal(400, unknown_name("field", next(iter(extra)), _BODY_KEYS, "a request body"))
     if body.get("stream"):
         raise _Refusal(400, "Streaming is not supported here; leave stream out (or false).")
     params = {**extra, **params}
