@@ -155,11 +155,7 @@ def serve(
     """Serve a model of any task over REST (POST /predict /reload, GET /health /ready /metadata /metrics, /docs), the
     Open Inference Protocol v2 (/v2/...), Hugging Face task JSON (POST /) and, for an embedding folder, OpenAI's
     POST /v1/embeddings."""
-    import uvicorn
-
     from .serving.app import ServerConfig
-    from .serving.guards import HeaderTimeoutProtocol, header_timeout_protocol
-    from .serving.models import ModelSet
 
     config = ServerConfig(
         model_dir, device=device, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_texts=max_texts,
@@ -168,14 +164,24 @@ def serve(
         public_ready=public_ready, public_metrics=public_metrics, adapter_base=adapter_base, name=name,
         adapters=",".join(adapter) if adapter else None,
     )
-    if workers != 1:  # fail fast, before workers start (one worker: create_app below checks the folder, once)
-        ModelSet(config)
     server: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level, "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile,
         "http": "auto",
     }
-    if header_timeout:  # worker processes get the module-level class (pickled by name); it reads ADAPT_HEADER_TIMEOUT
-        server["http"] = header_timeout_protocol(header_timeout) if workers == 1 else HeaderTimeoutProtocol
+    _run_server(config, workers, server)
+
+
+def _run_server(config: Any, workers: int, server: dict[str, Any]) -> None:
+    """uvicorn on `server`'s settings: the app built here (one worker), or by each of `workers` processes."""
+    import uvicorn
+
+    from .serving.guards import HeaderTimeoutProtocol, header_timeout_protocol
+    from .serving.models import ModelSet
+
+    if workers != 1:  # fail fast, before workers start (one worker: create_app below checks the folder, once)
+        ModelSet(config)
+    if config.header_timeout:  # worker processes get the module-level class (pickled by name); it reads ADAPT_HEADER_TIMEOUT
+        server["http"] = header_timeout_protocol(config.header_timeout) if workers == 1 else HeaderTimeoutProtocol
     with _exit_cleanly_on_stop():
         if workers == 1:  # load here, so that a bad folder is one line and exit 2, not a server traceback
             from .serving.app import create_app

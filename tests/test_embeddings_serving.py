@@ -35,6 +35,7 @@ from adapt.sentence_embeddings import (
     load_embedder,
     save_embedder,
 )
+from adapt.serving.served import ServeError
 
 from .contract_utils import json_close
 from .serving_utils import free_port, http
@@ -202,12 +203,6 @@ def test_unsupported_modules_and_pooling_are_named(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # OpenAI's API on a stand-in for the server's models (the interface of adapt.serving.models.ModelSet)
 # ---------------------------------------------------------------------------------------------------
-class _ServeError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
-
-
 class _Served:
     def __init__(self, name: str, predictor: Any, manifest: dict[str, Any], kind: str = "embeddings") -> None:
         self.name, self.predictor, self.manifest, self.kind, self.task = name, predictor, manifest, kind, "embeddings"
@@ -226,7 +221,7 @@ class _Models:
 
     def get(self, name: str | None) -> _Served:
         if name not in self.models:
-            raise _ServeError(404, f"No model named {name!r} is served here.")
+            raise ServeError(404, f"No model named {name!r} is served here.")
         return self.models[name]
 
     async def predict(self, name: str | None, items: list[Any], detail_level: Any = "low",
@@ -235,12 +230,12 @@ class _Models:
 
         served = self.get(name)
         if name == "busy":
-            raise _ServeError(503, "The server is busy.", {"Retry-After": "1"})
+            raise ServeError(503, "The server is busy.", {"Retry-After": "1"})
         try:
             call = prepare(served.predictor, items, TEXT, detail_level, parameters or {})
             return served, await asyncio.to_thread(run, served.predictor, call), call.level
         except AdaptError as e:
-            raise _ServeError(422, str(e)) from e
+            raise ServeError(422, str(e)) from e
 
 
 @pytest.fixture(scope="module")

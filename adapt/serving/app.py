@@ -35,14 +35,15 @@ from pydantic import BaseModel, Field
 
 from ..errors import AdaptError, InvalidInputError
 from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
-from .models import MODEL_KEY, ModelSet, ServeError, Served
+from .models import MODEL_KEY, ModelSet, ServeError
+from .served import model_metadata
 
 if TYPE_CHECKING:
     from ..tasks.base import TaskSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DOCS_ASSETS", "ServerConfig", "app_from_env", "create_app", "model_metadata"]
+__all__ = ["DOCS_ASSETS", "ServerConfig", "app_from_env", "create_app"]
 
 DOCS_ASSETS = "/docs-assets"  # where the Swagger UI and ReDoc files are served
 
@@ -181,14 +182,12 @@ def create_app(config: ServerConfig, preload: bool = False) -> FastAPI:
 
 def _add_protocols(app: FastAPI, models: ModelSet) -> None:
     """The standard protocols beside adapt's own: Open Inference Protocol v2, Hugging Face task JSON, OpenAI."""
-    import importlib
+    from .hf_api import add_hf_routes
+    from .oip import add_oip_routes
+    from .openai_api import add_openai_routes
 
-    for module, adder in (("oip", "add_oip_routes"), ("hf_api", "add_hf_routes"), ("openai_api", "add_openai_routes")):
-        try:
-            mod = importlib.import_module(f".{module}", __package__)
-        except ModuleNotFoundError:
-            continue
-        getattr(mod, adder)(app, models)
+    for add in (add_oip_routes, add_hf_routes, add_openai_routes):
+        add(app, models)
 
 
 class _Server:
@@ -291,24 +290,6 @@ _LIMITS = ("max_texts", "max_chars", "max_tokens", "max_body_bytes", "max_batch_
            "request_timeout")
 
 
-def model_metadata(served: Served) -> dict[str, Any]:
-    """One served model's description: task, labels, input fields, parameters, folder and base model names."""
-    from ..modelio import public_model_name
-
-    manifest = served.manifest
-    return {
-        "name": served.name,
-        "task": served.task,
-        "labels": served.labels,
-        "model_dir": public_model_name(served.folder),
-        "base_model": public_model_name(manifest.get("base_model")),
-        "adapter": served.adapter,
-        "input_fields": [f.name for f in served.fields],
-        "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
-                       for o in served.options},
-    }
-
-
 def _add_metadata_route(app: FastAPI, served: _Server) -> None:
     """`GET /metadata`, from the manifests the served models were loaded with (no folder is read again)."""
     from ..utils import library_versions
@@ -366,10 +347,6 @@ async def _quiet(reload: Any) -> None:
         await reload()
     except AdaptError as e:
         logger.error("reload on SIGHUP refused, still serving the previous model: %s", e)
-
-
-def _json_default(value: Any) -> Any:
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _adapt_version() -> str:

@@ -28,8 +28,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
 def error_response(status: int, detail: str, rid: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error body of every refusal: `{"detail": ..., "request_id": ...}`; never a path or a traceback."""
-    body: dict[str, Any] = {"detail": detail}
+    """The JSON error body of every refusal before a protocol's route answers: `{"detail": ..., "error": ...,
+    "request_id": ...}` (`detail` as FastAPI's own errors, `error` as the Open Inference Protocol's, Hugging Face's
+    and Triton's clients read it); never a path or a traceback."""
+    body: dict[str, Any] = {"detail": detail, "error": detail}
     if rid:
         body["request_id"] = rid
     return JSONResponse(body, status_code=status, headers=headers)

@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..enums import ChoiceEnum
 from ..errors import AdaptError, unknown_name
 from ..options import Option, check_options, defaults
-from .served import ServeError
+from .served import ServeError, read_json
 
 if TYPE_CHECKING:
     from .models import ModelSet
@@ -66,14 +66,6 @@ class HFRequest(BaseModel):
 
     inputs: Any = Field(description="A text, {text, text_pair}, {question, context}, or a list of them (the task's)")
     parameters: dict[str, Any] = Field(default_factory=dict, description="The task spec's parameters, or adapt's options")
-
-
-class _Refusal(Exception):
-    """A request refused with an HTTP status and a message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 Answer = Callable[[Any, dict[str, Any], dict[str, Any]], list[Any]]  # (results, own parameters, adapt options)
@@ -118,10 +110,10 @@ def _class_scores(results: Any, item: Any, fn: ClassificationFunction | None) ->
     if fn is None or fn == native:
         return scores
     if fn == ClassificationFunction.Softmax:
-        raise _Refusal(400, "function_to_apply='softmax' does not fit this model: it scores each label on its own "
+        raise ServeError(400, "function_to_apply='softmax' does not fit this model: it scores each label on its own "
                             "(multi-label, or a regression). Use 'sigmoid' or 'none', or leave it out.")
     if raw is None:
-        raise _Refusal(400, "function_to_apply needs the model's logits, which this model does not give; leave it out.")
+        raise ServeError(400, "function_to_apply needs the model's logits, which this model does not give; leave it out.")
     return [float(x) for x in raw] if fn == ClassificationFunction.Identity else [_sigmoid(x) for x in raw]
 
 
@@ -185,7 +177,7 @@ def _seq2seq(results: Any, own: dict[str, Any], _: dict[str, Any], key: str) -> 
 def _vectors(results: Any, own: dict[str, Any], _: dict[str, Any]) -> list[Any]:
     """Per text, its vector; `truncate=false` refuses texts longer than the model reads (TEI's 413)."""
     if own["truncate"] is False and any(r.truncated for r in results.items):
-        raise _Refusal(413, "An input is longer than the model reads; send truncate=true (keep its start) or shorter texts.")
+        raise ServeError(413, "An input is longer than the model reads; send truncate=true (keep its start) or shorter texts.")
     return [r.vector for r in results.items]
 
 
@@ -194,7 +186,7 @@ def _vectors(results: Any, own: dict[str, Any], _: dict[str, Any]) -> list[Any]:
 # ---------------------------------------------------------------------------------------------------
 def _top_k_checked(own: dict[str, Any]) -> None:
     if own.get("top_k") is not None and own["top_k"] < 1:
-        raise _Refusal(400, f"top_k must be a positive integer, got {own['top_k']!r}.")
+        raise ServeError(400, f"top_k must be a positive integer, got {own['top_k']!r}.")
 
 
 def _classification_options(own: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +204,7 @@ def _qa_options(own: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
 
 def _embedding_options(own: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     if str(own["truncation_direction"]).lower() == "left":
-        raise _Refusal(400, "truncation_direction='Left' is not supported: adapt keeps the start of a long text (Right).")
+        raise ServeError(400, "truncation_direction='Left' is not supported: adapt keeps the start of a long text (Right).")
     return options
 
 
@@ -275,7 +267,7 @@ HF_TASKS: dict[str, HFTask] = {
 def _task_of(served: Served) -> HFTask:
     hf = HF_TASKS.get(served.task)
     if hf is None:
-        raise _Refusal(400, f"{served.name!r} is a {served.task} model, which has no Hugging Face task JSON; "
+        raise ServeError(400, f"{served.name!r} is a {served.task} model, which has no Hugging Face task JSON; "
                             "POST /predict serves it.")
     return hf
 
@@ -283,22 +275,22 @@ def _task_of(served: Served) -> HFTask:
 def _body_parts(body: Any, hf: HFTask) -> tuple[Any, dict[str, Any]]:
     """A request body's `inputs` and its parameters (`generate_parameters` and TEI's top-level ones included)."""
     if not isinstance(body, dict):
-        raise _Refusal(400, f'The body must be a JSON object: {{"inputs": {hf.shape}, "parameters": {{...}}}}.')
+        raise ServeError(400, f'The body must be a JSON object: {{"inputs": {hf.shape}, "parameters": {{...}}}}.')
     extra = {k: v for k, v in body.items() if k not in _BODY_KEYS}
     if extra and not hf.root_parameters:
-        raise _Refusal(400, unknown_name("field", next(iter(extra)), _BODY_KEYS, "a request body"))
+        raise ServeError(400, unknown_name("field", next(iter(extra)), _BODY_KEYS, "a request body"))
     if "inputs" not in body:
-        raise _Refusal(400, f"inputs is missing: send {hf.shape} as inputs.")
+        raise ServeError(400, f"inputs is missing: send {hf.shape} as inputs.")
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
-        raise _Refusal(400, f"parameters must be an object of {hf.name} parameters, got {type(params).__name__}.")
+        raise ServeError(400, f"parameters must be an object of {hf.name} parameters, got {type(params).__name__}.")
     if body.get("stream"):
-        raise _Refusal(400, "Streaming is not supported here; leave stream out (or false).")
+        raise ServeError(400, "Streaming is not supported here; leave stream out (or false).")
     params = {**extra, **params}
     inner = params.pop(hf.nested, None) if hf.nested else None
     if inner is not None:
         if not isinstance(inner, dict) or set(inner) & set(params):
-            raise _Refusal(400, f"{hf.nested} must be an object of generation parameters not also given beside it.")
+            raise ServeError(400, f"{hf.nested} must be an object of generation parameters not also given beside it.")
         params.update(inner)
     return body["inputs"], params
 
@@ -309,7 +301,7 @@ def _items(inputs: Any, hf: HFTask) -> tuple[list[Any], bool]:
     items = [inputs] if single else inputs
     if not items or not all(hf.accepts(x) for x in items):
         got = "an empty list" if not items else f"{type(inputs).__name__} {str(inputs)[:60]!r}"
-        raise _Refusal(400, f"This {hf.name} model takes inputs as {hf.shape}; got {got}.")
+        raise ServeError(400, f"This {hf.name} model takes inputs as {hf.shape}; got {got}.")
     return items, single
 
 
@@ -317,7 +309,7 @@ def _parameters(given: dict[str, Any], hf: HFTask, served: Served) -> tuple[dict
     """(the parameters answered here, adapt's options): spec names renamed, adapt's names passed on, others refused."""
     unused = [name for name in given if name in hf.unsupported]
     if unused:
-        raise _Refusal(400, f"The following `model_kwargs` are not used by the model: {unused} (adapt's {hf.name} "
+        raise ServeError(400, f"The following `model_kwargs` are not used by the model: {unused} (adapt's {hf.name} "
                             "does not take them); leave them out.")
     own_names = [o.name for o in hf.own]
     adapt_names = [o.name for o in served.options]
@@ -328,13 +320,13 @@ def _parameters(given: dict[str, Any], hf: HFTask, served: Served) -> tuple[dict
             own[name] = value
         elif name in hf.renamed:
             if hf.renamed[name] in given:
-                raise _Refusal(400, f"{name} and {hf.renamed[name]} name the same setting; pass one of them.")
+                raise ServeError(400, f"{name} and {hf.renamed[name]} name the same setting; pass one of them.")
             options[hf.renamed[name]] = value
         elif name in adapt_names:
             options[name] = value
         else:
             accepted = [*own_names, *hf.renamed, *(n for n in adapt_names if n not in hf.renamed.values())]
-            raise _Refusal(400, unknown_name("parameter", name, accepted, hf.name))
+            raise ServeError(400, unknown_name("parameter", name, accepted, hf.name))
     own = {**defaults(hf.own), **check_options(own, hf.own, hf.name, "parameter")}
     return own, hf.prepare(own, options) if hf.prepare else options
 
@@ -348,29 +340,17 @@ def hf_error(status: int, message: str, headers: Mapping[str, str] | None = None
     return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers=dict(headers or {}) or None)
 
 
-async def _json(request: Request) -> Any:
-    """The request's JSON; a body too large or too slow keeps its status (413, 408), bad JSON is a 400."""
-    try:
-        return await request.json()
-    except HTTPException as e:
-        raise _Refusal(e.status_code, str(e.detail)) from e
-    except ValueError as e:
-        raise _Refusal(400, f"The body is not valid JSON ({e}).") from e
-
-
 async def _answer(models: ModelSet, request: Request, name: str | None) -> JSONResponse:
     """One request to the model `name` (None: the default one), answered in its task's Hugging Face shape."""
     request.state.model = name or models.default
     try:
         served = models.get(name)
         hf = _task_of(served)
-        inputs, given = _body_parts(await _json(request), hf)
+        inputs, given = _body_parts(await read_json(request), hf)
         items, single = _items(inputs, hf)
         own, options = _parameters(given, hf, served)
         served, results, _ = await models.predict(served.name, items, "low", options)
         answers = hf.answer(results, own, options)
-    except _Refusal as e:
-        return hf_error(e.status, e.message)
     except ServeError as e:  # adapt's refusal of bad input (422 on /predict) is HF's 400
         return hf_error(400 if e.status == 422 else e.status, e.message, e.headers)
     except AdaptError as e:

@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ..errors import unknown_name
 from .models import ModelSet
-from .served import ServeError, Served
+from .served import ServeError, Served, model_metadata
 
 __all__ = ["EXTENSIONS", "VERSION", "OutputTensor", "add_oip_routes", "oip_error", "output_tensors"]
 
@@ -51,6 +51,13 @@ EXTENSIONS = ["binary_tensor_data"]
 _RESERVED = frozenset({"sequence_id", "sequence_start", "sequence_end", "priority", "timeout", "headers"})  # Triton's
 _DETAIL = {"type": "str", "default": "low", "help": "low, medium or high: how much the details output holds"}
 _NP_TYPES = {"FP32": "<f4", "INT64": "<i8", "BOOL": "?"}
+_TENSOR = {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
+    "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}},
+    "datatype": {"type": "string", "enum": ["BYTES"]}, "data": {"type": "array", "items": {"type": "string"}}}}
+_INFER_BODY = {"type": "object", "required": ["inputs"], "properties": {
+    "id": {"type": "string"}, "inputs": {"type": "array", "items": _TENSOR},
+    "parameters": {"type": "object", "description": "The task's options and detail_level (GET /v2/models/NAME)"},
+    "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}}}}
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,6 @@ def _served(models: ModelSet, name: str, version: str | None) -> Served:
 
 
 def _model_metadata(served: Served) -> dict[str, Any]:
-    from .app import model_metadata
-
     tensors, extra = output_tensors(served)
     meta = model_metadata(served)
     parameters = {
@@ -454,41 +459,54 @@ def _add_server_routes(app: FastAPI, models: ModelSet) -> None:
         return JSONResponse({"ready": models.loaded}, status_code=200 if models.loaded else 503)
 
 
+def _metadata_answer(models: ModelSet, name: str, version: str | None) -> JSONResponse:
+    try:
+        return JSONResponse(_model_metadata(_served(models, name, version)))
+    except ServeError as e:
+        return oip_error(e.status, e.message, e.headers)
+
+
+def _ready_answer(models: ModelSet, name: str, version: str | None) -> JSONResponse:
+    try:
+        served = _served(models, name, version)
+    except ServeError as e:
+        return oip_error(e.status, e.message, e.headers)
+    return JSONResponse({"name": served.name, "ready": True})
+
+
 def _add_model_routes(app: FastAPI, models: ModelSet) -> None:
-    async def metadata(name: str, version: str | None = None) -> JSONResponse:
-        """A model's inputs, outputs and options (404 for a name not served)."""
-        try:
-            return JSONResponse(_model_metadata(_served(models, name, version)))
-        except ServeError as e:
-            return oip_error(e.status, e.message, e.headers)
+    @app.get("/v2/models/{name}", tags=["v2"])
+    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"])
+    async def model_metadata(name: str, version: str | None = None) -> JSONResponse:
+        """A model's inputs, outputs and options (404 for a name not served; version 1 is the only one)."""
+        return _metadata_answer(models, name, version)
 
-    async def ready(name: str, version: str | None = None) -> JSONResponse:
+    @app.get("/v2/models/{name}/ready", tags=["v2"])
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
+    async def model_ready(name: str, version: str | None = None) -> JSONResponse:
         """A model's readiness: 200 when it is served and loaded, else 404 (503 while loading)."""
-        try:
-            served = _served(models, name, version)
-        except ServeError as e:
-            return oip_error(e.status, e.message, e.headers)
-        return JSONResponse({"name": served.name, "ready": True})
+        return _ready_answer(models, name, version)
 
-    app.get("/v2/models/{name}", tags=["v2"])(metadata)
-    app.get("/v2/models/{name}/versions/{version}", tags=["v2"])(metadata)
-    app.get("/v2/models/{name}/ready", tags=["v2"])(ready)
-    app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])(ready)
+
+async def _infer(models: ModelSet, request: Request, name: str, version: str | None) -> Response:
+    """Run the model on the request's input tensors; the named output tensors back, or `{"error"}`."""
+    request.state.model = name
+    try:
+        served = _served(models, name, version)
+        body, binary = await _read(request, models.config.max_body_bytes)
+        req = _parse(body, binary, served)
+        _chosen(output_tensors(served)[0], req)  # an unknown output is refused before the model runs
+        served, results, level = await models.predict(name, req.items, req.level or "low", req.options)
+        return _answer(served, results, level, req)
+    except ServeError as e:
+        return oip_error(400 if e.status == 422 else e.status, e.message, e.headers)
 
 
 def _add_infer_routes(app: FastAPI, models: ModelSet) -> None:
-    async def infer(name: str, request: Request, version: str | None = None) -> Response:
-        """Run the model on the request's input tensors; named output tensors back (GET /v2/models/NAME lists them)."""
-        request.state.model = name
-        try:
-            served = _served(models, name, version)
-            body, binary = await _read(request, models.config.max_body_bytes)
-            req = _parse(body, binary, served)
-            _chosen(output_tensors(served)[0], req)  # an unknown output is refused before the model runs
-            served, results, level = await models.predict(name, req.items, req.level or "low", req.options)
-            return _answer(served, results, level, req)
-        except ServeError as e:
-            return oip_error(400 if e.status == 422 else e.status, e.message, e.headers)
+    docs = {"requestBody": {"required": True, "content": {"application/json": {"schema": _INFER_BODY}}}}
 
-    app.post("/v2/models/{name}/infer", tags=["v2"])(infer)
-    app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"])(infer)
+    @app.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=docs)
+    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], openapi_extra=docs)
+    async def model_infer(name: str, request: Request, version: str | None = None) -> Response:
+        """Inference: input tensors in, the named output tensors out (GET /v2/models/NAME lists both)."""
+        return await _infer(models, request, name, version)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..errors import AdaptError
+from .served import ServeError, read_json
+
+if TYPE_CHECKING:
+    from .served import Served
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +55,6 @@ class EmbeddingsRequest(BaseModel):
     user: str | None = Field(None, description="Accepted and ignored")
 
 
-class _Refusal(Exception):
-    """A request refused before it reaches the model: HTTP status, message and the offending field."""
-
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param = status, message, param
-
-
 def openai_error(status: int, message: str, param: str | None = None, code: str | None = None,
                  headers: dict[str, str] | None = None) -> JSONResponse:
     """OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`, with `status`."""
@@ -68,14 +64,11 @@ def openai_error(status: int, message: str, param: str | None = None, code: str 
 
 
 def _as_error(e: Exception) -> JSONResponse | None:
-    """The OpenAI answer to a refusal of the server's models (a `ServeError`: its status; bad input, 422 there, is
-    OpenAI's 400) or of adapt (400); None for anything else (a bug: the server's 500)."""
-    status = getattr(e, "status", None)
-    if isinstance(status, int) and not isinstance(status, bool):
-        message = str(getattr(e, "message", None) or e)
-        headers = getattr(e, "headers", None)
-        param = "model" if status == 404 else "input" if status in (413, 422) else None
-        return openai_error(400 if status == 422 else status, message, param, headers=dict(headers or {}))
+    """The OpenAI answer to a refusal (a `ServeError`: its status, and bad input, 422 on /predict, is OpenAI's 400)
+    or to adapt's (400); None for anything else (a bug: the server's 500)."""
+    if isinstance(e, ServeError):
+        param = e.param or ("model" if e.status == 404 else "input" if e.status in (413, 422) else None)
+        return openai_error(400 if e.status == 422 else e.status, e.message, param, headers=e.headers)
     if isinstance(e, AdaptError):
         return openai_error(400, str(e))
     return None
@@ -85,46 +78,46 @@ def _texts(value: Any) -> list[str]:
     """The request's `input` as a list of non-empty texts; token ids and other types refused."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
-        raise _Refusal(400, "input must be a non-empty string or a non-empty list of strings.", "input")
+        raise ServeError(400, "input must be a non-empty string or a non-empty list of strings.", param="input")
     for i, item in enumerate(items):
         if isinstance(item, int) or (isinstance(item, list) and all(isinstance(t, int) for t in item)):
-            raise _Refusal(400, "input holds token ids; this server takes text only (token ids of OpenAI's tokenizer "
+            raise ServeError(400, "input holds token ids; this server takes text only (token ids of OpenAI's tokenizer "
                                 "mean nothing to this model). Send strings; with LangChain's OpenAIEmbeddings, set "
-                                "check_embedding_ctx_length=False.", "input")
+                                "check_embedding_ctx_length=False.", param="input")
         if not isinstance(item, str):
-            raise _Refusal(400, f"input[{i}] is a {type(item).__name__}; send strings.", "input")
+            raise ServeError(400, f"input[{i}] is a {type(item).__name__}; send strings.", param="input")
         if not item.strip():
-            raise _Refusal(400, f"input[{i}] is empty or whitespace; every input must hold text.", "input")
+            raise ServeError(400, f"input[{i}] is empty or whitespace; every input must hold text.", param="input")
     return items
 
 
 def _checked(body: Any) -> tuple[str, list[str], str, int | None]:
-    """(model, texts, encoding_format, dimensions) of a request body, or `_Refusal`."""
+    """(model, texts, encoding_format, dimensions) of a request body, or a `ServeError`."""
     if not isinstance(body, dict):
-        raise _Refusal(400, "The body must be a JSON object with 'model' and 'input'.")
+        raise ServeError(400, "The body must be a JSON object with 'model' and 'input'.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _Refusal(400, "model must be the name of a served model (GET /v1/models lists them).", "model")
+        raise ServeError(400, "model must be the name of a served model (GET /v1/models lists them).", param="model")
     if "input" not in body:
-        raise _Refusal(400, "input is missing: send a string or a list of strings.", "input")
+        raise ServeError(400, "input is missing: send a string or a list of strings.", param="input")
     texts = _texts(body["input"])
     encoding = body.get("encoding_format") or "float"
     if encoding not in ENCODINGS:
-        raise _Refusal(400, f"encoding_format must be one of {list(ENCODINGS)}, got {encoding!r}.", "encoding_format")
+        raise ServeError(400, f"encoding_format must be one of {list(ENCODINGS)}, got {encoding!r}.", param="encoding_format")
     dimensions = body.get("dimensions")
     if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
-        raise _Refusal(400, f"dimensions must be a positive integer, got {dimensions!r}.", "dimensions")
+        raise ServeError(400, f"dimensions must be a positive integer, got {dimensions!r}.", param="dimensions")
     return model, texts, encoding, dimensions
 
 
-def _check_served(served: Any, dimensions: int | None) -> None:
+def _check_served(served: Served, dimensions: int | None) -> None:
     """Refuse a model that is not an embedding model, and more dimensions than it has."""
-    if getattr(served, "kind", None) != "embeddings":
-        task = getattr(served, "task", None) or getattr(getattr(served, "spec", None), "name", "another task")
-        raise _Refusal(400, f"{served.name!r} is a {task} model, not an embedding model; POST /predict serves it.", "model")
-    full = (getattr(served, "manifest", None) or {}).get("dimensions")
+    if served.kind != "embeddings":
+        raise ServeError(400, f"{served.name!r} is a {served.task} model, not an embedding model; POST /predict serves it.",
+                         param="model")
+    full = served.manifest.get("dimensions")
     if dimensions is not None and isinstance(full, int) and dimensions > full:
-        raise _Refusal(400, f"dimensions={dimensions} is more than {served.name!r} has ({full}).", "dimensions")
+        raise ServeError(400, f"dimensions={dimensions} is more than {served.name!r} has ({full}).", param="dimensions")
 
 
 def _vector(values: list[float], encoding: str) -> list[float] | str:
@@ -154,12 +147,10 @@ def add_openai_routes(app: FastAPI, models: ModelsLike) -> None:
     async def embeddings(request: Request) -> JSONResponse:
         """OpenAI's embeddings: one vector per input, with the tokens read as `usage`."""
         try:
-            model, texts, encoding, dimensions = _checked(await _body(request))
+            model, texts, encoding, dimensions = _checked(await read_json(request))
             _check_served(models.get(model), dimensions)
             params = {"dimensions": dimensions} if dimensions is not None else None
             served, results, _ = await models.predict(model, texts, "low", params)
-        except _Refusal as e:
-            return openai_error(e.status, e.message, e.param)
         except Exception as e:
             answer = _as_error(e)
             if answer is None:
@@ -185,11 +176,3 @@ def add_openai_routes(app: FastAPI, models: ModelsLike) -> None:
         return JSONResponse(_model_card(served.name))
 
 
-async def _body(request: Request) -> Any:
-    """The request's JSON; a body too large or too slow keeps its status (413, 408), bad JSON is a 400."""
-    try:
-        return await request.json()
-    except HTTPException as e:
-        raise _Refusal(e.status_code, str(e.detail)) from e
-    except ValueError as e:
-        raise _Refusal(400, f"The body is not valid JSON ({e}).") from e

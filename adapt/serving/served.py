@@ -13,15 +13,28 @@ from ..inference import TEXT, Field
 if TYPE_CHECKING:
     from ..tasks.base import TaskSpec
 
-__all__ = ["ServeError", "Served", "TokenCounter"]
+__all__ = ["ServeError", "Served", "TokenCounter", "model_metadata", "read_json"]
 
 
 class ServeError(Exception):
-    """A request refused with an HTTP `status` (404 unknown model, 413 too large, 422 bad input, 503 busy, 504 slow)."""
+    """A request refused with an HTTP `status` (400 bad body, 404 unknown model, 413 too large, 422 bad input, 503
+    busy, 504 slow), `headers` for the answer and, where a protocol names it, the offending request field."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        self.status, self.message, self.headers, self.param = status, message, headers or {}, param
+
+
+async def read_json(request: Any) -> Any:
+    """A request's JSON body; one too large or too slow keeps its status (413, 408), bad JSON is a 400."""
+    from fastapi import HTTPException
+
+    try:
+        return await request.json()
+    except HTTPException as e:
+        raise ServeError(e.status_code, str(e.detail)) from e
+    except ValueError as e:
+        raise ServeError(400, f"The body is not valid JSON ({e}).") from e
 
 
 @dataclass
@@ -83,3 +96,25 @@ class TokenCounter:
         texts = [t for item in inputs for t in (item if isinstance(item, tuple) else (item,))]
         with self.lock:
             return sum(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"])
+
+
+def model_metadata(served: Served) -> dict[str, Any]:
+    """One served model's description: task, labels, input fields, parameters, folder and base model names."""
+    from ..modelio import public_model_name
+
+    manifest = served.manifest
+    return {
+        "name": served.name,
+        "task": served.task,
+        "labels": served.labels,
+        "model_dir": public_model_name(served.folder),
+        "base_model": public_model_name(manifest.get("base_model")),
+        "adapter": served.adapter,
+        "input_fields": [f.name for f in served.fields],
+        "parameters": {o.name: {"type": o.type_name(), "default": _json_default(o.default), "help": o.help}
+                       for o in served.options},
+    }
+
+
+def _json_default(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
