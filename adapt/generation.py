@@ -154,7 +154,8 @@ def generate_batch(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos) if eos else None
     names = [k for k in ("input_ids", "attention_mask") if k in feats]
     batch = {k: v.to(model.device) for k, v in pad_batch(feats, idx, 0 if pad is None else pad, names, left=left_pad).items()}
-    model.eval()
+    if model.training:  # (each switch walks every module)
+        model.eval()
     try:
         with torch.inference_mode():
             out = model.generate(

@@ -456,7 +456,8 @@ def forward_logits(
     device = getattr(model, "device", None) or next(model.parameters()).device
     results: list[Any] = [None] * len(order)
     was_training = model.training
-    model.eval()
+    if was_training:  # (each switch walks every module: 11 ms a call for a base with 8 adapters)
+        model.eval()
     try:
         with torch.inference_mode():
             budget = MAX_BATCH_TOKENS * (1 if getattr(device, "type", "cpu") == "cpu" else 16)
@@ -474,7 +475,8 @@ def forward_logits(
                 for row, i in enumerate(idx):
                     results[i] = logits[row]
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train(True)
     return results
 
 
