@@ -76,7 +76,7 @@ def test_every_adapter_answers_as_served_alone_under_mixed_traffic(adapters, tin
 
     def spy(app: Any) -> None:  # the model calls' models, one per row
         run = app.state.models.run
-        app.state.models.batcher.run = lambda texts, params: calls.append(params["_model"]) or run(texts, params)
+        app.state.models.batcher.run = lambda texts, params: calls.append([s.name for s in params["_model"]]) or run(texts, params)
 
     with server(tiny_bert_dir, hook=spy, adapters=_spec(adapters), max_wait_ms=20) as url:
 
@@ -111,12 +111,38 @@ def test_every_adapter_answers_as_served_alone_under_mixed_traffic(adapters, tin
         assert f'adapt_model_queued_texts{{model="{name}"}} 0.0' in metrics
 
 
+def test_long_texts_in_a_shared_call_keep_each_window_with_its_adapter(adapters, tiny_bert_dir: Path) -> None:
+    """Windows of long texts of two adapters in one model call: each window runs with its own input's adapter."""
+    texts = [" ".join(TEXTS[: 1 + i % 5]) * (1 + i) for i in range(6)]  # 1 to 6+ windows of 32 tokens
+    body = {"detail_level": "medium", "parameters": {"long_text": "window"}}
+    pair = {"topic": adapters["topic"], "topic_b": adapters["topic_b"]}
+    solo = {}
+    for name, folder in pair.items():
+        with server(folder, adapter_base=str(tiny_bert_dir)) as url:
+            solo[name] = [http("POST", f"{url}/predict", {**body, "texts": [t]})[1] for t in texts]
+    with server(tiny_bert_dir, adapters=_spec(pair), max_wait_ms=50) as url:
+
+        def ask(job: tuple[str, int]) -> bool:
+            name, i = job
+            status, got = http("POST", f"{url}/predict", {**body, "texts": [texts[i]], "model": name})
+            return status == 200 and json_close(got, solo[name][i])
+
+        with ThreadPoolExecutor(12) as pool:
+            assert all(pool.map(ask, [(name, i) for i in range(len(texts)) for name in pair]))
+
+
 def test_a_request_must_name_one_of_several_models(adapters, tiny_bert_dir: Path) -> None:
-    with server(tiny_bert_dir, adapters=_spec(adapters)) as url:
+    with server(tiny_bert_dir, adapters=f"topic.v2={adapters['topic']},sport={adapters['sport']}") as url:
         status, body = http("POST", f"{url}/predict", {"texts": TEXTS[:1]})
-        assert status == 400 and "money" in body["detail"] and "topic" in body["detail"]
-        status, body = http("POST", f"{url}/predict", {"texts": TEXTS[:1], "adapter": "topc"})
-    assert status == 404 and "Did you mean 'topic'?" in body["detail"]
+        assert status == 400 and "sport" in body["detail"] and "topic.v2" in body["detail"]
+        assert http("POST", f"{url}/predict", {"texts": TEXTS[:1], "model": "topic.v2"})[0] == 200  # a dotted name
+        status, body = http("POST", f"{url}/predict", {"texts": TEXTS[:1], "adapter": "topic.v3"})
+    assert status == 404 and "Did you mean 'topic.v2'?" in body["detail"]
+    from adapt.errors import InvalidInputError
+    from adapt.serving.models import adapter_folders
+
+    with pytest.raises(InvalidInputError, match="letters, digits"):
+        adapter_folders(f"../x={adapters['topic']}")
 
 
 def test_adapters_come_and_go_with_reload_while_requests_keep_succeeding(adapters, tiny_bert_dir: Path, tmp_path: Path) -> None:

@@ -313,7 +313,11 @@ def test_keys_limits_and_request_ids_apply_to_every_protocol(tiny_cls_dir: Path,
             assert status == 413 and "max_texts=4" in json.dumps(answer), (protocol, answer)
         for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{name}/ready"):
             assert http("GET", f"{base}{path}")[0] == 200, path
-        assert http("GET", f"{base}/v2/models/{name}")[0] == 401
+        for path in (f"/v2/models/{name}", "/v2/models/ready", f"/v2/models/{name}/versions/ready", "/v2/models/x/y/ready"):
+            assert http("GET", f"{base}{path}")[0] == 401, path
+        assert http("GET", f"{base}/v2/models/{name}/versions/1/ready")[0] == 200
+        status, answer = http("GET", f"{base}/v2/models/nope/ready")
+        assert status == 404 and name not in json.dumps(answer)  # an open probe does not list the served models
         import urllib.request
 
         req = urllib.request.Request(f"{base}/", data=json.dumps(one["hf"][1]).encode(), headers={**key, "Content-Type":

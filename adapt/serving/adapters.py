@@ -10,8 +10,13 @@ it gives when served alone.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import re
 import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +65,11 @@ def adapters_task(adapters: dict[str, str]) -> TaskSpec:
 
 def check_fits(base_config: Any, folder: str, name: str) -> None:
     """Refuse an adapter whose `config.json` differs from the base's architecture."""
-    own = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    try:
+        own = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise AdapterMismatchError(f"The adapter {name!r} has no readable config.json ({type(e).__name__}); adapt serves "
+                                   "adapters saved with tuner.save(), which writes the base's config and labels.") from e
     base = base_config.to_dict()
     differ = {k: (own[k], base.get(k)) for k in ARCHITECTURE_KEYS if k in own and own[k] != base.get(k)}
     if differ:
@@ -96,24 +105,18 @@ class _SharedBase:
         self.model, self.base_config = model, base_config
         self.lock = threading.RLock()
 
-    def active(self, name: str) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def switched() -> Any:
-            with self.lock:
-                if self.model.active_adapter != name:
-                    self.model.set_adapter(name)
-                yield
-
-        return switched()
+    @contextlib.contextmanager
+    def active(self, name: str) -> Iterator[None]:
+        """Inside, `name` is peft's active adapter, and no other call runs."""
+        with self.lock:
+            if self.model.active_adapter != name:
+                self.model.set_adapter(name)
+            yield
 
     def add(self, name: str, folder: str) -> None:
         """Load the adapter at `folder` as `name`; a head of its own size replaces the copy peft made of the base's."""
-        import warnings
-
         with self.lock, warnings.catch_warnings():
-            if name in self.model.peft_config:  # the first adapter, loaded with the peft model
+            if name in self.model.peft_config:  # the first adapter, loaded with the peft model, or already loaded
                 return
             # peft warns that it skips a head of another size: `_restore_resized` puts it in place
             warnings.filterwarnings("ignore", message=".*ignore_mismatched_sizes", category=UserWarning)
@@ -177,9 +180,10 @@ def load_adapters(config: ServerConfig, adapters: dict[str, str]) -> dict[str, S
     return reload_adapters({}, config, adapters)
 
 
-def reload_adapters(current: dict[str, Served], config: ServerConfig, adapters: dict[str, str]) -> dict[str, Served]:
+def reload_adapters(current: dict[str, Served], config: ServerConfig, adapters: dict[str, str],
+                    in_flight: Sequence[Served] = ()) -> dict[str, Served]:
     """`adapters` served on the base the `current` ones share (loaded now when there is none): new folders are
-    loaded, folders that changed are loaded again, adapters no longer listed are dropped after the swap."""
+    loaded, folders that changed are loaded again; an adapter no model and no request in flight uses is dropped."""
     from ..modelio import resolve_model_source
 
     spec = adapters_task(adapters)
@@ -187,15 +191,28 @@ def reload_adapters(current: dict[str, Served], config: ServerConfig, adapters: 
     if shared is None or any(s.spec is not spec for s in current.values()):
         shared, current = _new_shared(config, spec, adapters), {}
     fresh = {name: folder for name, folder in adapters.items() if _changed(current.get(name), folder)}
-    for name, folder in fresh.items():
-        resolve_model_source(folder)  # checksums verified, as every load does
-        check_fits(shared.base_config, folder, name)
-        loaded_as = f"{name}@{_stamp(folder)}"
-        shared.add(loaded_as, folder)
-    served = {name: current[name] for name in adapters if name not in fresh}
-    served.update({name: _served(shared, spec, name, folder) for name, folder in fresh.items()})
-    _drop_unused(shared, [*served.values(), *current.values()])  # requests in flight may still use the current ones
+    added: list[str] = []
+    try:
+        for name, folder in fresh.items():
+            resolve_model_source(folder)  # checksums verified, as every load does
+            check_fits(shared.base_config, folder, name)
+            if _key(name, folder) not in shared.model.peft_config:
+                added.append(_key(name, folder))
+            shared.add(_key(name, folder), folder)
+        served = {name: current[name] for name in adapters if name not in fresh}
+        served.update({name: _served(shared, spec, name, folder) for name, folder in fresh.items()})
+    except Exception:
+        for key in added:  # a refused reload leaves the base as it was
+            shared.remove(key)
+        raise
+    _drop_unused(shared, [*served.values(), *current.values(), *in_flight])
     return {name: served[name] for name in adapters}
+
+
+def _key(name: str, folder: str) -> str:
+    """peft's name of an adapter: its served name made a module name, and the fingerprint of its weights file."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:6]}@{_stamp(folder)}"
 
 
 def _new_shared(config: ServerConfig, spec: TaskSpec, adapters: dict[str, str]) -> _SharedBase:
@@ -204,7 +221,7 @@ def _new_shared(config: ServerConfig, spec: TaskSpec, adapters: dict[str, str]) 
 
     first_name, first = next(iter(adapters.items()))
     base, base_config = _base_model(config, spec, first_name, first)
-    model = _peft().PeftModel.from_pretrained(base, first, adapter_name=f"{first_name}@{_stamp(first)}", is_trainable=False)
+    model = _peft().PeftModel.from_pretrained(base, first, adapter_name=_key(first_name, first), is_trainable=False)
     model.eval()
     from ..utils import default_device
 
@@ -218,7 +235,7 @@ def _served(shared: _SharedBase, spec: TaskSpec, name: str, folder: str) -> Serv
     from ..modelio import load_tokenizer, pad_alike, read_manifest
     from .served import Served
 
-    view = AdapterView(shared, f"{name}@{_stamp(folder)}", transformers.AutoConfig.from_pretrained(folder))
+    view = AdapterView(shared, _key(name, folder), transformers.AutoConfig.from_pretrained(folder))
     manifest = read_manifest(folder)
     tokenizer = pad_alike(view, load_tokenizer(folder))
     predictor = spec.predictor.from_model(view, tokenizer, manifest)
@@ -259,12 +276,18 @@ def _changed(served: Served | None, folder: str) -> bool:
     if served is None or Path(served.folder).resolve() != Path(folder).resolve():
         return True
     model = getattr(served.predictor, "model", None)
-    return not isinstance(model, AdapterView) or model._name != f"{served.name}@{_stamp(folder)}"
+    return not isinstance(model, AdapterView) or model._name != _key(served.name, folder)
 
 
 def _stamp(folder: str) -> str:
     """A short fingerprint of the adapter's weights file (its size and time), so a re-saved adapter loads anew."""
-    stat = (Path(folder) / "adapter_model.safetensors").stat()
+    from ..modelio import ADAPTER_WEIGHTS
+
+    try:
+        stat = (Path(folder) / ADAPTER_WEIGHTS).stat()
+    except OSError as e:
+        raise AdapterMismatchError(f"{folder!r} has no {ADAPTER_WEIGHTS}; adapt serves adapters saved with tuner.save() "
+                                   "(peft's safetensors format).") from e
     return f"{stat.st_size:x}{stat.st_mtime_ns:x}"[-12:]
 
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import AdaptError, InvalidInputError
 from .guards import ApiKeyGuard, BodyGuard, error_response, request_id
-from .models import MODEL_KEY, ModelSet, ServeError
+from .models import ModelSet, ServeError
 from .served import model_metadata
 
 if TYPE_CHECKING:
@@ -154,7 +154,8 @@ class _Metrics:
     def render(self, models: ModelSet) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        waiting = models.batcher.queued_by_model(MODEL_KEY)
+        waiting = models.queued_texts()
+        self.queued_by_model.clear()  # a model a reload removed leaves the series
         for name in models.names():
             self.queued_by_model.labels(name).set(waiting.get(name, 0))
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -75,6 +75,7 @@ class MicroBatcher:
         self.queued_texts = 0
         self._queue: asyncio.Queue[_Job] | None = None
         self._active: deque[_Job] = deque()
+        self._waiting: set[_Job] = set()  # every request submitted and not finished
         self._last_key: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -82,6 +83,7 @@ class MicroBatcher:
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._active.clear()
+        self._waiting.clear()
         self.queued_texts = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapt-model")
         self._task = asyncio.create_task(self._loop())
@@ -100,14 +102,9 @@ class MicroBatcher:
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown)
 
-    def queued_by_model(self, key: str) -> dict[str, int]:
-        """Texts waiting (queued or partly run), by the value of parameter `key` of their requests."""
-        out: dict[str, int] = {}
-        waiting = list(self._active) + (list(self._queue._queue) if self._queue is not None else [])  # type: ignore[attr-defined]
-        for job in waiting:
-            name = str(job.params.get(key))
-            out[name] = out.get(name, 0) + job.left
-        return out
+    def waiting(self, key: str) -> list[tuple[Any, int]]:
+        """(the value of parameter `key`, texts left) of every request queued or partly run."""
+        return [(job.params.get(key), job.left) for job in self._waiting]
 
     async def submit(self, texts: list[Any], params: dict[str, Any], timeout: float | None = None) -> Any:
         """Queue `texts` and wait for their results; `timeout` seconds at most (then `asyncio.TimeoutError`)."""
@@ -122,7 +119,9 @@ class MicroBatcher:
         deadline = loop.time() + timeout if timeout else None
         self.queued_texts += len(texts)
         key = json.dumps({k: v for k, v in params.items() if k != self.route_key}, sort_keys=True, default=str)
-        await self._queue.put(_Job(list(texts), params, key, fut, deadline))
+        job = _Job(list(texts), params, key, fut, deadline)
+        self._waiting.add(job)
+        await self._queue.put(job)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout) if timeout else await fut
         except asyncio.TimeoutError:
@@ -220,6 +219,7 @@ class MicroBatcher:
                 self._finish(job, result=concat_results(job.parts))
 
     def _finish(self, job: _Job, result: Any = None, exc: BaseException | None = None) -> None:
+        self._waiting.discard(job)
         if job in self._active:
             self._active.remove(job)
             self.queued_texts -= len(job.texts)

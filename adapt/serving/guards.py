@@ -25,6 +25,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+_READY = re.compile(r"[^/]+(/versions/[^/]+)?/ready")  # a model's readiness probe, after its route's prefix
 
 
 def error_response(status: int, detail: str, rid: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -93,8 +94,9 @@ class ApiKeyGuard:
         self.open_prefixes = tuple(open_prefixes)
 
     def is_open(self, path: str) -> bool:
-        return path in self.open_paths or (path.startswith(self.open_prefixes) and path.endswith("/ready")
-                                           and bool(self.open_prefixes))
+        """`path` is open, or a model's readiness under an open prefix (`/v2/models/NAME[/versions/V]/ready`)."""
+        return path in self.open_paths or any(
+            path.startswith(prefix) and _READY.fullmatch(path[len(prefix):]) for prefix in self.open_prefixes)
 
     def allowed(self, headers: dict[bytes, bytes]) -> bool:
         auth = headers.get(b"authorization", b"")

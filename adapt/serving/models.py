@@ -11,6 +11,7 @@ other requests for the same model; refusals are `ServeError`s carrying the HTTP 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GROUP_KEY", "MODEL_KEY", "ModelSet", "ServeError", "Served", "adapter_folders", "check_sizes", "model_name"]
 
-MODEL_KEY = "_model"  # the batcher parameter naming each text's model (the batcher's route)
+MODEL_KEY = "_model"  # the batcher parameter holding each request's model, as served when it arrived (the route)
 GROUP_KEY = "_group"  # the batcher parameter of a model's batch group: requests of one group share model calls
 
 
@@ -56,8 +57,9 @@ def adapter_folders(spec: str | None) -> dict[str, str]:
 
 
 def _checked_name(name: str, entry: str) -> str:
-    if not name or "/" in name or name.startswith("."):
-        raise InvalidInputError(f"{entry!r}: an adapter's name must be non-empty, without '/', not starting with '.'.")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", name):
+        raise InvalidInputError(f"{entry!r}: an adapter's name is 1 to 128 letters, digits, '_', '.' or '-', and does not "
+                                "start with '.' or '-' (it is a part of URLs).")
     return name
 
 
@@ -73,7 +75,6 @@ class ModelSet:
         self.source: Any = None if self.adapters else resolve_model_source(config.model_dir)
         self.kind, self.spec = self._kind()
         self.models: dict[str, Served] = {}
-        self.retired: dict[str, Served] = {}  # models a reload removed: requests already queued for them still finish
         self.reload_lock = asyncio.Lock()
         self._on_batch = on_batch
         self.batcher = MicroBatcher(self.run, config.max_batch_size, config.max_wait_ms,
@@ -107,6 +108,8 @@ class ModelSet:
 
     def get(self, name: str | None) -> Served:
         """The model served as `name` (None: the only one); `ServeError(404)` naming the choices otherwise."""
+        if not self.models:
+            raise ServeError(503, "The models are not loaded yet; retry shortly.", {"Retry-After": "1"})
         if name is None or name == "":
             if self.default is None:
                 raise ServeError(400 if self.models else 503, self._choose_message())
@@ -145,7 +148,8 @@ class ModelSet:
     def _load_task(self, source: Any, name: str) -> Served:
         from ..modelio import pickle_allowed, read_manifest
 
-        assert self.spec is not None
+        if self.spec is None:
+            raise RuntimeError("an embedding folder has no task model")
         config = self.config
         easy = self.spec.easy(device=config.device, trust_pickle=pickle_allowed(), adapter_base=config.adapter_base)
         predictor = easy.get_model(source)
@@ -153,8 +157,7 @@ class ModelSet:
         return Served(name, predictor, manifest, str(config.model_dir), self.spec)
 
     def install(self, models: dict[str, Served]) -> None:
-        """Serve `models` from the next request on (requests queued for a removed one still finish on it)."""
-        self.retired = {name: served for name, served in self.models.items() if name not in models}
+        """Serve `models` from the next request on (requests already queued finish on the models they arrived for)."""
         self.models = models
 
     async def reload(self) -> dict[str, Any]:
@@ -164,7 +167,8 @@ class ModelSet:
                 from .adapters import reload_adapters
 
                 self.adapters = adapter_folders(self.config.adapters)
-                models = await asyncio.to_thread(reload_adapters, self.models, self.config, self.adapters)
+                models = await asyncio.to_thread(reload_adapters, self.models, self.config, self.adapters,
+                                                 self.in_flight())
             else:
                 models = await asyncio.to_thread(self.load)
             before = set(self.models)
@@ -178,12 +182,11 @@ class ModelSet:
 
     # -- prediction -------------------------------------------------------------------------------------
     def run(self, texts: list[Any], params: dict[str, Any]) -> Any:
-        """One model call of the batcher, for the models `MODEL_KEY` names per text (the ones served now under those
-        names): one model, or adapters of one batch group, each row with its own adapter."""
+        """One model call of the batcher, for each text's model as served when its request arrived (`MODEL_KEY`): one
+        model, or adapters of one batch group, each row with its own adapter."""
         params = dict(params)
-        names: list[str] = params.pop(MODEL_KEY)
+        served: list[Served] = params.pop(MODEL_KEY)
         params.pop(GROUP_KEY, None)
-        served = [self.models.get(name) or self.retired[name] for name in names]
         leader = served[0]
         if any(s is not leader for s in served):
             from .adapters import mixed_rows
@@ -193,9 +196,21 @@ class ModelSet:
         else:
             result = leader.predictor.predict(texts, batch_size=self.config.max_batch_size, **params)
         if self._on_batch is not None:
+            names = [s.name for s in served]
             for name in dict.fromkeys(names):
                 self._on_batch(name, names.count(name))
         return result
+
+    def in_flight(self) -> list[Served]:
+        """The models requests queued or running were accepted for (a reload keeps their adapters loaded)."""
+        return [served for served, _ in self.batcher.waiting(MODEL_KEY)]
+
+    def queued_texts(self) -> dict[str, int]:
+        """Texts waiting, by model name."""
+        out: dict[str, int] = {}
+        for served, left in self.batcher.waiting(MODEL_KEY):
+            out[served.name] = out.get(served.name, 0) + left
+        return out
 
     async def predict(
         self, name: str | None, items: Sequence[Any], detail_level: Any = "low", parameters: dict[str, Any] | None = None
@@ -213,7 +228,7 @@ class ModelSet:
             if tokens > config.max_tokens:
                 raise ServeError(413, f"The texts hold {tokens} tokens, over max_tokens={config.max_tokens}; split the request.")
             compute = call.compute if getattr(served.predictor, "computes_scores", False) else {}
-            params = {**call.options, **compute, MODEL_KEY: served.name, GROUP_KEY: served.batch_group}
+            params = {**call.options, **compute, MODEL_KEY: served, GROUP_KEY: served.batch_group}
             result = await self.batcher.submit(call.inputs, params, timeout=config.request_timeout or None)
         except QueueFullError as e:
             raise ServeError(503, str(e), {"Retry-After": "1"}) from e

@@ -469,8 +469,9 @@ def _metadata_answer(models: ModelSet, name: str, version: str | None) -> JSONRe
 def _ready_answer(models: ModelSet, name: str, version: str | None) -> JSONResponse:
     try:
         served = _served(models, name, version)
-    except ServeError as e:
-        return oip_error(e.status, e.message, e.headers)
+    except ServeError as e:  # an open probe: it does not list the served names
+        message = f"No model {name!r} is ready here." if e.status == 404 else e.message
+        return oip_error(e.status, message, e.headers)
     return JSONResponse({"name": served.name, "ready": True})
 
 

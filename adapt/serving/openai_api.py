@@ -148,6 +148,7 @@ def add_openai_routes(app: FastAPI, models: ModelsLike) -> None:
         """OpenAI's embeddings: one vector per input, with the tokens read as `usage`."""
         try:
             model, texts, encoding, dimensions = _checked(await read_json(request))
+            request.state.model = model
             _check_served(models.get(model), dimensions)
             params = {"dimensions": dimensions} if dimensions is not None else None
             served, results, _ = await models.predict(model, texts, "low", params)
