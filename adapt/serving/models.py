@@ -51,7 +51,8 @@ def adapter_folders(spec: str | None) -> dict[str, str]:
             raise InvalidInputError(f"The adapters entry {entry!r} is neither NAME=FOLDER nor a folder of adapter folders.")
         from ..loading import is_adapter_folder
 
-        for sub in sorted(p for p in root.iterdir() if p.is_dir() and is_adapter_folder(p)):
+        # hidden folders are an atomic save's work (`.NAME.tmp-*`, `.NAME.old-*`), not adapters
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_adapter_folder(p)):
             out[_checked_name(sub.name, str(sub))] = str(sub)
     return out
 
