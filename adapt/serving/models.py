@@ -113,17 +113,12 @@ class ModelSet:
             raise ServeError(503, "The models are not loaded yet; retry shortly.", {"Retry-After": "1"})
         if name is None or name == "":
             if self.default is None:
-                raise ServeError(400 if self.models else 503, self._choose_message())
+                raise ServeError(400, f"This server serves several models; name one of {sorted(self.models)}.")
             return self.models[self.default]
         served = self.models.get(name)
         if served is None:
             raise ServeError(404, self._unknown_message(name))
         return served
-
-    def _choose_message(self) -> str:
-        if not self.models:
-            return "The model is not loaded yet; retry shortly."
-        return f"This server serves several models; name one of {sorted(self.models)}."
 
     def _unknown_message(self, name: str) -> str:
         near = closest(name, list(self.models))
